@@ -1,0 +1,41 @@
+# RRP's front door. Every target is phony; `make help` lists them; `make` alone runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Every package with a pyproject.toml (spec, python-ref, conformance, ...) is installed and checked.
+PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
+
+.DEFAULT_GOAL := test
+.PHONY: help venv lint typecheck vectors check-vectors test clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements-dev.txt $(wildcard */pyproject.toml)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt $(foreach p,$(PACKAGES),-e './$(p)[test]')
+	@touch $@
+
+venv: $(STAMP) ## create .venv from a bare python3 and install every package, editable, with test extras
+
+lint: $(STAMP) ## ruff: lint and formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy --strict over every package, one package at a time
+	@set -e; for p in $(PACKAGES); do echo "mypy $$p"; $(BIN)/mypy $$p; done
+
+vectors: $(STAMP) ## regenerate spec/vectors/rrp-v1.json from the spec
+	$(BIN)/python -m rrp_spec.vectors
+
+check-vectors: $(STAMP) ## fail when spec/vectors/rrp-v1.json is stale
+	$(BIN)/python -m rrp_spec.vectors --check
+
+test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, stale vectors, pytest
+	$(BIN)/pytest
+
+clean: ## remove build outputs (the virtual environment stays)
+	rm -rf build site .mypy_cache .ruff_cache .pytest_cache .hypothesis

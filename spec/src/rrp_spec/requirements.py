@@ -1,0 +1,571 @@
+"""The RRP/1 requirement catalogue: every normative rule, once, with a stable ID.
+
+The specification site renders this table, the conformance suite cites its IDs in
+every check and report, and the reference implementation names them in its logs.
+Nothing restates a requirement: everything else links to its ID.
+
+ID scheme: ``MSG`` binds every sender and receiver; ``SRV``/``CLI`` bind servers or
+clients on both transports; ``UDP-SRV``, ``TCP-SRV``, ``UDP-CLI``, ``TCP-CLI`` bind
+one side on one transport. IDs are never reused or renumbered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .limits import (
+    AMPLIFICATION_FACTOR,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_REQUEST_DEADLINE,
+    DEFAULT_RETRY_POLICY,
+    HEADER_SIZE,
+    MAX_REQUEST_DEADLINE,
+    MAX_UDP_PAYLOAD,
+    MIN_DEDUP_WINDOW,
+)
+
+
+class Level(StrEnum):
+    """Requirement levels of RFC 2119."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+
+class Side(StrEnum):
+    """Which peer a requirement binds."""
+
+    SERVER = "server"
+    CLIENT = "client"
+    BOTH = "both"
+
+
+class Scope(StrEnum):
+    """Which transport a requirement binds."""
+
+    UDP = "udp"
+    TCP = "tcp"
+    ANY = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One numbered rule of RRP/1."""
+
+    #: Stable identifier, e.g. ``UDP-SRV-5``.
+    id: str
+    #: MUST, SHOULD or MAY.
+    level: Level
+    #: The peer the rule binds.
+    side: Side
+    #: The transport the rule binds.
+    transport: Scope
+    #: The normative sentence.
+    text: str
+    #: The attack or failure the rule prevents.
+    prevents: str
+    #: Why a black-box test cannot observe the rule, or ``None`` when one can.
+    not_observable: str | None = None
+
+    @property
+    def area(self) -> str:
+        """The ID without its number, e.g. ``UDP-SRV``."""
+        return self.id.rsplit("-", 1)[0]
+
+
+def _r(
+    rid: str,
+    level: Level,
+    side: Side,
+    transport: Scope,
+    text: str,
+    prevents: str,
+    not_observable: str | None = None,
+) -> Requirement:
+    return Requirement(rid, level, side, transport, text, prevents, not_observable)
+
+
+M, S, MAY = Level.MUST, Level.SHOULD, Level.MAY
+SERVER, CLIENT, BOTH = Side.SERVER, Side.CLIENT, Side.BOTH
+UDP, TCP, ANY = Scope.UDP, Scope.TCP, Scope.ANY
+_P = DEFAULT_RETRY_POLICY
+
+#: Every requirement of RRP/1, in the order the specification presents them.
+REQUIREMENTS: tuple[Requirement, ...] = (
+    # --- Message format: every sender and receiver -----------------------------------
+    _r(
+        "MSG-1",
+        M,
+        BOTH,
+        ANY,
+        f"A message MUST start with the {HEADER_SIZE}-byte header laid out as in the header table, "
+        "every integer in network byte order (big-endian).",
+        "Byte-order and layout bugs that make two implementations disagree on every field.",
+    ),
+    _r(
+        "MSG-2",
+        M,
+        BOTH,
+        ANY,
+        'A sender MUST set magic to 0x52 0x52 ("RR") and version to 1.',
+        "Receivers mistaking stray traffic or another version for RRP/1.",
+    ),
+    _r(
+        "MSG-3",
+        M,
+        BOTH,
+        ANY,
+        "A sender MUST set the reserved flag bits 1-7 to zero.",
+        "Old receivers misreading messages that use bits a later version defines.",
+    ),
+    _r(
+        "MSG-4",
+        M,
+        BOTH,
+        ANY,
+        "The size field MUST equal the number of payload bytes that follow the header.",
+        "Framing errors: a receiver reading into the next message, or waiting for bytes that never come.",
+    ),
+    _r(
+        "MSG-5",
+        M,
+        BOTH,
+        ANY,
+        "Over UDP a datagram MUST carry exactly one message; over TCP messages MUST follow each other "
+        "back to back on a persistent connection, with nothing between them.",
+        "Ambiguous framing between implementations.",
+    ),
+    # --- Servers, both transports -------------------------------------------------------
+    _r(
+        "SRV-1",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST NOT answer a message with the REPLY flag set: over UDP it drops the datagram "
+        "silently, over TCP it closes the connection without a reply.",
+        "Reflection loops: two servers answering each other's replies forever, set off by one spoofed datagram.",
+    ),
+    _r(
+        "SRV-2",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer a request whose version is not 1 with UNSUPPORTED_VERSION; over TCP it then "
+        "closes the connection, because it cannot frame another version's messages.",
+        "Servers guessing at the layout of a version they do not speak.",
+    ),
+    _r(
+        "SRV-3",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer a request with any reserved flag bit set with MALFORMED.",
+        "Silent misinterpretation of requests that use features this server does not have.",
+    ),
+    _r(
+        "SRV-4",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer a request whose result field is not 0 with MALFORMED.",
+        "Replies (or corrupted messages) being executed as requests.",
+    ),
+    _r(
+        "SRV-5",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer a request whose request_id is 0 with MALFORMED.",
+        "Clients that never set an ID, whose replies any other exchange would match.",
+    ),
+    _r(
+        "SRV-6",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer a reserved operation (neither defined by RRP/1 nor in 0x8000-0xFFFF), "
+        "and an application operation it does not implement, with UNKNOWN_OPERATION.",
+        "Clients unable to tell an unimplemented operation from a lost reply.",
+    ),
+    _r(
+        "SRV-7",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer an INCREMENT request with a non-empty payload with MALFORMED, "
+        "and MUST NOT increment its counter for it.",
+        "Ambiguous requests changing state.",
+    ),
+    _r(
+        "SRV-8",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer a request whose size exceeds its payload limit with TOO_LARGE.",
+        "Memory exhaustion by oversized requests.",
+    ),
+    _r(
+        "SRV-9",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer NOOP with OK and an empty payload.",
+        "Liveness probes that cannot be relied on.",
+    ),
+    _r(
+        "SRV-10",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST answer ECHO with OK and a payload identical to the request's.",
+        "Corruption or truncation of payloads going unnoticed.",
+    ),
+    _r(
+        "SRV-11",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST carry out INCREMENT by adding one to its counter and answering OK with the new "
+        "value as an 8-byte big-endian unsigned integer.",
+        "Clients unable to observe whether a request ran once, twice or not at all.",
+    ),
+    _r(
+        "SRV-12",
+        M,
+        SERVER,
+        ANY,
+        "Every reply MUST carry its request's request_id and operation, version 1, the REPLY flag set, "
+        "the reserved flag bits zero, and a size equal to its payload length.",
+        "Clients matching a reply to the wrong request, or accepting a reply that is not one.",
+    ),
+    _r(
+        "SRV-13",
+        M,
+        SERVER,
+        ANY,
+        "An error reply (result other than OK) MUST be a bare header with size 0.",
+        "Error replies that leak data or amplify.",
+    ),
+    _r(
+        "SRV-14",
+        M,
+        SERVER,
+        ANY,
+        "The bytes of a reply MUST NOT contain data from any other request or reply (no reuse of uncleared buffers).",
+        "Stale-buffer leaks that send one client's data to another (Heartbleed-style).",
+    ),
+    _r(
+        "SRV-15",
+        M,
+        SERVER,
+        ANY,
+        "A failure while carrying out a request MUST be answered with INTERNAL_ERROR that discloses nothing "
+        "about the failure, and the server MUST go on serving.",
+        "Crashes and information leaks triggered by a single request.",
+        "A black box cannot make a correct server fail while carrying out a request.",
+    ),
+    _r(
+        "SRV-16",
+        M,
+        SERVER,
+        ANY,
+        "After any input whatsoever, a server MUST still answer well-formed requests from other peers.",
+        "Denial of service by a single malformed message or a burst of garbage.",
+    ),
+    # --- UDP servers --------------------------------------------------------------------
+    _r(
+        "UDP-SRV-1",
+        M,
+        SERVER,
+        UDP,
+        f"A server MUST silently drop a datagram shorter than {HEADER_SIZE} bytes.",
+        "Answering (and so reflecting) traffic that is not RRP.",
+    ),
+    _r(
+        "UDP-SRV-2",
+        M,
+        SERVER,
+        UDP,
+        'A server MUST silently drop a datagram whose magic is not "RR".',
+        "Being used as a reflector for traffic that is not RRP.",
+    ),
+    _r(
+        "UDP-SRV-3",
+        M,
+        SERVER,
+        UDP,
+        f"A server MUST answer a datagram whose length is not {HEADER_SIZE} + size with SIZE_MISMATCH.",
+        "Truncated or padded datagrams being executed as if whole.",
+    ),
+    _r(
+        "UDP-SRV-4",
+        S,
+        SERVER,
+        UDP,
+        f"A server SHOULD accept UDP payloads up to {MAX_UDP_PAYLOAD} bytes, the most one datagram can carry "
+        "over IPv4; a server configured lower answers larger ones with TOO_LARGE.",
+        "Servers that silently truncate large datagrams into a smaller receive buffer.",
+    ),
+    _r(
+        "UDP-SRV-5",
+        M,
+        SERVER,
+        UDP,
+        f"A UDP reply datagram MUST NOT be larger than {AMPLIFICATION_FACTOR} times the request datagram that "
+        "caused it; a reply that would be larger is replaced by a TOO_LARGE error reply "
+        "(after QUIC, RFC 9000 section 8.1).",
+        "Amplification attacks: small requests with a spoofed source turning the server into a flood cannon.",
+    ),
+    _r(
+        "UDP-SRV-6",
+        M,
+        SERVER,
+        UDP,
+        "A server MUST send a UDP reply to the source address and port of the request, from the local "
+        "address and port the request arrived on, even when bound to a wildcard address on a multi-homed host.",
+        "Replies from an unexpected address, which correct clients must discard: "
+        "on multi-homed hosts every request then times out.",
+    ),
+    _r(
+        "UDP-SRV-7",
+        M,
+        SERVER,
+        UDP,
+        "A server MUST answer a retransmission (same source address and port, same request_id) that arrives "
+        "within its duplicate-reply window with the reply it sent before, and MUST NOT carry the request out "
+        "again (after CoAP, RFC 7252 section 4.5).",
+        "Non-idempotent operations running twice when a reply is lost and the client retransmits.",
+    ),
+    _r(
+        "UDP-SRV-8",
+        M,
+        SERVER,
+        UDP,
+        f"A server's duplicate-reply window MUST be at least {MIN_DEDUP_WINDOW:g} s, the longest a client on "
+        "the default retry schedule keeps retransmitting.",
+        "Late retransmissions of a non-idempotent request being executed again.",
+    ),
+    _r(
+        "UDP-SRV-9",
+        M,
+        SERVER,
+        UDP,
+        "A server's duplicate-reply cache MUST be bounded in entries and in bytes, evicting the oldest "
+        "entries first when full.",
+        "Memory exhaustion by floods of distinct request IDs.",
+        "Filling the cache needs its size, and eviction order is internal; the reference tests it in its core.",
+    ),
+    # --- TCP servers --------------------------------------------------------------------
+    _r(
+        "TCP-SRV-1",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST read a request however it is split across segments (down to one byte at a time), "
+        "and MUST handle several requests arriving in one segment.",
+        "Servers that assume one recv() returns one whole message.",
+    ),
+    _r(
+        "TCP-SRV-2",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST send replies on a connection in the order of its requests.",
+        "Clients matching pipelined replies to the wrong request.",
+    ),
+    _r(
+        "TCP-SRV-3",
+        M,
+        SERVER,
+        TCP,
+        'A server MUST close the connection without a reply when a message\'s magic is not "RR".',
+        "Servers that try to resynchronise on a stream they cannot frame.",
+    ),
+    _r(
+        "TCP-SRV-4",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST answer a request whose size exceeds its payload limit with TOO_LARGE and close the "
+        "connection without reading the payload, and MUST NOT allocate size bytes before this check.",
+        "Memory exhaustion by one header that claims 4 GiB.",
+    ),
+    _r(
+        "TCP-SRV-5",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST enforce a whole-request deadline, counted from a request's first byte, of at most "
+        f"{MAX_REQUEST_DEADLINE:g} s (reference default {DEFAULT_REQUEST_DEADLINE:g} s), and close the "
+        "connection when it expires; a per-read timeout alone does not satisfy this. The server MAY send "
+        "TIMEOUT first when the header has arrived.",
+        "Slow-drip senders and short requests (header says 100, 10 arrive) holding a connection and its "
+        "buffer forever: per-read timeouts are reset by every byte.",
+    ),
+    _r(
+        "TCP-SRV-6",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST close a connection that stays idle between requests for longer than its idle timeout "
+        f"(reference default {DEFAULT_IDLE_TIMEOUT:g} s).",
+        "Idle connections accumulating until no slot is left.",
+    ),
+    _r(
+        "TCP-SRV-7",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST bound its concurrent connections; a connection over the limit MUST be answered with "
+        "BUSY and closed, or refused.",
+        "File-descriptor and memory exhaustion by connection floods.",
+    ),
+    _r(
+        "TCP-SRV-8",
+        M,
+        SERVER,
+        TCP,
+        "A slow or malicious connection MUST NOT delay the requests of any other connection.",
+        "Slowloris: one client stalling a server that handles connections one at a time.",
+    ),
+    _r(
+        "TCP-SRV-9",
+        M,
+        SERVER,
+        TCP,
+        "After an error reply that leaves the framing intact (MALFORMED, UNKNOWN_OPERATION, INTERNAL_ERROR), "
+        "a server MUST discard that request's payload and go on serving the connection.",
+        "Clients losing every pipelined request because one was rejected.",
+    ),
+    # --- Clients, both transports -------------------------------------------------------
+    _r(
+        "CLI-1",
+        M,
+        CLIENT,
+        ANY,
+        "A client MUST draw each request's request_id from a cryptographically secure random generator over "
+        "all 64 bits, never 0, fresh for every request (after DNS, RFC 5452 section 9.2).",
+        "Off-path attackers guessing the ID and injecting a forged reply.",
+    ),
+    _r(
+        "CLI-2",
+        M,
+        CLIENT,
+        ANY,
+        "A client MUST send well-formed requests: REPLY clear, reserved bits zero, result 0, "
+        "size equal to the payload length.",
+        "Requests that correct servers must reject.",
+    ),
+    _r(
+        "CLI-3",
+        M,
+        CLIENT,
+        ANY,
+        "A client MUST accept as the answer only a well-formed message with the REPLY flag set whose "
+        "request_id and operation match its outstanding request.",
+        "Accepting a stray, stale or forged message as the answer.",
+    ),
+    # --- UDP clients --------------------------------------------------------------------
+    _r(
+        "UDP-CLI-1",
+        M,
+        CLIENT,
+        UDP,
+        "A client MUST accept a reply only from the address and port it sent the request to, by connecting "
+        "its socket or by comparing the reply's source with the servers it asked.",
+        "The promiscuous client: any host that sees or guesses the port can answer in the server's place.",
+    ),
+    _r(
+        "UDP-CLI-2",
+        M,
+        CLIENT,
+        UDP,
+        "A client MUST ignore, without failing, datagrams from other sources, replies with an unknown "
+        "request_id, malformed replies and duplicates, and go on waiting until its deadline.",
+        "A single stray or forged datagram aborting a healthy exchange.",
+    ),
+    _r(
+        "UDP-CLI-3",
+        M,
+        CLIENT,
+        UDP,
+        "A client MUST send every retransmission of a request with the same request_id and the same bytes.",
+        "Retransmissions that a server's duplicate cache cannot recognise, so that non-idempotent requests run twice.",
+    ),
+    _r(
+        "UDP-CLI-4",
+        M,
+        CLIENT,
+        UDP,
+        "A client MUST back off exponentially between retransmissions: attempt n waits at least "
+        "T_n = min(T_1 * 2^(n-1), cap), multiplied by a random jitter in [1, 1.5).",
+        "Retry storms: synchronised clients hammering an overloaded server at a fixed rate.",
+    ),
+    _r(
+        "UDP-CLI-5",
+        S,
+        CLIENT,
+        UDP,
+        f"A client SHOULD use the default schedule unless configured otherwise: T_1 = {_P.initial_timeout:g} s, "
+        f"doubling, capped at {_P.max_timeout:g} s, at most {_P.max_attempts} attempts.",
+        "Clients that give up too early on lossy paths, or retry for minutes.",
+    ),
+    _r(
+        "UDP-CLI-6",
+        M,
+        CLIENT,
+        UDP,
+        "A client MUST give up after its maximum number of attempts and report an error that says how many "
+        "attempts were made over how long.",
+        "Clients that retry forever, or fail without saying what they tried.",
+    ),
+    # --- TCP clients --------------------------------------------------------------------
+    _r(
+        "TCP-CLI-1",
+        M,
+        CLIENT,
+        TCP,
+        "A client MUST keep reading until the whole header and payload of a reply have arrived; short reads "
+        "are normal.",
+        "Clients that truncate replies that arrive in several segments.",
+    ),
+    _r(
+        "TCP-CLI-2",
+        M,
+        CLIENT,
+        TCP,
+        "A client MUST bound the time it waits to connect and the time it waits for each reply, and report "
+        "an error when either runs out.",
+        "Clients that hang forever on a server that accepts but never answers.",
+    ),
+    _r(
+        "TCP-CLI-3",
+        M,
+        CLIENT,
+        TCP,
+        "A client MUST treat a reply whose request_id does not match its request as an error and "
+        "abandon the connection.",
+        "Accepting the answer to another request, or a forged one.",
+    ),
+    _r(
+        "TCP-CLI-4",
+        M,
+        CLIENT,
+        TCP,
+        "A client MUST report a clean error when the connection closes before the whole reply has arrived.",
+        "Hangs or truncated answers when a server dies mid-reply.",
+    ),
+)
+
+#: The catalogue by ID.
+BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
+
+
+def requirement(rid: str) -> Requirement:
+    """The requirement with ID ``rid``; ``KeyError`` names the unknown ID."""
+    try:
+        return BY_ID[rid]
+    except KeyError:
+        raise KeyError(f"no requirement {rid!r} in the RRP/1 catalogue") from None

@@ -1,0 +1,87 @@
+"""Judging untrusted bytes: one exception type, the right action, well-formed error replies."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import rrp_spec
+from rrp_spec import Action, Flag, ProtocolViolation, Result, Transport
+
+headers = st.builds(
+    rrp_spec.Header,
+    magic=st.sampled_from([b"RR", b"RS", b"\x00\x00"]),
+    version=st.sampled_from([0, 1, 1, 1, 2, 255]),
+    flags=st.sampled_from([0, 0, 0, 1, 2, 0x80, 0xFF]),
+    operation=st.sampled_from([0, 1, 2, 3, 0x7FFF, 0x8000, 0xFFFF]) | st.integers(0, 0xFFFF),
+    result=st.sampled_from([0, 0, 0, 1, 0xFFFF]),
+    request_id=st.sampled_from([0, 1, rrp_spec.MAX_REQUEST_ID]) | st.integers(0, rrp_spec.MAX_REQUEST_ID),
+    size=st.sampled_from([0, 1, 5, rrp_spec.MAX_UDP_PAYLOAD + 1, rrp_spec.MAX_SIZE_FIELD]),
+)
+
+
+@given(st.binary(max_size=80))
+def test_any_datagram_is_a_request_or_a_violation(data: bytes) -> None:
+    try:
+        message = rrp_spec.decode_request_datagram(data)
+    except ProtocolViolation as violation:
+        assert violation.requirement in rrp_spec.BY_ID
+        assert violation.action in (Action.DROP, Action.REPLY)
+        if violation.action is Action.REPLY:
+            _check_error_reply(violation)
+    else:
+        assert message.header.size == len(message.payload) == len(data) - 20
+
+
+@given(headers, st.sampled_from(list(Transport)))
+def test_every_header_gets_a_prescribed_action(header: rrp_spec.Header, transport: Transport) -> None:
+    try:
+        rrp_spec.check_request(header, transport=transport, max_payload=1 << 20, datagram_length=20 + header.size)
+    except ProtocolViolation as violation:
+        if transport is Transport.UDP:
+            assert violation.action is not Action.CLOSE and not violation.close_after
+        else:
+            assert violation.action is not Action.DROP
+        if violation.action is Action.REPLY:
+            _check_error_reply(violation)
+    else:
+        assert header.magic == b"RR" and header.version == 1 and header.flags == 0
+        assert header.result == 0 and header.request_id != 0
+
+
+def _check_error_reply(violation: ProtocolViolation) -> None:
+    assert violation.header is not None
+    reply = violation.error_reply()
+    h = rrp_spec.unpack_header(reply)
+    assert len(reply) == 20 and h.size == 0
+    assert h.flags == Flag.REPLY and h.version == 1
+    assert (h.request_id, h.operation) == (violation.header.request_id, violation.header.operation)
+    assert h.result == violation.result != Result.OK
+
+
+@given(
+    st.integers(0, 0xFFFF),
+    st.integers(1, rrp_spec.MAX_REQUEST_ID),
+    st.binary(max_size=64),
+    st.sampled_from(list(Result)),
+)
+def test_replies_built_by_the_codec_have_no_problems(op: int, rid: int, payload: bytes, result: Result) -> None:
+    request = rrp_spec.Header(operation=op, request_id=rid, size=len(payload))
+    reply = rrp_spec.pack_reply(request, result, payload)
+    assert rrp_spec.reply_problems(reply, request=request, datagram=True) == []
+    if result is not Result.OK:
+        assert len(reply) == 20
+
+
+def test_reply_problems_name_each_broken_rule() -> None:
+    request = rrp_spec.Header(operation=rrp_spec.Op.ECHO, request_id=7)
+    wrong = rrp_spec.pack_header(rrp_spec.Header(magic=b"XX", flags=0x40, operation=0, request_id=8, size=3))
+    found = {p.requirement for p in rrp_spec.reply_problems(wrong, request=request, datagram=True)}
+    assert found == {"MSG-2", "MSG-3", "SRV-12", "MSG-4"}
+
+
+def test_violation_message_names_requirement_and_action() -> None:
+    try:
+        rrp_spec.decode_request_datagram(rrp_spec.pack_request(rrp_spec.Op.INCREMENT, 9, b"x"))
+    except ProtocolViolation as violation:
+        assert str(violation) == "SRV-7: INCREMENT carries a payload -> reply MALFORMED"
+    else:
+        raise AssertionError("accepted")
