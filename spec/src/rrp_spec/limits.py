@@ -43,6 +43,27 @@ MAX_REQUEST_DEADLINE = 10.0
 DEFAULT_IDLE_TIMEOUT = 10.0
 #: Reference default for concurrent TCP connections.
 DEFAULT_MAX_CONNECTIONS = 1024
+#: Reference default for connections open at once from one source (an IPv4 address, or an IPv6 /64).
+DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64
+#: Prefix length that groups IPv4 sources for the per-source connection limit (one address).
+CONNECTION_SOURCE_PREFIX_V4 = 32
+#: Prefix length that groups IPv6 sources for the per-source connection limit.
+CONNECTION_SOURCE_PREFIX_V6 = 64
+#: Reference default for how long a write to a TCP peer may stay blocked before the connection is dropped.
+DEFAULT_SEND_TIMEOUT = 5.0
+#: No server may let a write stay blocked longer than this (CIS recommends at most 10 s for nginx's send_timeout).
+MAX_SEND_TIMEOUT = 10.0
+#: Reference default for reply bytes buffered for one TCP connection that its peer has not read yet.
+DEFAULT_MAX_BUFFERED_REPLY_BYTES = 4 << 20
+#: Prefix length that groups IPv4 clients for UDP response rate limiting (after BIND's RRL).
+RATE_LIMIT_PREFIX_V4 = 24
+#: Prefix length that groups IPv6 clients for UDP response rate limiting.
+RATE_LIMIT_PREFIX_V6 = 56
+#: Reference default for UDP response rate limiting: 0 replies/s per prefix means off.
+DEFAULT_RATE_LIMIT = 0
+#: Reference default for RRL's slip: every n-th reply over the limit is sent anyway as a bare BUSY error
+#: reply, so a real client behind a spoofed prefix still learns to retry; 0 drops them all.
+DEFAULT_RATE_LIMIT_SLIP = 2
 #: Reference default for entries in the UDP duplicate-reply cache.
 DEFAULT_DEDUP_ENTRIES = 65536
 #: Reference default for payload bytes held by the UDP duplicate-reply cache.

@@ -17,12 +17,17 @@ from enum import StrEnum
 from .limits import (
     AMPLIFICATION_FACTOR,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_RETRY_POLICY,
+    DEFAULT_SEND_TIMEOUT,
     HEADER_SIZE,
     MAX_REQUEST_DEADLINE,
+    MAX_SEND_TIMEOUT,
     MAX_UDP_PAYLOAD,
     MIN_DEDUP_WINDOW,
+    RATE_LIMIT_PREFIX_V4,
+    RATE_LIMIT_PREFIX_V6,
 )
 
 
@@ -438,6 +443,49 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "After an error reply that leaves the framing intact (MALFORMED, UNKNOWN_OPERATION, INTERNAL_ERROR), "
         "a server MUST discard that request's payload and go on serving the connection.",
         "Clients losing every pipelined request because one was rejected.",
+    ),
+    _r(
+        "TCP-SRV-10",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST close a connection whose peer has not accepted reply bytes for longer than its send "
+        f"timeout, at most {MAX_SEND_TIMEOUT:g} s (reference default {DEFAULT_SEND_TIMEOUT:g} s), and MUST "
+        "bound the reply bytes it buffers for one connection.",
+        "Slow readers: clients that send requests but never read the replies, pinning the server's memory "
+        "and connection slots.",
+    ),
+    _r(
+        "TCP-SRV-11",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST count a connection against its connection limits from the moment it is accepted, "
+        "not from the arrival of a complete header.",
+        "Slowloris in the header phase: connections that never finish a header escaping the limit.",
+    ),
+    _r(
+        "TCP-SRV-12",
+        S,
+        SERVER,
+        TCP,
+        "A server SHOULD limit the connections open at once from one source (reference default "
+        f"{DEFAULT_MAX_CONNECTIONS_PER_SOURCE} per IPv4 address or IPv6 /64) below its global limit; over it, "
+        "a connection is answered with BUSY and closed, or refused.",
+        "One attacking host taking every connection slot and locking out everyone else.",
+    ),
+    _r(
+        "UDP-SRV-10",
+        MAY,
+        SERVER,
+        UDP,
+        "A server MAY rate-limit UDP replies per client prefix (IPv4 "
+        f"/{RATE_LIMIT_PREFIX_V4}, IPv6 /{RATE_LIMIT_PREFIX_V6}) with a token bucket, dropping replies over "
+        "the rate except every n-th (its slip), which is sent as a bare BUSY error reply "
+        "(after BIND's response rate limiting).",
+        "Reflection attacks with spoofed sources: without it, a server answers a victim's address as fast as "
+        "an attacker sends.",
+        "Off by default and configured per deployment; a black box cannot know the configured rate.",
     ),
     # --- Clients, both transports -------------------------------------------------------
     _r(
