@@ -70,6 +70,8 @@ DEFAULT_DEDUP_ENTRIES = 65536
 DEFAULT_DEDUP_BYTES = 64 << 20
 #: Reference default for the client's connect deadline over TCP.
 DEFAULT_CONNECT_TIMEOUT = 2.0
+#: Reference default for how long a TCP client waits for each reply once its request is sent.
+DEFAULT_REPLY_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
