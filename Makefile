@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
 .DEFAULT_GOAL := test
-.PHONY: help venv lint typecheck vectors check-vectors test clean
+.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,3 +39,21 @@ test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, s
 
 clean: ## remove build outputs (the virtual environment stays)
 	rm -rf build site .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The benchmark's C programs, built with the system compiler against a header generated from rrp_spec.
+CC ?= cc
+BENCH_BUILD := build/bench
+BENCH_CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Werror -I$(BENCH_BUILD) -Ibench/c
+
+$(BENCH_BUILD)/rrp_spec.h: $(STAMP) $(wildcard spec/src/rrp_spec/*.py) bench/src/rrp_bench/gen_c_header.py
+	@mkdir -p $(BENCH_BUILD)
+	$(BIN)/python -m rrp_bench.gen_c_header > $@.tmp && mv $@.tmp $@
+
+$(BENCH_BUILD)/%: bench/c/%.c bench/c/rrp_wire.h $(BENCH_BUILD)/rrp_spec.h
+	@command -v $(CC) >/dev/null 2>&1 || { echo "make bench needs a C compiler: '$(CC)' was not found (install gcc or clang, or set CC=...)" >&2; exit 1; }
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+bench-tools: $(BENCH_BUILD)/rrp-load $(BENCH_BUILD)/rrp-server ## build the C load generator and C server into build/bench/
+
+bench: bench-tools ## benchmark the reference server against naive and C servers (BENCH_ARGS="--duration 2 --rounds 3")
+	$(BIN)/python -m rrp_bench $(BENCH_ARGS)
