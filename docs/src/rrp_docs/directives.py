@@ -1,0 +1,132 @@
+"""Expanding the page sources' directives into Markdown computed from the spec.
+
+Three forms, all expanded before Markdown sees the page:
+
+* a line holding only ``<!-- rrp:NAME key=value key="quoted value" -->``: a generated block;
+* ``[[UDP-SRV-5]]``: a link to the requirement's anchor on the requirements page;
+* ``{{ NAME }}`` or ``{{ NAME.attr:format }}``: a value of :mod:`rrp_spec` (or of :data:`EXTRA_VALUES`).
+
+Anything unknown raises :class:`DirectiveError`, which fails the build.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Mapping
+
+import rrp_spec
+from rrp_spec import DEFAULT_RETRY_POLICY, REQUIREMENTS, Op, Result
+
+from . import conformance_pages, diagrams, precedence, reference_pages, requirement_tables, retry, spec_tables
+from . import vector_tables as vt
+from .markdown import PageContext, requirement_link
+
+
+class DirectiveError(ValueError):
+    """A page uses a directive, requirement ID or value that does not exist, or misuses one."""
+
+
+Generator = Callable[[Mapping[str, str], PageContext], str]
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f'<figure class="rrp-figure" markdown="0">\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>'
+
+
+def _registry(args: Mapping[str, str], ctx: PageContext) -> str:
+    kinds = {"operations": (Op, "operations"), "results": (Result, "result codes")}
+    codes, noun = kinds[args["of"]]
+    return spec_tables.registry_table(codes, noun)
+
+
+#: Every block directive, by name.
+BLOCKS: dict[str, Generator] = {
+    "header-table": lambda a, c: spec_tables.header_table(),
+    "packet-diagram": lambda a, c: _figure(diagrams.packet_diagram(), a.get("caption", "")),
+    "flag-table": lambda a, c: spec_tables.flag_table(),
+    "operation-table": lambda a, c: spec_tables.operation_table(),
+    "result-table": lambda a, c: spec_tables.result_table(),
+    "registry": _registry,
+    "limits": lambda a, c: spec_tables.limits_table(defaults={"protocol": False, "defaults": True}[a["kind"]]),
+    "precedence": lambda a, c: precedence.precedence_table(c),
+    "retry-table": lambda a, c: retry.schedule_table(DEFAULT_RETRY_POLICY),
+    "retry-timeline": lambda a, c: _figure(diagrams.retry_timeline(DEFAULT_RETRY_POLICY), a.get("caption", "")),
+    "dedup-window": lambda a, c: retry.dedup_derivation(DEFAULT_RETRY_POLICY),
+    "requirements": lambda a, c: requirement_tables.requirement_list(a["area"], c),
+    "catalogue": lambda a, c: requirement_tables.catalogue_tables(c, conformance_pages.checks_by_requirement()),
+    "catalogue-summary": lambda a, c: requirement_tables.catalogue_summary(c),
+    "vectors": lambda a, c: vt.vector_table(a["group"], c),
+    "hex-legend": lambda a, c: vt.hex_legend(),
+    "cli-usage": lambda a, c: reference_pages.cli_usage(),
+    "api-reference": lambda a, c: reference_pages.api_reference(),
+    "conformance-checks": lambda a, c: conformance_pages.checks_by_area(c),
+    "conformance-cli": lambda a, c: conformance_pages.cli_usage(),
+    "conformance-report": lambda a, c: conformance_pages.reference_report(),
+}
+
+#: Values ``{{ ... }}`` may name besides the attributes of :mod:`rrp_spec`.
+EXTRA_VALUES: dict[str, Callable[[], object]] = {
+    "VECTOR_COUNT": vt.vector_count,
+    "REQUIREMENT_COUNT": lambda: len(REQUIREMENTS),
+}
+
+_BLOCK = re.compile(r"^<!--[ \t]*rrp:([a-z-]+)(.*?)-->[ \t]*$", re.MULTILINE)
+_REQUIREMENT = re.compile(r"\[\[([A-Z]+(?:-[A-Z]+)?-\d+)\]\]")
+_VALUE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?::\s*([^}]*?))?\s*\}\}")
+
+
+def _block(match: re.Match[str], ctx: PageContext) -> str:
+    name, raw_args = match.group(1), match.group(2)
+    if name not in BLOCKS:
+        raise DirectiveError(f"unknown directive rrp:{name}")
+    args: dict[str, str] = {}
+    for token in shlex.split(raw_args):
+        key, sep, value = token.partition("=")
+        if not sep:
+            raise DirectiveError(f"rrp:{name}: argument {token!r} is not key=value")
+        args[key] = value
+    try:
+        return BLOCKS[name](args, ctx)
+    except KeyError as missing:
+        raise DirectiveError(f"rrp:{name} {raw_args.strip()}: {missing}") from None
+
+
+def value_of(dotted: str) -> object:
+    """The value ``{{ dotted }}`` names."""
+    head, _, rest = dotted.partition(".")
+    if head in EXTRA_VALUES and not rest:
+        return EXTRA_VALUES[head]()
+    if head not in rrp_spec.__all__:
+        raise DirectiveError(f"{{{{ {dotted} }}}}: {head} is not exported by rrp_spec")
+    value: object = getattr(rrp_spec, head)
+    for attribute in rest.split(".") if rest else ():
+        if not hasattr(value, attribute):
+            raise DirectiveError(f"{{{{ {dotted} }}}}: no attribute {attribute!r}")
+        value = getattr(value, attribute)
+    return value
+
+
+def _value(match: re.Match[str]) -> str:
+    value = value_of(match.group(1))
+    spec = match.group(2) or ""
+    if isinstance(value, int) and not spec:
+        return str(int(value))  # IntEnum members render as their number unless asked otherwise
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError) as error:
+        raise DirectiveError(f"{match.group(0)}: {error}") from None
+
+
+def _link(match: re.Match[str], ctx: PageContext) -> str:
+    try:
+        return requirement_link(match.group(1), ctx)
+    except KeyError as error:
+        raise DirectiveError(str(error)) from None
+
+
+def expand(markdown: str, ctx: PageContext) -> str:
+    """The page's Markdown with every directive replaced by what it generates."""
+    markdown = _BLOCK.sub(lambda m: _block(m, ctx), markdown)
+    markdown = _REQUIREMENT.sub(lambda m: _link(m, ctx), markdown)
+    return _VALUE.sub(_value, markdown)

@@ -1,0 +1,39 @@
+"""The mkdocs plugin (``plugins: [rrp-spec]``): expands directives and publishes the vector files."""
+
+from __future__ import annotations
+
+from mkdocs.config.base import Config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+from rrp_spec.vectors import SCHEMA_PATH, VECTORS_PATH
+
+from .directives import DirectiveError, expand
+from .markdown import PageContext
+
+#: Where the vector file and its schema are published in the built site.
+DOWNLOADS_DIR = "downloads"
+
+
+class RrpSpecConfig(Config):  # type: ignore[no-untyped-call]  # mkdocs leaves __init_subclass__ untyped
+    """The plugin takes no options."""
+
+
+class RrpSpecPlugin(BasePlugin[RrpSpecConfig]):  # type: ignore[no-untyped-call]
+    """Renders the spec's tables and figures into the pages, and copies the test vectors into the site."""
+
+    def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
+        """Add ``downloads/rrp-v1.json`` and its schema, straight from ``spec/vectors/``."""
+        for source in (VECTORS_PATH, SCHEMA_PATH):
+            files.append(File.generated(config, f"{DOWNLOADS_DIR}/{source.name}", abs_src_path=str(source)))
+        return files
+
+    def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Replace every directive of the page with what it generates; an unknown one fails the build."""
+        try:
+            return expand(markdown, PageContext(page.file.src_uri))
+        except DirectiveError as error:
+            raise PluginError(f"{page.file.src_uri}: {error}") from error

@@ -1,0 +1,40 @@
+"""The reference implementation's page: its modules for mkdocstrings, and the ``rrp`` command's usage."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+
+from .cli_usage import usage_sections
+
+#: The reference implementation's top-level package.
+PACKAGE = "rrp"
+
+
+def public_modules() -> list[str]:
+    """Dotted names of the package's public modules, found on disk without importing them."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.submodule_search_locations is None:
+        raise ModuleNotFoundError(f"the reference implementation ({PACKAGE}) is not installed")
+    names = [PACKAGE]
+    for module in pkgutil.iter_modules(spec.submodule_search_locations):
+        if not module.name.startswith("_"):
+            names.append(f"{PACKAGE}.{module.name}")
+    return sorted(names)
+
+
+def api_reference() -> str:
+    """One mkdocstrings block per public module, each under its own heading."""
+    blocks = []
+    for name in public_modules():
+        blocks.append(
+            f"### `{name}`\n\n::: {name}\n    options:\n      show_root_heading: false\n      heading_level: 4"
+        )
+    return "\n\n".join(blocks)
+
+
+def cli_usage() -> str:
+    """The help of ``rrp`` and of each subcommand, from ``rrp.cli.build_parser()``."""
+    cli = importlib.import_module(f"{PACKAGE}.cli")
+    return usage_sections(cli.build_parser())

@@ -1,0 +1,115 @@
+"""Tables of the specification page: header fields, flags, operations, result codes, registries, limits.
+
+Every value comes from :mod:`rrp_spec`; every description from the ``#:`` comment or
+construct doc string it is defined with.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from rrp_spec import (
+    APPLICATION_RANGE_END,
+    APPLICATION_RANGE_START,
+    HEADER_LAYOUT,
+    HEADER_SIZE,
+    RESERVED_FLAG_BITS,
+    Flag,
+    Op,
+    Result,
+    limits,
+)
+
+from .markdown import cell, code, hex_int, table
+from .source_docs import documented_names
+
+#: Hex digits of a 16-bit code.
+_CODE_DIGITS = 4
+
+
+def header_table() -> str:
+    """The header, field by field: offset, size, type, name, meaning."""
+    rows = [[str(f.offset), str(f.size), code(f.type_name), f"`{f.name}`", cell(f.doc)] for f in HEADER_LAYOUT]
+    rows.append(["", str(HEADER_SIZE), "", "", f"**{HEADER_SIZE} bytes in all**, followed by `size` payload bytes"])
+    return table(["Offset", "Size", "Type", "Field", "Meaning"], rows)
+
+
+def flag_table() -> str:
+    """Bits of the flags field."""
+    docs = documented_names(Flag)
+    rows = [[hex_int(int(bit), 2), f"`{bit.name}`", cell(docs.get(bit.name or "", ""))] for bit in Flag]
+    reserved = [n for n in range(8) if RESERVED_FLAG_BITS >> n & 1]
+    rows.append(
+        [
+            hex_int(RESERVED_FLAG_BITS, 2),
+            f"bits {reserved[0]}-{reserved[-1]}",
+            "Reserved: a sender MUST set them to 0; a server answers a request with any of them set with MALFORMED.",
+        ]
+    )
+    return table(["Mask", "Bit", "Meaning"], rows)
+
+
+def _code_rows(codes: type[IntEnum]) -> list[list[str]]:
+    docs = documented_names(codes)
+    return [[hex_int(int(c), _CODE_DIGITS), str(int(c)), f"`{c.name}`", cell(docs[c.name])] for c in codes]
+
+
+def operation_table() -> str:
+    """The operations RRP/1 defines."""
+    return table(["Code", "Decimal", "Operation", "Meaning"], _code_rows(Op))
+
+
+def result_table() -> str:
+    """The result codes RRP/1 defines."""
+    return table(["Code", "Decimal", "Result", "Meaning"], _code_rows(Result))
+
+
+def registry_table(codes: type[IntEnum], noun: str) -> str:
+    """An IANA-style registry of a 16-bit code space: defined values, the reserved gap, the application range."""
+    defined = sorted(int(c) for c in codes)
+    first_free = defined[-1] + 1
+    rows = [[hex_int(int(c), _CODE_DIGITS), f"`{c.name}`", "RRP/1 (this document)", "Assigned"] for c in codes]
+    rows.append(
+        [
+            f"{hex_int(first_free, _CODE_DIGITS)}-{hex_int(APPLICATION_RANGE_START - 1, _CODE_DIGITS)}",
+            "Unassigned",
+            "A future version of this specification",
+            "Specification Required (RFC 8126 section 4.6); MUST NOT be used until assigned",
+        ]
+    )
+    rows.append(
+        [
+            f"{hex_int(APPLICATION_RANGE_START, _CODE_DIGITS)}-{hex_int(APPLICATION_RANGE_END, _CODE_DIGITS)}",
+            f"Application-defined {noun}",
+            "Each deployment",
+            "Private Use (RFC 8126 section 4.1): never registered, meaning agreed between the peers",
+        ]
+    )
+    return table(["Value", "Name", "Defined by", "Policy"], rows)
+
+
+def _format_limit(value: object) -> str:
+    """A limit's value for a reader: seconds for floats, grouped digits and binary units for sizes."""
+    if isinstance(value, bytes):
+        return code(repr(value)) + " (" + " ".join(f"0x{b:02x}" for b in value) + ")"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"no rendering for limit value {value!r}")
+    if isinstance(value, float):
+        # Every float in rrp_spec.limits is a duration in seconds.
+        return f"{value:g} s"
+    text = f"{value:,}".replace(",", " ")
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if value >= 1 << shift and value % (1 << shift) == 0:
+            return f"{text} ({value >> shift} {unit})"
+    return text
+
+
+def limits_table(*, defaults: bool) -> str:
+    """Protocol limits (``defaults=False``) or the reference implementation's defaults (``defaults=True``)."""
+    rows = []
+    for name, doc in documented_names(limits).items():
+        value = getattr(limits, name)
+        if isinstance(value, limits.RetryPolicy) or name.startswith("DEFAULT_") != defaults:
+            continue
+        rows.append([f"`{name}`", _format_limit(value), cell(doc)])
+    return table(["Name", "Value", "Meaning"], rows)
