@@ -1,0 +1,243 @@
+"""The reference RRP/1 server: UDP and TCP in one asyncio process, around the sans-IO cores.
+
+Usage::
+
+    server = Server(ServerSettings(request_deadline=1.0))
+    server.register(0x8000, lambda payload: payload[::-1])
+    endpoints = await server.start(udp=[("127.0.0.1", 0)], tcp=[("127.0.0.1", 0)])
+    ...
+    await server.shutdown()
+
+One :class:`~rrp.udp_core.UdpServerCore` serves every UDP socket (so its
+duplicate-reply cache sees every datagram) and one
+:class:`~rrp.tcp_core.TcpConnection` serves each TCP connection; all of them share
+the :class:`~rrp.dispatch.Dispatcher` (one INCREMENT counter) and the
+:class:`~rrp.counters.ServerCounters`. This module only binds sockets, tracks what
+is open, and shuts down gracefully: stop accepting, let requests in flight finish
+for up to the grace period, then drop what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rrp_spec import ProtocolViolation, Transport
+
+from .connlimits import ConnectionLimits
+from .counters import ServerCounters
+from .dispatch import AsyncHandler, Dispatcher, SyncHandler
+from .rejectlog import RateLimitedLog
+from .settings import ServerSettings
+from .tcp_protocol import TcpConnectionProtocol
+from .udp_core import UdpServerCore
+from .udp_endpoint import UdpEndpoint
+
+#: TCP accept backlog.
+BACKLOG = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A bound socket: its transport and the address it really got (the real port when 0 was asked)."""
+
+    transport: Transport
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT``, IPv6 hosts in brackets."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.transport} {self.address}"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def bind_socket(transport: Transport, host: str, port: int) -> socket.socket:
+    """A socket of ``transport`` bound to ``host``:``port`` (IPv6 sockets are IPv6-only); ``OSError`` if impossible."""
+    kind = socket.SOCK_DGRAM if transport is Transport.UDP else socket.SOCK_STREAM
+    family, _, _, _, address = socket.getaddrinfo(host, port, socket.AF_UNSPEC, kind, 0, socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if transport is Transport.TCP:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Server:
+    """Serves RRP/1 over UDP and TCP on one event loop. Counters are live in :attr:`counters`."""
+
+    def __init__(
+        self,
+        settings: ServerSettings | None = None,
+        *,
+        dispatcher: Dispatcher | None = None,
+        log: RateLimitedLog | None = None,
+    ) -> None:
+        self.settings = settings = settings or ServerSettings()
+        #: The operations served; register application handlers here or with :meth:`register`.
+        self.dispatcher = dispatcher or Dispatcher()
+        #: What the server has done so far.
+        self.counters = ServerCounters()
+        #: Open TCP connections, globally and per source.
+        self.limits = ConnectionLimits(settings)
+        self._log = log or RateLimitedLog(_stderr)
+        self.dispatcher.on_handler_failure = self._log_handler_failure
+        #: The UDP core shared by every UDP socket.
+        self.udp_core = UdpServerCore(settings, self.dispatcher, self.counters, on_reject=self.log_rejection)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._udp: list[UdpEndpoint] = []
+        self._tcp: list[asyncio.Server] = []
+        self._connections: set[TcpConnectionProtocol] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._drained: asyncio.Event | None = None
+        self._shutting_down = False
+        #: Every bound socket, in the order asked.
+        self.endpoints: list[Endpoint] = []
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the server runs on (set by :meth:`start`)."""
+        if self._loop is None:
+            raise RuntimeError("the server has not been started")
+        return self._loop
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections open now, over-limit ones answering BUSY included."""
+        return len(self._connections)
+
+    def register(self, operation: int, handler: SyncHandler | AsyncHandler) -> None:
+        """Serve application operation ``operation`` (0x8000-0xFFFF) with ``handler``."""
+        self.dispatcher.register(operation, handler)
+
+    async def start(
+        self, *, udp: Iterable[tuple[str, int]] = (), tcp: Iterable[tuple[str, int]] = ()
+    ) -> list[Endpoint]:
+        """Bind and start serving every address given; returns the endpoints actually bound."""
+        self._loop = loop = asyncio.get_running_loop()
+        self._drained = asyncio.Event()
+        started: list[Endpoint] = []
+        try:
+            for host, port in udp:
+                sock = bind_socket(Transport.UDP, host, port)
+                endpoint = UdpEndpoint(loop, sock, self.udp_core, self.start_task)
+                self._udp.append(endpoint)
+                endpoint.start()
+                started.append(_endpoint(Transport.UDP, sock))
+            for host, port in tcp:
+                sock = bind_socket(Transport.TCP, host, port)
+                tcp_server = await loop.create_server(lambda: TcpConnectionProtocol(self), sock=sock, backlog=BACKLOG)
+                self._tcp.append(tcp_server)
+                started.append(_endpoint(Transport.TCP, sock))
+        except BaseException:
+            await self._close_sockets()
+            raise
+        self.endpoints.extend(started)
+        return started
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop accepting, let requests in flight finish for up to ``grace`` seconds, then drop the rest."""
+        grace = self.settings.grace if grace is None else grace
+        self._shutting_down = True
+        for tcp_server in self._tcp:
+            tcp_server.close()
+        for endpoint in self._udp:
+            endpoint.stop()
+        for connection in list(self._connections):
+            connection.shutdown()
+        self._check_drained()
+        if self._drained is not None and not self._drained.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), grace)
+        for connection in list(self._connections):
+            connection.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._close_sockets()
+        # Let the aborted transports deliver connection_lost before the loop goes away.
+        await asyncio.sleep(0)
+        self._log.flush()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    # --- called by the adapters ------------------------------------------------------------
+
+    def log_rejection(self, violation: ProtocolViolation, peer: str) -> None:
+        """Log one rejected input (rate-limited)."""
+        self._log.rejection(violation, peer, self.loop.time())
+
+    def log_line(self, text: str) -> None:
+        """Log one line (rate-limited)."""
+        self._log.line(text, self.loop.time())
+
+    def start_task(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run an async handler's call, tracked so that shutdown can wait for it."""
+        task = self.loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def connection_opened(self, connection: TcpConnectionProtocol) -> None:
+        """A TCP connection is being served (or answered BUSY)."""
+        self._connections.add(connection)
+        self.counters.connections_open = len(self._connections)
+        if self._shutting_down:
+            connection.shutdown()
+
+    def connection_closed(self, connection: TcpConnectionProtocol) -> None:
+        """A TCP connection is gone."""
+        self._connections.discard(connection)
+        self.counters.connections_open = len(self._connections)
+        self._check_drained()
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._shutting_down and not self._connections and not self._tasks and self._drained is not None:
+            self._drained.set()
+
+    def _log_handler_failure(self, operation: int, error: BaseException) -> None:
+        # SRV-15: the client gets a bare INTERNAL_ERROR; the operator gets the exception's type.
+        if self._loop is not None:
+            self.log_line(f"handler for operation 0x{operation:04x} failed: {type(error).__name__}")
+
+    async def _close_sockets(self) -> None:
+        for endpoint in self._udp:
+            endpoint.close()
+        for tcp_server in self._tcp:
+            tcp_server.close()
+        self._udp.clear()
+        self._tcp.clear()
+
+
+def _endpoint(transport: Transport, sock: socket.socket) -> Endpoint:
+    name = sock.getsockname()
+    return Endpoint(transport, str(name[0]), int(name[1]))

@@ -1,0 +1,398 @@
+"""The TCP server core, sans-IO: one connection's bytes and ``now`` in; replies, a close and a deadline out.
+
+Theory of operation. A connection is a byte stream of requests back to back
+(MSG-5). :class:`TcpConnection` frames it incrementally and is always in one of
+three phases:
+
+``HEADER``
+    Fewer than 20 bytes of the next request have arrived; they wait in the buffer.
+``PAYLOAD``
+    The header has arrived and passed :func:`rrp_spec.check_request` (so ``size``
+    is within the limit, TCP-SRV-4); the payload is collecting in the buffer.
+``DISCARD``
+    The header earned an error reply that leaves the framing intact (MALFORMED,
+    UNKNOWN_OPERATION); its payload is counted off without being stored (TCP-SRV-9).
+
+So the buffer never holds more than one header plus one payload within the limit.
+The spec's :class:`~rrp_spec.ProtocolViolation` decides everything else: close
+without a reply (bad magic, REPLY flag: TCP-SRV-3, SRV-1), or reply then close
+(another version, an oversized size: SRV-2, TCP-SRV-4), before a payload byte is read.
+
+Time. A request's first byte starts its whole-request deadline (TCP-SRV-5); no
+later byte moves it. Between requests the idle timeout runs (TCP-SRV-6).
+:meth:`TcpConnection.get_timer` gives the one deadline that matters now and
+:meth:`TcpConnection.handle_timer` enforces it: a request that has not arrived
+whole is answered TIMEOUT if its header was read (the spec allows it), and the
+connection is closed.
+
+Replies leave in request order (TCP-SRV-2) even when an ``async`` handler
+finishes after later requests: a reply waits behind every unfinished one.
+
+The adapter feeds bytes with :meth:`~TcpConnection.receive_data` (``b""`` for
+end of stream), writes :meth:`~TcpConnection.data_to_send`, runs the coroutines of
+:meth:`~TcpConnection.take_calls` and returns their outcomes with
+:meth:`~TcpConnection.complete`, and closes the connection once
+:attr:`~TcpConnection.closed` is true (after writing what is left to send).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+
+from rrp_spec import (
+    HEADER_SIZE,
+    Action,
+    Header,
+    ProtocolViolation,
+    Result,
+    Transport,
+    check_request,
+    pack_reply,
+    unpack_header,
+)
+
+from .counters import CloseReason, ServerCounters
+from .dispatch import Dispatcher, HandlerCoroutine, HandlerError
+from .settings import ServerSettings
+
+#: Called with every rejected input and its source, for the operator's log.
+RejectHook = Callable[[ProtocolViolation, str], None]
+
+_TCP = Transport.TCP
+_OK = int(Result.OK)
+
+
+class Phase(Enum):
+    """Where a connection is in framing its current request."""
+
+    HEADER = "header"
+    PAYLOAD = "payload"
+    DISCARD = "discard"
+
+
+class TcpCall:
+    """A request an async handler is carrying out on a connection; the adapter awaits :attr:`coroutine`."""
+
+    __slots__ = ("coroutine", "header", "reply")
+
+    def __init__(self, header: Header, coroutine: HandlerCoroutine) -> None:
+        #: The request's header.
+        self.header = header
+        #: The handler's coroutine, not yet started.
+        self.coroutine = coroutine
+        #: The reply, once the handler has finished.
+        self.reply: bytes | None = None
+
+
+class TcpConnection:
+    """One TCP connection's framing, deadlines and replies.
+
+    ``peer`` is only a label for the operator's log. ``busy`` marks a connection
+    over the connection limits (TCP-SRV-7, TCP-SRV-12): it is given one request
+    deadline from ``now`` to send a header, which is answered BUSY, and is closed.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_calls",
+        "_closed",
+        "_counters",
+        "_discard",
+        "_dispatcher",
+        "_draining",
+        "_eof",
+        "_header",
+        "_idle_since",
+        "_idle_timeout",
+        "_max_payload",
+        "_new_calls",
+        "_on_reject",
+        "_phase",
+        "_queue",
+        "_ready",
+        "_request_deadline",
+        "_request_started",
+        "busy",
+        "close_reason",
+        "peer",
+    )
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        dispatcher: Dispatcher,
+        counters: ServerCounters,
+        now: float,
+        *,
+        peer: str = "",
+        busy: bool = False,
+        on_reject: RejectHook | None = None,
+    ) -> None:
+        self.peer = peer
+        self.busy = busy
+        #: Why the connection closed, once it has.
+        self.close_reason: CloseReason | None = None
+        self._dispatcher = dispatcher
+        self._counters = counters
+        self._on_reject = on_reject
+        self._max_payload = settings.tcp_max_payload
+        self._request_deadline = settings.request_deadline
+        self._idle_timeout = settings.idle_timeout
+        self._buffer = bytearray()
+        self._phase = Phase.HEADER
+        self._header: Header | None = None
+        self._discard = 0
+        # A busy connection's clock starts at accept: it gets one deadline to show a header.
+        self._request_started: float | None = now if busy else None
+        self._idle_since = now
+        self._ready: list[bytes] = []
+        # Replies (bytes) and unfinished calls, in request order, once any call is unfinished.
+        self._queue: deque[bytes | TcpCall] = deque()
+        self._calls = 0
+        self._new_calls: list[TcpCall] = []
+        self._closed = False
+        self._eof = False
+        self._draining = False
+
+    # --- what the adapter reads ------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection must be closed (after writing :meth:`data_to_send`)."""
+        return self._closed
+
+    @property
+    def phase(self) -> Phase:
+        """Where framing stands."""
+        return self._phase
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Request bytes held: at most one header plus one payload within the limit."""
+        return len(self._buffer)
+
+    @property
+    def request_started(self) -> float | None:
+        """When the first byte of the request still arriving came in, or ``None`` between requests."""
+        return self._request_started
+
+    @property
+    def calls_in_progress(self) -> int:
+        """Requests whose async handler has not finished."""
+        return self._calls
+
+    def data_to_send(self) -> bytes:
+        """Every reply that may be written now, in request order; ``b""`` when none."""
+        ready = self._ready
+        if not ready:
+            return b""
+        out = ready[0] if len(ready) == 1 else b"".join(ready)
+        ready.clear()
+        return out
+
+    def take_calls(self) -> list[TcpCall]:
+        """The async handler calls started since the last time, for the adapter to run."""
+        calls = self._new_calls
+        if calls:
+            self._new_calls = []
+        return calls
+
+    def get_timer(self) -> float | None:
+        """The next deadline: the current request's whole-request deadline, else the idle timeout."""
+        if self._closed:
+            return None
+        if self._request_started is not None:
+            return self._request_started + self._request_deadline
+        if self._calls:
+            return None  # a handler is working: the connection is not idle
+        return self._idle_since + self._idle_timeout
+
+    # --- what the adapter feeds ------------------------------------------------------
+
+    def handle_timer(self, now: float) -> None:
+        """Enforce the deadline of :meth:`get_timer` if it has passed."""
+        deadline = self.get_timer()
+        if deadline is None or now < deadline:
+            return
+        if self._request_started is not None:
+            self._counters.timeouts += 1
+            if self._phase is Phase.PAYLOAD and self._header is not None and not self.busy:
+                self._reply(pack_reply(self._header, Result.TIMEOUT), Result.TIMEOUT)
+            self._close(CloseReason.REQUEST_DEADLINE)
+        else:
+            self._close(CloseReason.IDLE)
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes that arrived at ``now``; ``b""`` means the peer closed its side."""
+        if self._closed:
+            return
+        if not data:
+            self._eof = True
+            if self._request_started is not None or not self._calls:
+                # Half a request can never complete now; with nothing in flight there is nothing left to do.
+                self._close(CloseReason.PEER)
+            return
+        if self._draining and self._request_started is None:
+            return  # shutting down: no new request is started
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            consumed = self._process(buffer, now)
+            del buffer[:consumed]
+        else:
+            consumed = self._process(data, now)
+            if consumed < len(data) and not self._closed:
+                buffer += memoryview(data)[consumed:]
+
+    def complete(self, call: TcpCall, value: object, error: BaseException | None, now: float) -> None:
+        """Record the outcome of an async handler: ``value`` it returned or ``error`` it raised."""
+        header = call.header
+        try:
+            out = self._dispatcher.outcome_of(header.operation, value, error)
+        except HandlerError as failure:
+            call.reply = pack_reply(header, failure.result)
+            self._counters.replies[failure.result] += 1
+        else:
+            call.reply = pack_reply(header, _OK, out)
+            self._counters.replies[_OK] += 1
+        self._calls -= 1
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if type(head) is bytes:
+                self._ready.append(head)
+            elif head.reply is not None:  # type: ignore[union-attr]
+                self._ready.append(head.reply)  # type: ignore[union-attr]
+            else:
+                break
+            queue.popleft()
+        if not self._calls:
+            self._idle_since = now
+            if (self._eof or self._draining) and self._request_started is None:
+                self._close(CloseReason.PEER if self._eof else CloseReason.SHUTDOWN)
+
+    def shutdown(self, now: float) -> None:
+        """Stop after the request in progress (and any running handler) is answered."""
+        self._draining = True
+        if self._request_started is None and not self._calls:
+            self._close(CloseReason.SHUTDOWN)
+
+    # --- framing -----------------------------------------------------------------------
+
+    def _process(self, data: bytes | bytearray, now: float) -> int:
+        """Frame and answer every whole request in ``data``; returns how many bytes were used."""
+        pos = 0
+        end = len(data)
+        max_payload = self._max_payload
+        while pos < end:
+            phase = self._phase
+            if self._request_started is None:
+                if self._draining:
+                    return end
+                self._request_started = now
+            if phase is Phase.HEADER:
+                if end - pos < HEADER_SIZE:
+                    return pos
+                header = unpack_header(data, pos)
+                pos += HEADER_SIZE
+                try:
+                    check_request(header, transport=_TCP, max_payload=max_payload)
+                except ProtocolViolation as violation:
+                    self._violation(violation, now)
+                    if self._closed:
+                        return end
+                    continue
+                if self.busy:
+                    self._reply(pack_reply(header, Result.BUSY), Result.BUSY)
+                    self._close(CloseReason.BUSY)
+                    return end
+                size = header.size
+                if end - pos >= size:
+                    payload = bytes(data[pos : pos + size]) if size else b""
+                    pos += size
+                    self._execute(header, payload)
+                    self._request_done(now)
+                    continue
+                self._header = header
+                self._phase = Phase.PAYLOAD
+                return pos
+            if phase is Phase.PAYLOAD:
+                pending = self._header
+                assert pending is not None
+                size = pending.size
+                if end - pos < size:
+                    return pos
+                payload = bytes(data[pos : pos + size])
+                pos += size
+                self._header = None
+                self._phase = Phase.HEADER
+                self._execute(pending, payload)
+                self._request_done(now)
+                continue
+            # Phase.DISCARD: count the rejected request's payload off without keeping it.
+            take = min(self._discard, end - pos)
+            pos += take
+            self._discard -= take
+            if self._discard == 0:
+                self._phase = Phase.HEADER
+                self._request_done(now)
+        return pos
+
+    def _violation(self, violation: ProtocolViolation, now: float) -> None:
+        self._counters.rejected[violation.requirement] += 1
+        if self._on_reject is not None:
+            self._on_reject(violation, f"tcp {self.peer}")
+        if violation.action is Action.REPLY and violation.result is not None and violation.header is not None:
+            result = Result.BUSY if self.busy else violation.result
+            self._reply(pack_reply(violation.header, result), result)
+            if violation.close_after or self.busy:
+                self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL)
+                return
+            self._discard = violation.header.size
+            if self._discard:
+                self._phase = Phase.DISCARD
+            else:
+                self._request_done(now)
+            return
+        self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL)
+
+    def _execute(self, header: Header, payload: bytes) -> None:
+        operation = header.operation
+        counters = self._counters
+        counters.requests[operation] += 1
+        try:
+            out = self._dispatcher.execute(operation, payload)
+        except HandlerError as error:
+            self._reply(pack_reply(header, error.result), error.result)
+            return
+        if type(out) is bytes:
+            self._reply(pack_reply(header, _OK, out), _OK)
+            return
+        call = TcpCall(header, out)  # type: ignore[arg-type]
+        self._calls += 1
+        self._queue.append(call)
+        self._new_calls.append(call)
+
+    def _reply(self, reply: bytes, result: int) -> None:
+        if self._queue:
+            self._queue.append(reply)
+        else:
+            self._ready.append(reply)
+        self._counters.replies[result] += 1
+
+    def _request_done(self, now: float) -> None:
+        self._request_started = None
+        self._idle_since = now
+        if self._draining and not self._calls:
+            self._close(CloseReason.SHUTDOWN)
+
+    def _close(self, reason: CloseReason) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.close_reason = reason
+        self._counters.closes[reason] += 1
+        self._buffer = bytearray()
+        self._header = None

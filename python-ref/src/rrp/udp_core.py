@@ -1,0 +1,210 @@
+"""The UDP server core, sans-IO: one datagram, its source and ``now`` in; the reply datagram (or nothing) out.
+
+Theory of operation. Every datagram goes through the same steps, in this order:
+
+1. ``--drop-rate`` may drop it on purpose, as if the network had lost it.
+2. :func:`rrp_spec.decode_request_datagram` judges it (the spec owns the order of the
+   checks and the action for each): a violation is dropped silently or answered
+   with a bare error reply, exactly as the :class:`~rrp_spec.ProtocolViolation` says.
+3. A retransmission, same (source address, source port, request_id) inside the
+   duplicate-reply window, gets the reply sent before and is not carried out
+   again (UDP-SRV-7); one whose original is still running is dropped, and the
+   client's next retransmission finds the reply.
+4. The response rate limiter, when on, may hold the reply back (UDP-SRV-10).
+5. The :class:`~rrp.dispatch.Dispatcher` carries the request out; a reply larger
+   than :data:`~rrp_spec.AMPLIFICATION_FACTOR` times the request datagram is
+   replaced by TOO_LARGE (UDP-SRV-5); the reply is cached and returned.
+
+An ``async`` handler cannot finish inside :meth:`UdpServerCore.handle_datagram`:
+the core returns a :class:`PendingCall` instead, the adapter runs its coroutine
+and hands the outcome to :meth:`UdpServerCore.complete`, which returns the reply.
+
+The core never touches a socket or a clock; the adapter sends what it returns to
+the datagram's source, from the address the datagram arrived on (UDP-SRV-6).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rrp_spec import (
+    AMPLIFICATION_FACTOR,
+    Action,
+    Header,
+    ProtocolViolation,
+    Result,
+    decode_request_datagram,
+    pack_reply,
+)
+
+from .counters import DropReason, ServerCounters
+from .dedup import DedupCache
+from .dispatch import Dispatcher, HandlerCoroutine, HandlerError
+from .ratelimit import RateVerdict, ResponseRateLimiter
+from .settings import ServerSettings
+
+#: A peer as the core sees it: (host, port).
+Peer = tuple[str, int]
+#: Called with every rejected input and its source, for the operator's log.
+RejectHook = Callable[[ProtocolViolation, str], None]
+
+_OK = int(Result.OK)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    """A request an async handler is carrying out; the adapter awaits :attr:`coroutine`."""
+
+    #: The request's header.
+    header: Header
+    #: The handler's coroutine, not yet started.
+    coroutine: HandlerCoroutine
+    #: Where the request came from.
+    peer: Peer
+    #: Length of the request datagram, for the amplification bound.
+    datagram_length: int
+
+
+class UdpServerCore:
+    """Judges and answers UDP datagrams. One instance serves every UDP socket of a server."""
+
+    def __init__(
+        self,
+        settings: ServerSettings | None = None,
+        dispatcher: Dispatcher | None = None,
+        counters: ServerCounters | None = None,
+        *,
+        rng: random.Random | None = None,
+        on_reject: RejectHook | None = None,
+    ) -> None:
+        self.settings = settings = settings or ServerSettings()
+        #: Carries requests out; shared with the TCP side so both see one counter.
+        self.dispatcher = dispatcher or Dispatcher()
+        #: What happened, counted.
+        self.counters = counters or ServerCounters()
+        #: Replies by (host, port, request_id), for retransmissions.
+        self.dedup = DedupCache(
+            window=settings.dedup_window, max_entries=settings.dedup_entries, max_bytes=settings.dedup_bytes
+        )
+        #: Per-prefix reply budget, or ``None`` when rate limiting is off.
+        self.rate_limiter = (
+            ResponseRateLimiter(
+                rate=settings.rate_limit, slip=settings.rate_limit_slip, max_prefixes=settings.rate_limit_prefixes
+            )
+            if settings.rate_limit
+            else None
+        )
+        self._max_payload = settings.udp_max_payload
+        self._drop_rate = settings.drop_rate
+        self._rng = rng or random.Random(settings.seed)
+        self._on_reject = on_reject
+        self._in_progress: set[tuple[str, int, int]] = set()
+
+    def handle_datagram(self, data: bytes, peer: Peer, now: float) -> bytes | PendingCall | None:
+        """The reply to send back to ``peer`` for ``data``, a :class:`PendingCall`, or ``None`` for silence."""
+        counters = self.counters
+        if self._drop_rate and self._rng.random() < self._drop_rate:
+            counters.drops[DropReason.DELIBERATE] += 1
+            return None
+        try:
+            message = decode_request_datagram(data, self._max_payload)
+        except ProtocolViolation as violation:
+            return self._rejected(violation, peer, now)
+        header = message.header
+        key = (peer[0], peer[1], header.request_id)
+        cached = self.dedup.get(key, now)
+        if cached is not None:
+            counters.dedup_hits += 1
+            return self._limited(header, cached, peer, now)
+        if key in self._in_progress:
+            counters.drops[DropReason.IN_PROGRESS] += 1
+            return None
+        limiter = self.rate_limiter
+        if limiter is not None:
+            verdict = limiter.judge(peer[0], now)
+            if verdict is not RateVerdict.SEND:
+                # Not carried out: the client's retransmission will be, once the rate allows.
+                return self._over_rate(header, verdict)
+        operation = header.operation
+        counters.requests[operation] += 1
+        try:
+            out = self.dispatcher.execute(operation, message.payload)
+        except HandlerError as error:
+            reply = pack_reply(header, error.result)
+            return self._finish(key, header, reply, error.result, len(data), now)
+        if type(out) is not bytes:
+            self._in_progress.add(key)
+            return PendingCall(header, out, peer, len(data))  # type: ignore[arg-type]
+        reply = pack_reply(header, _OK, out)
+        return self._finish(key, header, reply, _OK, len(data), now)
+
+    def complete(self, call: PendingCall, value: object, error: BaseException | None, now: float) -> bytes:
+        """The reply to send for a finished :class:`PendingCall`: ``value`` it returned, or ``error`` it raised."""
+        header = call.header
+        key = (call.peer[0], call.peer[1], header.request_id)
+        self._in_progress.discard(key)
+        try:
+            out = self.dispatcher.outcome_of(header.operation, value, error)
+        except HandlerError as failure:
+            return self._finish(
+                key, header, pack_reply(header, failure.result), failure.result, call.datagram_length, now
+            )
+        reply = pack_reply(header, _OK, out)
+        return self._finish(key, header, reply, _OK, call.datagram_length, now)
+
+    def get_timer(self) -> float | None:
+        """When the oldest duplicate-reply entry expires, or ``None`` when the cache is empty."""
+        return self.dedup.next_expiry()
+
+    def handle_timer(self, now: float) -> None:
+        """Forget duplicate-reply entries whose window has passed."""
+        self.dedup.expire(now)
+
+    @property
+    def in_progress(self) -> int:
+        """Requests whose async handler is still running."""
+        return len(self._in_progress)
+
+    def _finish(
+        self, key: tuple[str, int, int], header: Header, reply: bytes, result: int, request_length: int, now: float
+    ) -> bytes:
+        if len(reply) > AMPLIFICATION_FACTOR * request_length:
+            # UDP-SRV-5: never reflect more than AMPLIFICATION_FACTOR times what arrived.
+            result = Result.TOO_LARGE
+            reply = pack_reply(header, result)
+        self.dedup.put(key, reply, now)
+        self.counters.replies[result] += 1
+        return reply
+
+    def _limited(self, header: Header, reply: bytes, peer: Peer, now: float) -> bytes | None:
+        limiter = self.rate_limiter
+        if limiter is not None:
+            verdict = limiter.judge(peer[0], now)
+            if verdict is not RateVerdict.SEND:
+                return self._over_rate(header, verdict)
+        self.counters.replies[int.from_bytes(reply[6:8], "big")] += 1
+        return reply
+
+    def _over_rate(self, header: Header, verdict: RateVerdict) -> bytes | None:
+        if verdict is RateVerdict.SLIP:
+            self.counters.replies[Result.BUSY] += 1
+            return pack_reply(header, Result.BUSY)
+        self.counters.drops[DropReason.RATE_LIMITED] += 1
+        return None
+
+    def _rejected(self, violation: ProtocolViolation, peer: Peer, now: float) -> bytes | None:
+        counters = self.counters
+        counters.rejected[violation.requirement] += 1
+        if self._on_reject is not None:
+            self._on_reject(violation, f"udp {peer[0]}:{peer[1]}")
+        if violation.action is not Action.REPLY or violation.header is None or violation.result is None:
+            counters.drops[DropReason.INVALID] += 1
+            return None
+        if self.rate_limiter is not None:
+            verdict = self.rate_limiter.judge(peer[0], now)
+            if verdict is not RateVerdict.SEND:
+                return self._over_rate(violation.header, verdict)
+        counters.replies[violation.result] += 1
+        return violation.error_reply()
