@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
 .DEFAULT_GOAL := test
-.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools
+.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,3 +57,13 @@ bench-tools: $(BENCH_BUILD)/rrp-load $(BENCH_BUILD)/rrp-server ## build the C lo
 
 bench: bench-tools ## benchmark the reference server against naive and C servers (BENCH_ARGS="--duration 2 --rounds 3")
 	$(BIN)/python -m rrp_bench $(BENCH_ARGS)
+
+# Robustness: bounded-time fuzzing and the soak under attack (robustness/); results land in build/.
+FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 60
+
+fuzz: $(STAMP) ## fuzz the spec decoders and server cores with atheris, FUZZ_SECONDS (60) per target, into build/fuzz/
+	$(BIN)/python -m rrp_robustness.fuzz.runner --seconds $(FUZZ_SECONDS) --workdir build/fuzz
+
+soak: $(STAMP) ## soak the reference server under attack for SOAK_SECONDS (60); report in build/soak/
+	$(BIN)/python -m rrp_robustness.soak --seconds $(SOAK_SECONDS) --out build/soak

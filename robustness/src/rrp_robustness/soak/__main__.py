@@ -1,0 +1,5 @@
+"""``python -m rrp_robustness.soak``."""
+
+from .run import main
+
+raise SystemExit(main())

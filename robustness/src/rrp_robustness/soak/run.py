@@ -1,0 +1,154 @@
+"""``python -m rrp_robustness.soak``: one soak run, from starting the server to the verdict.
+
+Exit status: 0 when every target held, 1 when any did not, 2 when the run could not
+take place (the server would not start, a bad flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .attacks import TcpAttacks
+from .floods import FloodResult, flood, increment_storm
+from .honest import Exchange
+from .plan import DEFAULT_SOAK_SECONDS, Attack, SoakPlan, build_plan
+from .report import markdown, write
+from .server import ServerProcess, ServerStartError, kill_quietly, start_server
+from .verdict import SoakRun, judge
+
+#: File descriptors this process and the server may need: every slowloris connection of one run
+#: (both ends live on this machine), the floods' sockets, and headroom.
+FD_NEEDED = 8192
+#: How long after the plan's end the honest clients may take to finish their last exchange.
+HONEST_GRACE = 30.0
+_FLOODS = (Attack.DATAGRAM_GARBAGE, Attack.DATAGRAM_RANDOM_HEADER, Attack.DATAGRAM_REPLY_FLAG)
+
+
+def raise_fd_limit(needed: int = FD_NEEDED) -> int:
+    """Raise the soft RLIMIT_NOFILE towards ``needed`` (children inherit it); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def default_server_command() -> list[str]:
+    """The reference server on ephemeral loopback ports."""
+    return [str(Path(sys.executable).with_name("rrp")), "serve", "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"]
+
+
+async def _run_attacks(
+    server: ServerProcess, plan: SoakPlan, t0: float
+) -> tuple[TcpAttacks, list[FloodResult], dict[str, float]]:
+    tcp = TcpAttacks(server.tcp.host, server.tcp.port, plan, t0)
+    udp = (server.udp.host, server.udp.port)
+    floods: list[FloodResult] = []
+    started: dict[str, float] = {}
+    tasks: list[asyncio.Task[None]] = []
+
+    async def run_flood(attack: Attack, seconds: float, seed: int) -> None:
+        if attack is Attack.INCREMENT_STORM:
+            floods.append(await increment_storm(udp, plan, seconds, seed))
+        else:
+            floods.append(await flood(attack, udp, seconds, plan.flood_rate, seed))
+
+    for number, phase in enumerate(plan.phases):
+        await asyncio.sleep(max(0.0, t0 + phase.start - time.monotonic()))
+        for attack in phase.attacks:
+            started[str(attack)] = round(time.monotonic() - t0, 3)
+            if attack in _FLOODS or attack is Attack.INCREMENT_STORM:
+                length = 0.8 * (phase.end - phase.start)
+                tasks.append(asyncio.create_task(run_flood(attack, length, seed=number * 16 + len(tasks))))
+            else:
+                tasks.append(asyncio.create_task(tcp.run(attack)))
+    await asyncio.sleep(max(0.0, t0 + plan.seconds - time.monotonic()))
+    await asyncio.gather(*tasks)
+    return tcp, floods, started
+
+
+def soak(plan: SoakPlan, server_command: list[str], out: Path) -> tuple[SoakRun, int]:
+    """Run the whole soak; returns the run and the exit status (0 when every target held)."""
+    raise_fd_limit()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    server = start_server(server_command, out / "server-stderr.log", t0)
+    honest: subprocess.Popen[bytes] | None = None
+    exchanges_path = out / "honest.jsonl"
+    try:
+        honest = subprocess.Popen(
+            [
+                sys.executable, "-m", "rrp_robustness.soak.honest",
+                "--udp", f"{server.udp.host}:{server.udp.port}",
+                "--tcp", f"{server.tcp.host}:{server.tcp.port}",
+                "--t0", repr(t0), "--until", repr(t0 + plan.seconds), "--out", str(exchanges_path),
+            ]
+        )  # fmt: skip
+        tcp, floods, started = asyncio.run(_run_attacks(server, plan, t0))
+        honest.wait(timeout=max(0.0, t0 + plan.seconds + HONEST_GRACE - time.monotonic()))
+        seconds = time.monotonic() - t0
+        exit_status = server.stop()
+    finally:
+        if honest is not None and honest.poll() is None:
+            honest.kill()
+            honest.wait()
+        kill_quietly(server)
+    exchanges = [Exchange(**json.loads(line)) for line in exchanges_path.read_text().splitlines() if line]
+    run = SoakRun(
+        plan=plan,
+        server_command=server_command,
+        exchanges=exchanges,
+        connections=tcp.records,
+        floods=floods,
+        rss=server.rss,
+        server_exit_status=exit_status,
+        server_stdout=server.stdout_lines,
+        server_stderr=server.stderr_text(),
+        seconds=seconds,
+        attack_started=started,
+    )
+    targets = judge(run)
+    doc = write(run, targets, out)
+    print(markdown(doc))
+    print(f"wrote {out}/soak.json, soak.md and latency.png")
+    return run, 0 if all(t.held for t in targets) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line of ``make soak``."""
+    parser = argparse.ArgumentParser(prog="python -m rrp_robustness.soak", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", DEFAULT_SOAK_SECONDS)))
+    parser.add_argument("--out", type=Path, default=Path("build/soak"))
+    parser.add_argument(
+        "--server-command",
+        help="the server to soak, as one shell-quoted string (default: the reference server on 127.0.0.1:0)",
+    )
+    parser.add_argument(
+        "--server-args",
+        default=os.environ.get("SOAK_SERVER_ARGS", ""),
+        help="extra arguments for the default server command (env SOAK_SERVER_ARGS)",
+    )
+    args = parser.parse_args(argv)
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    command = shlex.split(args.server_command) if args.server_command else default_server_command()
+    command += shlex.split(args.server_args)
+    try:
+        _, status = soak(build_plan(args.seconds), command, args.out)
+    except ServerStartError as error:
+        print(f"soak: the server did not start: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"soak: cannot run the server: {error}", file=sys.stderr)
+        return 2
+    return status
