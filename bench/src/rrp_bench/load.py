@@ -1,0 +1,131 @@
+"""Run the C load generator for one configuration and read its JSON line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+
+from .listen_args import Endpoint
+from .pinning import pin_current_process
+
+
+class Transport(StrEnum):
+    """The generator's ``--udp`` / ``--tcp``."""
+
+    UDP = "udp"
+    TCP = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    """One load shape: transport, connections and requests in flight per connection."""
+
+    #: Short name used in tables and JSON, e.g. ``tcp-64x1``.
+    name: str
+    transport: Transport
+    connections: int
+    inflight: int
+
+    def describe(self) -> str:
+        """Human-readable shape for the report."""
+        if self.transport is Transport.UDP:
+            return f"UDP, K={self.inflight}"
+        return f"TCP, {self.connections} conn × {self.inflight} in flight"
+
+
+#: The configurations every benchmark run measures.
+CONFIGS: tuple[LoadConfig, ...] = (
+    LoadConfig("udp-k1", Transport.UDP, 1, 1),
+    LoadConfig("udp-k64", Transport.UDP, 1, 64),
+    LoadConfig("tcp-1x1", Transport.TCP, 1, 1),
+    LoadConfig("tcp-1x64", Transport.TCP, 1, 64),
+    LoadConfig("tcp-64x1", Transport.TCP, 64, 1),
+)
+BY_NAME: dict[str, LoadConfig] = {config.name: config for config in CONFIGS}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What one generator run measured (field for field the generator's JSON line)."""
+
+    label: str
+    transport: str
+    target: str
+    connections: int
+    inflight: int
+    payload: int
+    op: str
+    seconds: float
+    sent: int
+    replies_ok: int
+    rps: float
+    p50_us: float
+    p99_us: float
+    p999_us: float
+    #: Wrong header, wrong ID, wrong payload, error result or dropped connection: never expected.
+    errors: int
+    bad_header: int
+    bad_id: int
+    bad_payload: int
+    error_result: int
+    disconnects: int
+    send_failures: int
+    #: UDP replies that came after their request had been given up (counted in ``lost`` too).
+    late: int
+    #: UDP requests unanswered within the generator's timeout.
+    lost: int
+    outstanding_at_end: int
+
+    @classmethod
+    def from_json(cls, line: str) -> LoadResult:
+        """Parse the generator's output line; unknown keys are ignored, missing ones are an error."""
+        data = json.loads(line)
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+class LoadError(RuntimeError):
+    """The generator failed to run (it could not connect, or was given bad arguments)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRun:
+    """How to run the generator: its binary, timing and CPU set."""
+
+    binary: Path
+    duration: float
+    warmup: float
+    payload: int = 64
+    cpus: frozenset[int] | None = None
+
+    def run(self, config: LoadConfig, target: Endpoint, *, label: str = "", bind: str | None = None) -> LoadResult:
+        """Load ``target`` with ``config`` and return the measurement."""
+        command = [
+            str(self.binary),
+            f"--{config.transport}",
+            str(target),
+            "--connections",
+            str(config.connections),
+            "--inflight",
+            str(config.inflight),
+            "--duration",
+            str(self.duration),
+            "--warmup",
+            str(self.warmup),
+            "--payload",
+            str(self.payload),
+            "--label",
+            label,
+        ]
+        if bind is not None:
+            command += ["--bind", bind]
+        cpus = self.cpus
+        timeout = self.duration + self.warmup + 30
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, preexec_fn=lambda: pin_current_process(cpus)
+        )
+        if completed.returncode != 0:
+            raise LoadError(f"rrp-load exited with {completed.returncode}: {completed.stderr.strip()}")
+        return LoadResult.from_json(completed.stdout.strip().splitlines()[-1])
