@@ -1,0 +1,138 @@
+"""``rrp-conformance client --command 'TEMPLATE' ...``: grade an RRP client that can be run from a command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rrp_spec import DEFAULT_REPLY_TIMEOUT, DEFAULT_RETRY_POLICY, HEADER_SIZE, RetryPolicy, Side, Transport
+
+from ..context import CheckContext, Timing
+from ..coverage import requirements_for
+from ..registry import Check
+from ..runner import Probe
+from ..suite import UsageError, add_common_arguments, options_from_args, positive_float, positive_int, run_suite
+from .calls import call_over_tcp, call_over_udp
+from .checks import CLIENT_CHECKS
+from .environment import ClientClaims, ClientEnv
+from .forged import genuine_reply
+from .hostile_udp import Send
+from .runner import ClientNotRunnable
+from .template import PLACEHOLDERS, CommandTemplate, TemplateError
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``rrp-conformance client``."""
+    policy = DEFAULT_RETRY_POLICY
+    placeholders = " ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+    parser = subparsers.add_parser(
+        "client",
+        help="grade an RRP client run through a command template",
+        description="Run the client under test once per call against the suite's own hostile servers on loopback, "
+        "and grade it requirement by requirement. The adapter contract: the command sends one request, prints the "
+        "reply payload as hex on stdout and exits 0 on OK; it exits non-zero on an error result or a timeout.",
+        epilog=f"placeholders: {placeholders}. The template is split like a shell command but never run by a shell.",
+    )
+    parser.add_argument(
+        "--command",
+        required=True,
+        metavar="TEMPLATE",
+        help="the command that makes one call, e.g. 'my-client {url} {op} {payload_hex} --timeout {timeout}'",
+    )
+    claims = parser.add_argument_group("what the client claims (the suite verifies it)")
+    claims.add_argument(
+        "--attempts",
+        type=positive_int,
+        default=policy.max_attempts,
+        metavar="N",
+        help=f"UDP attempts in all before giving up (default {policy.max_attempts})",
+    )
+    claims.add_argument(
+        "--initial-timeout",
+        type=positive_float,
+        default=policy.initial_timeout,
+        metavar="S",
+        help=f"UDP: first attempt's timeout before jitter (default {policy.initial_timeout:g})",
+    )
+    claims.add_argument(
+        "--max-timeout",
+        type=positive_float,
+        default=policy.max_timeout,
+        metavar="S",
+        help=f"UDP: cap on any attempt's timeout before jitter (default {policy.max_timeout:g})",
+    )
+    claims.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_REPLY_TIMEOUT,
+        metavar="S",
+        help="the deadline passed as {timeout}: TCP checks hold the client to it; UDP calls get at least the "
+        f"schedule's worst case (default {DEFAULT_REPLY_TIMEOUT:g})",
+    )
+    add_common_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def environment_from_args(args: argparse.Namespace) -> ClientEnv:
+    """The suite environment of parsed arguments; :class:`UsageError` for a bad template or schedule."""
+    try:
+        template = CommandTemplate.parse(args.command)
+    except TemplateError as error:
+        raise UsageError(str(error)) from None
+    if args.max_timeout < args.initial_timeout:
+        raise UsageError(
+            f"--max-timeout ({args.max_timeout:g} s) must be at least --initial-timeout ({args.initial_timeout:g} s)"
+        )
+    retry = RetryPolicy(initial_timeout=args.initial_timeout, max_timeout=args.max_timeout, max_attempts=args.attempts)
+    return ClientEnv(template, ClientClaims(retry, args.timeout))
+
+
+def _startable_probe(env: ClientEnv, timing: Timing, transport: Transport) -> Probe:
+    """A probe that fails only when the client cannot be started; one that runs but fails is graded, not skipped."""
+
+    def probe() -> str | None:
+        ctx: CheckContext[ClientEnv] = CheckContext(env, timing)
+        try:
+            if transport is Transport.UDP:
+                call_over_udp(ctx, lambda _, d: [Send(genuine_reply(d.data))] if len(d.data) >= HEADER_SIZE else [])
+            else:
+                call_over_tcp(ctx, lambda x: x.send(genuine_reply(x.request or b"")))
+        except ClientNotRunnable as error:
+            return str(error)
+        return None
+
+    return probe
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Carry out ``rrp-conformance client``; returns the exit status."""
+    env = environment_from_args(args)
+    options = options_from_args(args)
+    checks: list[Check[ClientEnv]] = list(CLIENT_CHECKS)
+    timing = Timing(scale=options.timeout_scale)
+    probes = {
+        str(t): _startable_probe(env, timing, t)
+        for t in Transport
+        if any(c.transport == t and options.selection.wants(c) for c in checks)
+    }
+    retry = env.claims.retry
+    target = {
+        "client command": env.template.text,
+        "claimed UDP schedule": f"{retry.max_attempts} attempts, first timeout {retry.initial_timeout:g} s, "
+        f"backoff x{retry.backoff:g}, cap {retry.max_timeout:g} s, jitter [1, {retry.jitter_max:g})",
+        "claimed deadline ({timeout})": f"{env.claims.call_timeout:g} s",
+    }
+    report = run_suite(
+        suite="client",
+        checks=checks,
+        env=env,
+        options=options,
+        probes=probes,
+        unavailable={},
+        target=target,
+        graded=requirements_for((Side.CLIENT, Side.BOTH)),
+        death_requirement=None,
+    )
+    for transport, reason in report.unreachable.items():
+        print(f"rrp-conformance: the client could not be run for {transport}: {reason}", file=sys.stderr)
+    return int(report.exit_code)

@@ -1,0 +1,184 @@
+"""A scripted UDP server on loopback that misbehaves on purpose, to grade a client.
+
+A check gives the server a *behaviour*: a function from each arriving datagram
+(and how many came before it) to the datagrams to send back, each with a delay
+and a choice of socket. The server records every arrival with its time, so a
+check can measure the client's retransmission intervals where they cannot be
+blurred by the client's process start-up: between arrivals at the server.
+
+The optional *alternate* socket is bound to another loopback address (127.0.0.2
+by default) on the same port number as the main one, so that a reply sent from it
+carries the right port and request ID but the wrong source address (UDP-CLI-1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from ..wirelog import WireLog
+
+#: Largest datagram the server reads: anything a client sends over IPv4 fits.
+_RECEIVE_BUFFER = 65535
+#: How often the server thread wakes to look at its stop flag when nothing is due.
+_POLL_INTERVAL = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """One datagram the client under test sent to the suite."""
+
+    #: ``time.monotonic()`` when the server read it.
+    at: float
+    #: The client's address and port.
+    source: tuple[str, int]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One datagram the behaviour wants sent to the client."""
+
+    data: bytes
+    #: Seconds after the triggering arrival.
+    delay: float = 0.0
+    #: Send from the alternate address instead of the one the client asked.
+    from_alternate: bool = False
+    #: Why, for the wire log ("forged reply: wrong request_id").
+    note: str = ""
+
+
+#: What the server does with arrival number ``index`` (0-based): the datagrams to send back.
+UdpBehaviour = Callable[[int, Datagram], Sequence[Send]]
+
+
+class AlternateAddressUnavailable(OSError):
+    """The alternate loopback address cannot be bound on this host (e.g. macOS has only 127.0.0.1)."""
+
+
+class HostileUdpServer:
+    """A UDP server on ``host`` (loopback) run by a background thread until the ``with`` block ends."""
+
+    def __init__(
+        self,
+        behaviour: UdpBehaviour,
+        log: WireLog,
+        *,
+        host: str = "127.0.0.1",
+        alternate_host: str | None = None,
+    ) -> None:
+        self._behaviour = behaviour
+        self._log = log
+        self._host = host
+        self._alternate_host = alternate_host
+        self._arrivals: list[Datagram] = []
+        self._arrived = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        self._alternate: socket.socket | None = None
+        #: An error the behaviour raised, re-raised when the server stops so that a broken check is not silent.
+        self._failure: BaseException | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (and the alternate socket sends from)."""
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    @property
+    def host(self) -> str:
+        """The address the client must send to."""
+        return self._host
+
+    @property
+    def arrivals(self) -> tuple[Datagram, ...]:
+        """Every datagram received so far, in order."""
+        with self._arrived:
+            return tuple(self._arrivals)
+
+    def wait_for_arrivals(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` datagrams have arrived or ``timeout`` passes; True when they have."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self._arrivals) >= count, timeout)
+
+    def __enter__(self) -> HostileUdpServer:
+        try:
+            self._sock.bind((self._host, 0))
+            if self._alternate_host is not None:
+                self._alternate = socket.socket(self._sock.family, socket.SOCK_DGRAM)
+                try:
+                    self._alternate.bind((self._alternate_host, self.port))
+                except OSError as exc:
+                    raise AlternateAddressUnavailable(
+                        f"cannot bind the alternate address {self._alternate_host}:{self.port}: {exc.strerror}"
+                    ) from exc
+        except BaseException:
+            self._close_sockets()
+            raise
+        self._thread = threading.Thread(target=self._serve, name=f"hostile-udp-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._close_sockets()
+        if self._failure is not None and exc is None:
+            raise RuntimeError("the hostile UDP server's behaviour failed") from self._failure
+
+    def _close_sockets(self) -> None:
+        self._sock.close()
+        if self._alternate is not None:
+            self._alternate.close()
+
+    def _serve(self) -> None:
+        local = _channel(self._sock)
+        alternate_local = _channel(self._alternate) if self._alternate is not None else local
+        due: list[tuple[float, int, Send, tuple[str, int]]] = []
+        order = itertools.count()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._sock, selectors.EVENT_READ)
+            try:
+                while not self._stop.is_set():
+                    now = time.monotonic()
+                    while due and due[0][0] <= now:
+                        _, _, send, destination = heapq.heappop(due)
+                        sock = self._alternate if send.from_alternate and self._alternate is not None else self._sock
+                        with contextlib.suppress(OSError):  # a client that already exited: nothing to grade
+                            sock.sendto(send.data, destination)
+                        self._log.sent(alternate_local if sock is self._alternate else local, send.data, note=send.note)
+                    wait = _POLL_INTERVAL if not due else max(0.0, min(_POLL_INTERVAL, due[0][0] - now))
+                    if not selector.select(wait):
+                        continue
+                    try:
+                        data, source = self._sock.recvfrom(_RECEIVE_BUFFER)
+                    except OSError:  # ICMP port unreachable from an earlier send to an exited client
+                        continue
+                    arrival = Datagram(time.monotonic(), (source[0], source[1]), data)
+                    self._log.received(local, data, note=f"from {source[0]}:{source[1]}")
+                    with self._arrived:
+                        index = len(self._arrivals)
+                        self._arrivals.append(arrival)
+                        self._arrived.notify_all()
+                    for send in self._behaviour(index, arrival):
+                        heapq.heappush(due, (arrival.at + send.delay, next(order), send, arrival.source))
+            except BaseException as exc:  # surfaced by __exit__: a check must not pass on a crashed server
+                self._failure = exc
+
+
+def _channel(sock: socket.socket) -> str:
+    """``udp 127.0.0.1:4000``: the suite's socket, as the wire log names it."""
+    host, port = sock.getsockname()[:2]
+    return f"udp {host}:{port}"

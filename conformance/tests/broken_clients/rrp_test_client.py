@@ -1,0 +1,166 @@
+"""A small, correct RRP/1 client for the conformance tests, with switches that break it in one way each.
+
+Independent of the reference implementation (it uses only ``rrp_spec``), run by
+the client suite through the same command template as any client:
+
+    rrp_test_client.py URL OP PAYLOAD_HEX --timeout S --attempts N --initial-timeout S --max-timeout S [--flaw F]
+
+It follows the adapter contract: the reply payload as hex on stdout and exit 0 on
+OK; exit 1 on an error result, 3 when it gave up waiting, 4 when the connection
+failed or the reply was unacceptable. Each ``--flaw`` is one classic client
+mistake; the tests assert that the suite flags it on exactly the right requirements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import random
+import secrets
+import select
+import socket
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rrp_spec import HEADER_SIZE, Header, Result, RetryPolicy, pack_request, reply_problems, unpack_header
+
+FLAWS = (
+    "accepts-any-source",  # UDP: an unconnected socket, replies taken from whoever sends them
+    "ignores-request-id",  # a reply for any request ID is taken as the answer
+    "sequential-ids",  # request IDs from a counter kept in --state
+    "new-id-per-retransmission",  # UDP: each retransmission draws a fresh request ID
+    "no-backoff",  # UDP: every attempt waits the first attempt's timeout
+    "retries-forever",  # UDP: never gives up
+    "gives-up-after-first-timeout",  # UDP: one attempt, whatever it claims
+    "no-tcp-reassembly",  # TCP: one recv() is taken to be the whole reply
+)
+_RECEIVE = 65535
+
+
+def _new_id(args: argparse.Namespace) -> int:
+    if args.flaw == "sequential-ids":
+        with Path(args.state).open("a+") as state:
+            fcntl.flock(state, fcntl.LOCK_EX)  # the suite runs several clients at once
+            state.seek(0)
+            counter = int(state.read() or "0") + 1
+            state.truncate(0)
+            state.write(str(counter))
+        return counter
+    while (request_id := secrets.randbits(64)) == 0:
+        pass
+    return request_id
+
+
+def _acceptable(data: bytes, request: Header, *, datagram: bool, ignore_id: bool) -> bool:
+    if ignore_id and len(data) >= HEADER_SIZE:
+        request = replace(request, request_id=unpack_header(data).request_id)
+    return not reply_problems(data, request=request, datagram=datagram)
+
+
+def _finish(data: bytes) -> int:
+    header = unpack_header(data)
+    if header.result != Result.OK:
+        print(f"error: the server answered result {header.result}", file=sys.stderr)
+        return 1
+    print(data[HEADER_SIZE : HEADER_SIZE + header.size].hex())
+    return 0
+
+
+def call_udp(args: argparse.Namespace, host: str, port: int) -> int:
+    policy = RetryPolicy(initial_timeout=args.initial_timeout, max_timeout=args.max_timeout, max_attempts=args.attempts)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    promiscuous = args.flaw == "accepts-any-source"
+    if not promiscuous:
+        sock.connect((host, port))
+    request_id = _new_id(args)
+    started = time.monotonic()
+    attempt = 0
+    while attempt < policy.max_attempts or args.flaw == "retries-forever":
+        attempt += 1
+        if attempt > 1 and args.flaw == "new-id-per-retransmission":
+            request_id = _new_id(args)
+        message = pack_request(args.op, request_id, args.payload)
+        request = unpack_header(message)
+        if promiscuous:
+            sock.sendto(message, (host, port))
+        else:
+            sock.send(message)
+        schedule_attempt = 1 if args.flaw == "no-backoff" else min(attempt, policy.max_attempts)
+        deadline = time.monotonic() + policy.timeout(schedule_attempt, random.random())
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([sock], [], [], left)[0]:
+                break
+            try:
+                data = sock.recv(_RECEIVE)
+            except ConnectionRefusedError:  # ICMP from a closed port: keep waiting for the deadline
+                continue
+            if _acceptable(data, request, datagram=True, ignore_id=args.flaw == "ignores-request-id"):
+                return _finish(data)
+        if args.flaw == "gives-up-after-first-timeout":
+            break
+    print(f"error: no reply after {attempt} attempts over {time.monotonic() - started:.3f} s", file=sys.stderr)
+    return 3
+
+
+def _read_exactly(sock: socket.socket, count: int, deadline: float) -> bytes:
+    data = b""
+    while len(data) < count:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            raise TimeoutError
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(data)} of {count} bytes")
+        data += chunk
+    return data
+
+
+def call_tcp(args: argparse.Namespace, host: str, port: int) -> int:
+    deadline = time.monotonic() + args.timeout
+    message = pack_request(args.op, _new_id(args), args.payload)
+    request = unpack_header(message)
+    try:
+        with socket.create_connection((host, port), timeout=args.timeout) as sock:
+            sock.sendall(message)
+            if args.flaw == "no-tcp-reassembly":
+                if not select.select([sock], [], [], args.timeout)[0]:
+                    raise TimeoutError
+                data = sock.recv(_RECEIVE)
+                if len(data) < HEADER_SIZE or len(data) < HEADER_SIZE + unpack_header(data).size:
+                    raise ConnectionError(f"truncated reply of {len(data)} bytes")
+            else:
+                header = _read_exactly(sock, HEADER_SIZE, deadline)
+                data = header + _read_exactly(sock, unpack_header(header).size, deadline)
+    except TimeoutError:
+        print(f"error: no reply within {args.timeout} s", file=sys.stderr)
+        return 3
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 4
+    if not _acceptable(data, request, datagram=False, ignore_id=args.flaw == "ignores-request-id"):
+        print("error: the reply does not match the request", file=sys.stderr)
+        return 4
+    return _finish(data)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("op", type=int)
+    parser.add_argument("payload", type=bytes.fromhex)
+    parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument("--attempts", type=int, required=True)
+    parser.add_argument("--initial-timeout", type=float, required=True)
+    parser.add_argument("--max-timeout", type=float, required=True)
+    parser.add_argument("--flaw", choices=FLAWS)
+    parser.add_argument("--state", help="the counter file for --flaw sequential-ids")
+    args = parser.parse_args()
+    transport, _, address = args.url.partition("://")
+    host, _, port = address.rpartition(":")
+    return call_udp(args, host, int(port)) if transport == "udp" else call_tcp(args, host, int(port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
