@@ -21,6 +21,10 @@ REFERENCE = ServerKind.REFERENCE
 RATIO_BASES = (ServerKind.NAIVE_BLOCKING, ServerKind.NAIVE_ASYNCIO, ServerKind.C)
 
 
+#: Which way a target's bound points.
+AT_LEAST, AT_MOST = True, False
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """One of the issue's targets: a ratio, the bound it must meet, and which way."""
@@ -86,23 +90,31 @@ def targets(results: BenchResults) -> list[Target]:
     compiled = _codec_ns(results, "construct (compiled)", "decode")
     fast = _codec_ns(results, "rrp_spec fast path", "decode")
     bare = _codec_ns(results, "bare struct", "decode")
-    spread, p50 = AttackVariant.SPREAD, "p50_us"
-    per_round: list[tuple[str, list[float], float, int]] = [
-        ("UDP K=64 req/s: reference / naive blocking", round_ratios(results, "udp-k64", "naive-blocking"), 1.0, True),
-        ("UDP K=64 req/s: reference / C (aim)", round_ratios(results, "udp-k64", "c"), 0.5, True),
-        ("TCP 64×1 req/s: reference / naive asyncio", round_ratios(results, "tcp-64x1", "naive-asyncio"), 1.0, True),
-        ("TCP 64×1 req/s: reference / C (aim)", round_ratios(results, "tcp-64x1", "c"), 0.6, True),
-        ("TCP 1×64 req/s: reference / naive asyncio", round_ratios(results, "tcp-1x64", "naive-asyncio"), 1.0, True),
-        ("UDP K=1 p50: reference / naive blocking", round_ratios(results, "udp-k1", "naive-blocking", p50), 1.2, 0),
-        ("TCP 1×1 p50: reference / naive blocking", round_ratios(results, "tcp-1x1", "naive-blocking", p50), 1.2, 0),
-        ("stalled (spread): ref req/s, attacked / not", attack_ratio(results, REFERENCE, spread, "rps"), 0.9, True),
-        ("stalled (spread): ref p99, attacked / not", attack_ratio(results, REFERENCE, spread, "p99_us"), 2.0, False),
-    ]  # fmt: skip
-    found = [Target(text, _median(ratios), bound, bool(at_least)) for text, ratios, bound, at_least in per_round]
+
+    def vs(config: str, base: str, metric: str = "rps") -> list[float]:
+        return round_ratios(results, config, base, metric)
+
+    def attacked(metric: str) -> list[float]:
+        return attack_ratio(results, REFERENCE, AttackVariant.SPREAD, metric)
+
+    per_round: list[tuple[str, list[float], float, bool]] = [
+        ("UDP K=64 req/s: reference / naive blocking", vs("udp-k64", "naive-blocking"), 1.0, AT_LEAST),
+        ("UDP K=64 req/s: reference / C (aim)", vs("udp-k64", "c"), 0.5, AT_LEAST),
+        ("TCP 64×1 req/s: reference / naive asyncio", vs("tcp-64x1", "naive-asyncio"), 1.0, AT_LEAST),
+        ("TCP 64×1 req/s: reference / C (aim)", vs("tcp-64x1", "c"), 0.6, AT_LEAST),
+        ("TCP 1×64 req/s: reference / naive asyncio", vs("tcp-1x64", "naive-asyncio"), 1.0, AT_LEAST),
+        ("UDP K=1 p50: reference / naive blocking", vs("udp-k1", "naive-blocking", "p50_us"), 1.2, AT_MOST),
+        ("TCP 1×1 p50: reference / naive blocking", vs("tcp-1x1", "naive-blocking", "p50_us"), 1.2, AT_MOST),
+        ("stalled (spread): reference req/s, attacked / not", attacked("rps"), 0.9, AT_LEAST),
+        ("stalled (spread): reference p99, attacked / not", attacked("p99_us"), 2.0, AT_MOST),
+    ]
+    found = [Target(text, _median(ratios), bound, at_least) for text, ratios, bound, at_least in per_round]
     found.append(
-        Target("codec decode: compiled construct / fast path", compiled / fast if compiled and fast else None, 10, True)
+        Target(
+            "codec decode: compiled construct / fast path", compiled / fast if compiled and fast else None, 10, AT_LEAST
+        )
     )
-    found.append(Target("codec decode: fast path / bare struct", fast / bare if fast and bare else None, 10, False))
+    found.append(Target("codec decode: fast path / bare struct", fast / bare if fast and bare else None, 10, AT_MOST))
     return found
 
 
