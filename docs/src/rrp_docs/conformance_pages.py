@@ -1,25 +1,176 @@
-"""The conformance page and the catalogue's coverage column, read from the conformance suite's check registry."""
+"""The conformance page and the catalogue's coverage column, read from the conformance suite itself.
+
+The suite (``rrp_conformance``) is a separate package. When it cannot be imported,
+the generators say so on the page instead of inventing content, and the
+catalogue leaves its coverage column out.
+"""
 
 from __future__ import annotations
 
-from .markdown import PageContext
+import html
+import importlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cli_usage import usage_sections
+from .markdown import PageContext, cell, requirement_link, table
+from .source_docs import documented_names
+
+#: The conformance suite's package.
+PACKAGE = "rrp_conformance"
+#: Modules and attributes that yield each suite's check registry: a callable returning one, or the registry.
+SUITE_REGISTRIES: dict[str, tuple[str, str]] = {
+    "server": (f"{PACKAGE}.server.suite", "build_registry"),
+    "client": (f"{PACKAGE}.client.checks", "CLIENT_CHECKS"),
+}
+#: The repository's root in a source checkout (this file is docs/src/rrp_docs/conformance_pages.py).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+#: Where ``make conformance`` leaves the reference implementation's latest machine-readable results.
+REFERENCE_RESULTS = REPO_ROOT / "build" / "conformance" / "results.json"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInfo:
+    """What the site shows of one conformance check."""
+
+    suite: str
+    name: str
+    title: str
+    area: str
+    transport: str
+    requirements: tuple[str, ...]
+
+
+class SuiteUnavailable(Exception):
+    """The conformance suite cannot be imported; the message says why."""
+
+
+def load_checks() -> list[CheckInfo]:
+    """Every check of every suite, in run order; :class:`SuiteUnavailable` when the suite cannot be imported."""
+    found: list[CheckInfo] = []
+    for suite, (module_name, attribute) in SUITE_REGISTRIES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise SuiteUnavailable(f"{module_name} cannot be imported ({error})") from error
+        registry: Any = getattr(module, attribute)
+        checks: Iterable[Any] = registry() if callable(registry) else registry
+        found += [CheckInfo(suite, c.name, c.title, c.area, c.transport, tuple(c.requirements)) for c in checks]
+    return found
 
 
 def checks_by_requirement() -> dict[str, list[str]] | None:
-    """Check names per requirement ID, or ``None`` while the suite has no registry to read."""
-    return None
+    """``suite: check`` names per requirement ID; ``None`` when the suite cannot be imported."""
+    try:
+        checks = load_checks()
+    except SuiteUnavailable:
+        return None
+    by_requirement: dict[str, list[str]] = {}
+    for check in checks:
+        for rid in check.requirements:
+            by_requirement.setdefault(rid, []).append(f"{check.suite}: {check.name}")
+    return by_requirement
+
+
+def _unavailable(error: SuiteUnavailable) -> str:
+    return (
+        '!!! warning "Not generated in this build"\n'
+        f"    The conformance suite could not be loaded when this site was built: {html.escape(str(error))}."
+    )
 
 
 def checks_by_area(ctx: PageContext) -> str:
-    """The suite's checks grouped by area."""
-    raise NotImplementedError
+    """Every check, grouped by suite and area: name, what it does, the requirements it covers."""
+    try:
+        checks = load_checks()
+    except SuiteUnavailable as error:
+        return _unavailable(error)
+    sections = []
+    for suite in SUITE_REGISTRIES:
+        in_suite = [c for c in checks if c.suite == suite]
+        areas = list(dict.fromkeys(c.area for c in in_suite))
+        sections.append(f"### The {suite} suite: {len(in_suite)} checks {{#checks-{suite}}}")
+        for area in areas:
+            rows = [
+                [
+                    f"<code>{html.escape(c.name)}</code>",
+                    c.transport,
+                    cell(c.title),
+                    ", ".join(requirement_link(r, ctx) for r in c.requirements),
+                ]
+                for c in in_suite
+                if c.area == area
+            ]
+            sections.append(
+                f"#### {suite} / {area}\n\n" + table(["Check", "Transport", "What it does", "Covers"], rows)
+            )
+    return "\n\n".join(sections)
 
 
 def cli_usage() -> str:
-    """``rrp-conformance --help``."""
-    raise NotImplementedError
+    """``rrp-conformance --help`` and each subcommand's help, from the suite's own parser."""
+    try:
+        cli = importlib.import_module(f"{PACKAGE}.cli")
+    except ImportError as error:
+        return _unavailable(SuiteUnavailable(f"{PACKAGE}.cli cannot be imported ({error})"))
+    return usage_sections(cli.build_parser())
 
 
-def reference_report() -> str:
-    """The reference implementation's latest report."""
-    raise NotImplementedError
+def outcome_table() -> str:
+    """The verdicts a check can reach and the command's exit statuses, from the suite's enums."""
+    try:
+        outcomes = importlib.import_module(f"{PACKAGE}.outcomes")
+    except ImportError as error:
+        return _unavailable(SuiteUnavailable(f"{PACKAGE}.outcomes cannot be imported ({error})"))
+    outcome_docs = documented_names(outcomes.Outcome)
+    exit_docs = documented_names(outcomes.ExitCode)
+    verdicts = table(
+        ["Verdict", "Meaning"], [[f"`{o.value}`", cell(outcome_docs.get(o.name, ""))] for o in outcomes.Outcome]
+    )
+    statuses = table(
+        ["Exit status", "Name", "Meaning"],
+        [[str(int(e)), f"`{e.name}`", cell(exit_docs.get(e.name, ""))] for e in outcomes.ExitCode],
+    )
+    return f"{verdicts}\n\nThe command's exit status:\n\n{statuses}"
+
+
+def _results() -> dict[str, Any] | None:
+    if not REFERENCE_RESULTS.is_file():
+        return None
+    loaded: dict[str, Any] = json.loads(REFERENCE_RESULTS.read_text())
+    return loaded
+
+
+def reference_report(ctx: PageContext) -> str:
+    """The latest report of ``make conformance`` in this checkout, summarised; a note when there is none."""
+    results = _results()
+    if results is None:
+        return (
+            '!!! note "No report in this build"\n'
+            f"    This site was built without a conformance run: `{REFERENCE_RESULTS.relative_to(REPO_ROOT)}` "
+            "did not exist. Run `make conformance` before `make docs` to include the reference "
+            "implementation's latest report here."
+        )
+    target = results.get("target", {})
+    counts = results.get("counts", {})
+    lines = [
+        f"Suite `{results.get('suite')}`, started {results.get('started')}, "
+        f"{results.get('duration_s', 0):.1f} s, exit status {results.get('exit_status')}.",
+        "",
+        table(["Target setting", "Value"], [[cell(str(k)), cell(str(v))] for k, v in target.items()]),
+        "",
+        table(["Verdict", "Checks"], [[f"`{k}`", str(v)] for k, v in counts.items()]),
+        "",
+    ]
+    rows = []
+    for check in results.get("checks", []):
+        reqs = ", ".join(requirement_link(r, ctx) for r in check.get("requirements", []))
+        detail = "; ".join(
+            f"{f['requirement']}: expected {f['expected']}, observed {f['observed']}" for f in check.get("failures", [])
+        ) or check.get("skip_reason", "")
+        rows.append([f"<code>{html.escape(check['name'])}</code>", f"`{check['outcome']}`", reqs, cell(detail)])
+    lines.append(table(["Check", "Verdict", "Requirements", "Details"], rows))
+    return "\n".join(lines)

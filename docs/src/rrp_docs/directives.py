@@ -59,10 +59,11 @@ BLOCKS: dict[str, Generator] = {
     "vectors": lambda a, c: vt.vector_table(a["group"], c),
     "hex-legend": lambda a, c: vt.hex_legend(),
     "cli-usage": lambda a, c: reference_pages.cli_usage(),
-    "api-reference": lambda a, c: reference_pages.api_reference(),
+    "api-reference": lambda a, c: reference_pages.api_reference(a["package"]),
     "conformance-checks": lambda a, c: conformance_pages.checks_by_area(c),
     "conformance-cli": lambda a, c: conformance_pages.cli_usage(),
-    "conformance-report": lambda a, c: conformance_pages.reference_report(),
+    "conformance-outcomes": lambda a, c: conformance_pages.outcome_table(),
+    "conformance-report": lambda a, c: conformance_pages.reference_report(c),
 }
 
 #: Values ``{{ ... }}`` may name besides the attributes of :mod:`rrp_spec`.

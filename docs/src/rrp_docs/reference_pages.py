@@ -12,22 +12,22 @@ from .cli_usage import usage_sections
 PACKAGE = "rrp"
 
 
-def public_modules() -> list[str]:
-    """Dotted names of the package's public modules, found on disk without importing them."""
-    spec = importlib.util.find_spec(PACKAGE)
+def public_modules(package: str) -> list[str]:
+    """Dotted names of ``package`` and its public modules, found on disk without importing them."""
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.submodule_search_locations is None:
-        raise ModuleNotFoundError(f"the reference implementation ({PACKAGE}) is not installed")
-    names = [PACKAGE]
+        raise ModuleNotFoundError(f"package {package!r} is not installed")
+    names = [package]
     for module in pkgutil.iter_modules(spec.submodule_search_locations):
         if not module.name.startswith("_"):
-            names.append(f"{PACKAGE}.{module.name}")
+            names.append(f"{package}.{module.name}")
     return sorted(names)
 
 
-def api_reference() -> str:
-    """One mkdocstrings block per public module, each under its own heading."""
+def api_reference(package: str) -> str:
+    """One mkdocstrings block per public module of ``package``, each under its own heading."""
     blocks = []
-    for name in public_modules():
+    for name in public_modules(package):
         blocks.append(
             f"### `{name}`\n\n::: {name}\n    options:\n      show_root_heading: false\n      heading_level: 4"
         )
