@@ -27,9 +27,9 @@ from rrp_spec import (
     Transport,
 )
 
-from .client import Client, EventObserver
+from .client import Client
 from .client_errors import ConnectionFailed, ErrorResult, TimedOut
-from .client_events import ClientEvent
+from .client_events import ClientEvent, EventObserver, ignore_event
 from .reply import Reply
 
 _MAX_OPERATION = 0xFFFF
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"--max-timeout ({args.max_timeout:g} s) must be at least --initial-timeout ({args.initial_timeout:g} s)"
         )
     policy = RetryPolicy(initial_timeout=args.initial_timeout, max_timeout=args.max_timeout, max_attempts=args.attempts)
-    on_event = _print_event if args.verbose else _ignore_event
+    on_event = _print_event if args.verbose else ignore_event
     try:
         reply = _call(args.url, args.operation, payload, policy, args.timeout, on_event)
     except ValueError as error:
@@ -250,7 +250,3 @@ def _call(
 
 def _print_event(event: ClientEvent) -> None:
     print(event, file=sys.stderr, flush=True)
-
-
-def _ignore_event(event: ClientEvent) -> None:
-    pass

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -30,23 +30,24 @@ from rrp_spec import (
 
 from .addresses import Address, address_key, format_address
 from .client_errors import ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, RrpError
-from .client_events import ClientEvent, Connected, DatagramIgnored, ExchangeEvent, IgnoreReason, RequestSent
+from .client_events import (
+    Connected,
+    DatagramIgnored,
+    EventObserver,
+    ExchangeEvent,
+    IgnoreReason,
+    RequestSent,
+    ignore_event,
+)
 from .reply import Reply, ServerOutcome
 from .request_ids import RequestIdSource, new_request_id
 from .tcp_reply_reader import TcpReplyReader
 from .udp_exchange import JitterSource, UdpExchange, build_request
 from .udp_multi_exchange import UdpMultiExchange
 
-#: Called with every event a call produces (attempts, ignored datagrams, ...); ``-v`` prints them.
-EventObserver = Callable[[ClientEvent], None]
-
 # Big enough for any UDP datagram, so an oversized reply is seen whole and judged, never silently truncated.
 _DATAGRAM_BUFFER = 1 << 16
 _READ_CHUNK = 1 << 16
-
-
-def _ignore_event(event: ClientEvent) -> None:
-    """The default observer: events are for those who ask."""
 
 
 def resolve(host: str, port: int, kind: socket.SocketKind) -> tuple[socket.AddressFamily, tuple[str, int]]:
@@ -245,7 +246,7 @@ class Client:
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         request_ids: RequestIdSource = new_request_id,
         jitter: JitterSource = random.random,
-        on_event: EventObserver = _ignore_event,
+        on_event: EventObserver = ignore_event,
     ) -> Client:
         """A client of the UDP server at ``host``:``port``, retransmitting per ``policy``."""
         return cls(_UdpTransport(host, port, policy, request_ids, jitter, on_event))
@@ -260,7 +261,7 @@ class Client:
         timeout: float = DEFAULT_REPLY_TIMEOUT,
         request_ids: RequestIdSource = new_request_id,
         max_reply_payload: int = DEFAULT_TCP_MAX_PAYLOAD,
-        on_event: EventObserver = _ignore_event,
+        on_event: EventObserver = ignore_event,
     ) -> Client:
         """A client connected to the TCP server at ``host``:``port`` (connects now, within ``connect_timeout``).
 
@@ -304,7 +305,7 @@ def call_many(
     timeout: float | None = None,
     request_ids: RequestIdSource = new_request_id,
     jitter: JitterSource = random.random,
-    on_event: EventObserver = _ignore_event,
+    on_event: EventObserver = ignore_event,
 ) -> list[ServerOutcome]:
     """Ask every UDP server in ``servers`` at once; one outcome per server, in the order given.
 

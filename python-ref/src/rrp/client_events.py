@@ -7,6 +7,7 @@ it and why it was ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -129,3 +130,10 @@ class RequestSent:
 
 #: Everything a client reports to its ``on_event`` observer.
 ClientEvent = ExchangeEvent | Connected | RequestSent
+
+#: Called with every event a call produces (attempts, ignored datagrams, ...); ``rrp call -v`` prints them.
+EventObserver = Callable[[ClientEvent], None]
+
+
+def ignore_event(event: ClientEvent) -> None:
+    """The default observer: events are for those who ask."""
