@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
 .DEFAULT_GOAL := test
-.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak
+.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak docs docs-serve
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,16 @@ check-vectors: $(STAMP) ## fail when spec/vectors/rrp-v1.json is stale
 
 test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, stale vectors, pytest
 	$(BIN)/pytest
+
+# The spec site: mkdocs with the rrp-spec plugin (docs/src/rrp_docs) rendering every table and figure from spec/.
+DOCS_ENV := NO_MKDOCS_2_WARNING=1
+DOCS_WATCH := $(foreach d,$(wildcard spec/src python-ref/src conformance/src docs/src),--watch $(d))
+
+docs: $(STAMP) ## build the spec site into site/ (mkdocs build --strict: any warning or broken link fails)
+	$(DOCS_ENV) $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP) ## serve the spec site on 127.0.0.1:8000, rebuilding when pages or spec/ change
+	$(DOCS_ENV) $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000 $(DOCS_WATCH)
 
 clean: ## remove build outputs (the virtual environment stays)
 	rm -rf build site .mypy_cache .ruff_cache .pytest_cache .hypothesis
