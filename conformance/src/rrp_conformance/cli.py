@@ -1,0 +1,45 @@
+"""The ``rrp-conformance`` command: one subcommand per suite.
+
+Each suite's command-line module provides ``add_parser(subparsers)``, which
+registers a subcommand whose ``run(args, parser) -> int`` does the work; add a suite
+by adding its module to :data:`SUBCOMMANDS`. Exit statuses are
+:class:`~rrp_conformance.outcomes.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .outcomes import ExitCode
+from .server import cli as server_cli
+from .server import reference_cli
+from .suite import UsageError
+
+#: Modules that each add one subcommand.
+SUBCOMMANDS = (server_cli, reference_cli)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rrp-conformance`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="rrp-conformance",
+        description="Grade an RRP/1 implementation against the spec, requirement by requirement.",
+        epilog="exit status: 0 no MUST failed; 1 a MUST failed; 2 usage error; 3 target unreachable",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``rrp-conformance``; returns its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        status: int = args.run(args, parser)
+    except UsageError as error:
+        print(f"rrp-conformance: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    return status

@@ -1,0 +1,50 @@
+"""The result of one whole run: what every report is rendered from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..coverage import CoverageRow
+from ..outcomes import CheckResult, ExitCode, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """Everything a report shows about one run of a suite."""
+
+    #: ``server`` or ``client``.
+    suite: str
+    #: What was graded and the settings it claims, as display strings (``udp``: ``127.0.0.1:7000``, ...).
+    target: Mapping[str, str]
+    #: ISO 8601 UTC time the run started.
+    started: str
+    #: Seconds the run took.
+    duration: float
+    strict: bool
+    timeout_scale: float
+    results: tuple[CheckResult, ...]
+    coverage: tuple[CoverageRow, ...]
+    #: Transport -> why it did not answer the first sanity probe.
+    unreachable: Mapping[str, str]
+    exit_code: ExitCode
+
+    def counts(self, results: tuple[CheckResult, ...] | None = None) -> dict[Outcome, int]:
+        """How many checks ended in each outcome."""
+        counts = dict.fromkeys(Outcome, 0)
+        for result in self.results if results is None else results:
+            counts[result.outcome] += 1
+        return counts
+
+    def areas(self) -> list[str]:
+        """Report areas in first-run order."""
+        return list(dict.fromkeys(r.area for r in self.results))
+
+
+def exit_code_for(results: tuple[CheckResult, ...], unreachable: Mapping[str, str], transports: int) -> ExitCode:
+    """0 unless a MUST failed (expected failures aside); :attr:`ExitCode.UNREACHABLE` when nothing answered."""
+    if transports and len(unreachable) == transports:
+        return ExitCode.UNREACHABLE
+    if any(r.counts_as_failure for r in results):
+        return ExitCode.FAILED
+    return ExitCode.OK
