@@ -1,0 +1,575 @@
+"""TCP server checks: framing, ordering, deadlines, idle timeout, slowloris, slow readers and connection limits.
+
+Timing bounds come from the claimed settings through :meth:`Timing.limit` (claim plus
+grace, times ``--timeout-scale``); a correct server acts well inside them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import select
+import socket
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rrp_spec import HEADER_SIZE, MAGIC, VERSION, Op, Result, pack_request, unpack_header
+
+from ..context import CheckContext
+from ..registry import Registry
+from .env import ServerEnv
+from .judge import REPLY_WAIT, judge_reply, result_name
+from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id
+
+#: Stalled connections in the slowloris check (the issue's figure), fewer when the claimed limit is lower.
+SLOWLORIS_CONNECTIONS = 100
+#: Seconds (before scaling) within which a fresh client's ECHO must complete while the slowloris holds on.
+SLOWLORIS_LATENCY = 1.0
+#: The longest pause between bytes of the slow drip; shorter when the claimed deadline is short.
+DRIP_INTERVAL = 0.5
+#: Payload bytes the short request's header announces, and how many of them arrive.
+SHORT_REQUEST = (100, 10)
+#: Largest payload per request in the slow-reader flood, and the most bytes the flood sends in all.
+FLOOD_REQUEST, FLOOD_CAP = 1 << 16, 64 << 20
+#: The slow reader's receive buffer: small, so the target's writes block soon.
+FLOOD_RECEIVE_BUFFER = 4096
+#: Seconds (before scaling) the flood's sends must stay blocked before it counts as stalled.
+FLOOD_STALL = 0.5
+
+
+def _connect(ctx: CheckContext[ServerEnv], **kwargs: object) -> TcpChannel:
+    assert ctx.env.tcp is not None
+    return TcpChannel(ctx.log, ctx.env.tcp, timeout=ctx.timing.scaled(REPLY_WAIT), **kwargs)  # type: ignore[arg-type]
+
+
+def _read(ctx: CheckContext[ServerEnv], channel: TcpChannel, wait: float | None = None) -> bytes | None:
+    read = channel.read_message(ctx.timing.scaled(REPLY_WAIT) if wait is None else wait)
+    return read.data if read.ending is Ending.MESSAGE else None
+
+
+def _split(ctx: CheckContext[ServerEnv]) -> None:
+    payload = b"one byte at a time"
+    data, header = echo_request(payload)
+    with _connect(ctx) as channel:
+        for i in range(len(data)):
+            if not channel.send(data[i : i + 1], message_start=i == 0):
+                break
+            time.sleep(0.002)  # a separate segment per byte (TCP_NODELAY is set)
+        reply = _read(ctx, channel)
+    header_ok = judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="TCP-SRV-1")
+    if reply is not None and header_ok is not None and header_ok.result == Result.OK:
+        ctx.expect(reply[HEADER_SIZE:] == payload, "TCP-SRV-1", "the payload back", describe(reply))
+
+
+def _pipelined(ctx: CheckContext[ServerEnv]) -> None:
+    requests = [echo_request(bytes([65 + i]) * (i + 1)) for i in range(3)]
+    with _connect(ctx) as channel:
+        channel.send(b"".join(d for d, _ in requests), "three ECHO requests in one segment")
+        replies = [_read(ctx, channel) for _ in requests]
+    ids = [h.request_id for _, h in requests]
+    got = [r for r in replies if r is not None and len(r) >= HEADER_SIZE]
+    got_ids = [unpack_header(r).request_id for r in got]
+    if not ctx.expect(
+        len(got) == len(requests),
+        "TCP-SRV-1",
+        f"{len(requests)} replies to {len(requests)} requests in one segment",
+        f"{len(got)} replies",
+    ):
+        return
+    ctx.expect(
+        got_ids == ids,
+        "TCP-SRV-2",
+        "replies in the order of the requests",
+        "request IDs in reply order: " + ", ".join(f"#{ids.index(i) + 1}" if i in ids else "?" for i in got_ids),
+    )
+    for (data, header), reply in zip(requests, replies, strict=True):
+        if reply is not None and unpack_header(reply).request_id == header.request_id:
+            judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-10")
+            ctx.expect(reply[HEADER_SIZE:] == data[HEADER_SIZE:], "SRV-10", "the payload back", describe(reply))
+
+
+def _error_keeps_connection(ctx: CheckContext[ServerEnv]) -> None:
+    bad = pack_request(0x0003, fresh_id(), b"discard me")
+    good, good_header = echo_request(b"next")
+    with _connect(ctx) as channel:
+        channel.send(bad + good, "a reserved operation with a payload, then an ECHO, in one segment")
+        first = _read(ctx, channel)
+        second = _read(ctx, channel)
+    if first is not None and len(first) >= HEADER_SIZE and unpack_header(first).request_id == good_header.request_id:
+        ctx.fail("TCP-SRV-2", "the error reply first, then the ECHO reply", "the ECHO reply came first")
+        return
+    judge_reply(ctx, first, unpack_header(bad), datagram=False, result=Result.UNKNOWN_OPERATION, requirement="SRV-6")
+    ctx.expect(
+        second is not None and second[HEADER_SIZE:] == b"next",
+        "TCP-SRV-9",
+        "the rejected request's payload discarded and the ECHO behind it answered",
+        describe(second) if second else "no second reply",
+    )
+
+
+def _short_request(ctx: CheckContext[ServerEnv]) -> None:
+    announced, sent = SHORT_REQUEST
+    data = pack_request(Op.ECHO, fresh_id(), bytes(announced))[: HEADER_SIZE + sent]
+    deadline = ctx.env.claims.request_deadline
+    with _connect(ctx) as channel:
+        channel.send(data, f"header says {announced} payload bytes; {sent} follow, then nothing")
+        got = channel.wait_closed(ctx.timing.limit(deadline))
+    _judge_deadline_close(ctx, got.closed, got.data, got.elapsed, data)
+
+
+def _judge_deadline_close(ctx: CheckContext[ServerEnv], closed: bool, data: bytes, elapsed: float, sent: bytes) -> None:
+    deadline = ctx.env.claims.request_deadline
+    if not ctx.expect(
+        closed,
+        "TCP-SRV-5",
+        f"the connection closed by the claimed whole-request deadline of {deadline:g} s (bound "
+        f"{ctx.timing.limit(deadline):.2f} s)",
+        f"still open after {elapsed:.2f} s",
+    ):
+        return
+    ctx.measure("observed whole-request deadline", elapsed, "s", f"claimed {deadline:g} s")
+    if data:
+        reply_ok = len(data) == HEADER_SIZE and unpack_header(data).result == Result.TIMEOUT
+        ctx.expect(
+            reply_ok and unpack_header(data).request_id == unpack_header(sent).request_id,
+            "TCP-SRV-5",
+            "a close, optionally after a bare TIMEOUT reply",
+            describe(data) + (f" ({result_name(unpack_header(data).result)})" if len(data) >= HEADER_SIZE else ""),
+        )
+
+
+def _slow_drip(ctx: CheckContext[ServerEnv]) -> None:
+    deadline = ctx.env.claims.request_deadline
+    interval = min(DRIP_INTERVAL, deadline / 4)
+    bound = ctx.timing.limit(deadline)
+    data = pack_request(Op.ECHO, fresh_id(), bytes(SHORT_REQUEST[0]))
+    with _connect(ctx) as channel:
+        ctx.note(f"one byte every {interval:.3f} s; the deadline counts from the first byte")
+        start = time.monotonic()
+        for i in range(len(data)):
+            if time.monotonic() - start > bound:
+                break
+            if not channel.send(data[i : i + 1], message_start=i == 0):
+                _judge_deadline_close(ctx, True, b"", time.monotonic() - start, data)
+                return
+            ready, _, _ = select.select([channel.sock], [], [], interval)
+            if ready:
+                got = channel.wait_closed(max(0.0, bound - (time.monotonic() - start)))
+                _judge_deadline_close(ctx, got.closed, got.data, time.monotonic() - start, data)
+                return
+        else:
+            ctx.skip("the whole request went out before the deadline; claim a shorter --request-deadline")
+        _judge_deadline_close(ctx, False, b"", time.monotonic() - start, data)
+
+
+def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
+    limit = ctx.env.claims.tcp_max_payload
+    payload = os.urandom(limit)
+    data, header = echo_request(payload)
+    with _connect(ctx) as channel:
+        channel.send(data, f"ECHO with {limit} payload bytes, the claimed limit")
+        reply = _read(ctx, channel, ctx.timing.limit(REPLY_WAIT + limit / (16 << 20)))
+    replied = judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-8")
+    if reply is not None and replied is not None and replied.result == Result.OK:
+        ctx.expect(
+            reply[HEADER_SIZE:] == payload,
+            "TCP-SRV-1",
+            f"all {limit} bytes back, however they were split into segments",
+            f"{len(reply) - HEADER_SIZE} bytes, {'identical' if reply[HEADER_SIZE:] == payload else 'different'}",
+        )
+    over = pack_request(Op.ECHO, fresh_id())[:HEADER_SIZE]
+    over = over[:16] + (limit + 1).to_bytes(4, "big")
+    with _connect(ctx) as channel:
+        channel.send(over, f"header announcing {limit + 1} bytes; the suite never sends them")
+        reply = _read(ctx, channel)
+        judge_reply(ctx, reply, unpack_header(over), datagram=False, result=Result.TOO_LARGE, requirement="TCP-SRV-4")
+        if reply is not None:
+            got = channel.wait_closed(ctx.timing.limit(0))
+            ctx.expect(got.closed, "TCP-SRV-4", "the connection closed after TOO_LARGE", "it stayed open")
+
+
+def _idle(ctx: CheckContext[ServerEnv]) -> None:
+    idle = ctx.env.claims.idle_timeout
+    data, header = echo_request(b"then silence")
+    with _connect(ctx) as channel:
+        channel.send(data)
+        reply = _read(ctx, channel)
+        judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-10")
+        got = channel.wait_closed(ctx.timing.limit(idle))
+    if ctx.expect(
+        got.closed,
+        "TCP-SRV-6",
+        f"the idle connection closed by the claimed idle timeout of {idle:g} s (bound {ctx.timing.limit(idle):.2f} s)",
+        f"still open after {got.elapsed:.2f} s",
+    ):
+        ctx.measure("observed idle timeout", got.elapsed, "s", f"claimed {idle:g} s")
+
+
+def _garbage(ctx: CheckContext[ServerEnv]) -> None:
+    rng = random.Random(os.urandom(8))
+    for n in range(5):
+        body = rng.randbytes(512)
+        if n % 2:
+            body = MAGIC + bytes([VERSION]) + body
+        with contextlib.suppress(OSError), _connect(ctx) as channel:
+            channel.send(body, f"garbage stream {n + 1}")
+            channel.wait_closed(ctx.timing.scaled(0.2))
+    data, header = echo_request(b"still there?")
+    with _connect(ctx) as channel:
+        channel.send(data)
+        judge_reply(ctx, _read(ctx, channel), header, datagram=False, result=Result.OK, requirement="SRV-16")
+
+
+def _sources(ctx: CheckContext[ServerEnv], count: int, per_source: int) -> list[str | None]:
+    """Source addresses for ``count`` connections, at most ``per_source`` from each, never the default source."""
+    needed = math.ceil(count / per_source)
+    sources = ctx.env.loopback_sources(needed)
+    if sources is None:
+        ctx.skip("the target is not on IPv4 loopback, so the suite cannot spread connections over source addresses")
+    return [sources[i // per_source] for i in range(count)]
+
+
+class Fill(StrEnum):
+    """How filling the target's connection slots ended."""
+
+    REJECTED = "the extra connection was rejected"
+    SERVED = "the extra connection was served with every other one still open"
+    LOWER = "the target rejected a connection before the claimed limit"
+    INCONCLUSIVE = "the target closed some of the held connections meanwhile"
+    HUNG = "the extra connection got neither a reply nor a close"
+
+
+@dataclass
+class FillResult:
+    """What :func:`_fill` saw."""
+
+    fill: Fill
+    detail: str
+
+
+def _attempt(ctx: CheckContext[ServerEnv], source: str | None, label: str) -> tuple[str, TcpChannel | None]:
+    """Connect from ``source`` and send an ECHO: ``served``, ``rejected`` or ``hung``, and the open channel."""
+    data, header = echo_request(b"one more")
+    try:
+        channel = _connect(ctx, source=source, label=label)
+    except OSError as error:
+        ctx.log.event(label, f"connect failed: {error.strerror or error!r}")
+        return "rejected", None
+    channel.send(data, "ECHO over the limit?")
+    read = channel.read_message(ctx.timing.limit(0))
+    if read.ending is Ending.MESSAGE:
+        result = unpack_header(read.data).result
+        if result == Result.OK:
+            return "served", channel
+        if result == Result.BUSY:
+            judge_reply(ctx, read.data, header, datagram=False, result=Result.BUSY, requirement="TCP-SRV-7")
+            closed = channel.wait_closed(ctx.timing.limit(0))
+            if not closed.closed:
+                ctx.fail("TCP-SRV-7", "a close after BUSY", "the connection stayed open after BUSY")
+            return "rejected", channel
+        ctx.fail("TCP-SRV-7", "BUSY and a close, or a refused connection", describe(read.data))
+        return "rejected", channel
+    if read.closed:
+        return "rejected", channel
+    return "hung", channel
+
+
+def _fill(
+    ctx: CheckContext[ServerEnv], count: int, sources: list[str | None], extra_source: str | None, *, active: bool
+) -> FillResult:
+    """Hold ``count`` connections (``active``: each has completed an ECHO; else silent), then try one more."""
+    held: list[TcpChannel] = []
+    try:
+        for i in range(count):
+            label = f"held#{i + 1}"
+            if active:
+                outcome, channel = _attempt(ctx, sources[i], label)
+                if channel is not None:
+                    held.append(channel)
+                if outcome != "served":
+                    return FillResult(Fill.LOWER, f"connection {i + 1} of the claimed {count} was {outcome}")
+            else:
+                try:
+                    held.append(_connect(ctx, source=sources[i], label=label))
+                except OSError as error:
+                    return FillResult(Fill.LOWER, f"connection {i + 1} was refused: {error.strerror or error!r}")
+        time.sleep(ctx.timing.scaled(0.2))  # let the target accept every held connection
+        outcome, extra = _attempt(ctx, extra_source, "extra")
+        if extra is not None:
+            held.append(extra)
+        if outcome == "rejected":
+            return FillResult(Fill.REJECTED, f"connection {count + 1} was rejected")
+        if outcome == "hung":
+            return FillResult(Fill.HUNG, f"connection {count + 1} got no reply and no close")
+        states = [c.peek() for c in held[:count]]
+        if any(s is not Peek.OPEN for s in states):
+            return FillResult(Fill.INCONCLUSIVE, f"{sum(s is not Peek.OPEN for s in states)} held connections ended")
+        return FillResult(Fill.SERVED, f"connection {count + 1} was served while {count} were held open")
+    finally:
+        for channel in held:
+            channel.close()
+
+
+def _connection_limit(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    n = claims.max_connections
+    sources = _sources(ctx, n + 1, claims.max_connections_per_source)
+    result = _fill(ctx, n, sources[:n], sources[n], active=True)
+    ctx.note(result.detail)
+    if result.fill is Fill.INCONCLUSIVE:
+        ctx.skip(result.detail)
+    ctx.expect(
+        result.fill in (Fill.REJECTED, Fill.LOWER),
+        "TCP-SRV-7",
+        f"with {n} connections open (the claimed limit), the next one answered BUSY and closed, or refused",
+        result.detail,
+    )
+
+
+def _counts_from_accept(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    n = claims.max_connections
+    sources = _sources(ctx, n + 1, claims.max_connections_per_source)
+    result = _fill(ctx, n, sources[:n], sources[n], active=False)
+    ctx.note(f"{n} silent connections: {result.detail}")
+    if result.fill is Fill.INCONCLUSIVE:
+        ctx.skip(result.detail)
+    if result.fill is Fill.SERVED:
+        time.sleep(ctx.timing.scaled(0.3))  # let the target see the silent ones close
+        active = _fill(ctx, n, sources[:n], sources[n], active=True)
+        ctx.note(f"{n} active connections: {active.detail}")
+        if active.fill is Fill.SERVED:
+            ctx.skip("the target has no connection limit at all (see tcp/connection-limit)")
+    ctx.expect(
+        result.fill in (Fill.REJECTED, Fill.LOWER),
+        "TCP-SRV-11",
+        f"{n} connections that never sent a byte count against the limit: the next one is rejected",
+        result.detail,
+    )
+
+
+def _per_source(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    p, n = claims.max_connections_per_source, claims.max_connections
+    if p + 1 >= n:
+        ctx.skip(f"the claimed per-source limit ({p}) is not below the global limit ({n}) by two or more")
+    sources = ctx.env.loopback_sources(1)
+    if sources is None:
+        ctx.skip("the target is not on IPv4 loopback, so the suite cannot pick a second source address")
+    attacker = sources[0]
+    result = _fill(ctx, p, [attacker] * p, attacker, active=True)
+    ctx.note(f"{p} connections from {attacker}: {result.detail}")
+    if result.fill is Fill.INCONCLUSIVE:
+        ctx.skip(result.detail)
+    ctx.expect(
+        result.fill in (Fill.REJECTED, Fill.LOWER),
+        "TCP-SRV-12",
+        f"connection {p + 1} from one source rejected (claimed per-source limit {p})",
+        result.detail,
+    )
+
+
+def _slowloris(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    count = min(SLOWLORIS_CONNECTIONS, claims.max_connections - 1)
+    sources = _sources(ctx, count, claims.max_connections_per_source)
+    stalled: list[TcpChannel] = []
+    try:
+        for i, source in enumerate(sources):
+            try:
+                channel = _connect(ctx, source=source, label=f"stalled#{i + 1}")
+            except OSError:
+                continue
+            stalled.append(channel)
+            if i < 3:
+                channel.send(MAGIC[:1], "one byte of a header, then nothing", message_start=False)
+            else:
+                channel.sock.send(MAGIC[:1])
+        ctx.log.event("slowloris", f"{len(stalled)} connections stalled in the header")
+        time.sleep(ctx.timing.scaled(0.1))
+        data, header = echo_request(b"fresh client")
+        bound = ctx.timing.scaled(SLOWLORIS_LATENCY)
+        start = time.monotonic()
+        try:
+            with _connect(ctx, label="fresh") as fresh:
+                fresh.send(data)
+                read = fresh.read_message(bound)
+        except OSError as error:
+            ctx.fail("TCP-SRV-8", "a fresh client served at once", f"connect failed: {error!r}")
+            return
+        latency = time.monotonic() - start
+    finally:
+        for channel in stalled:
+            channel.close()
+    served = read.ending is Ending.MESSAGE and read.data[HEADER_SIZE:] == b"fresh client"
+    if ctx.expect(
+        served and latency <= bound,
+        "TCP-SRV-8",
+        f"with {len(stalled)} connections stalled, a fresh ECHO answered within {bound:.2f} s",
+        f"{'answered' if served else read.ending.value} after {latency:.2f} s",
+    ):
+        ctx.measure("fresh ECHO latency under slowloris", latency, "s", f"{len(stalled)} stalled connections")
+        judge_reply(ctx, read.data, header, datagram=False, result=Result.OK, requirement="TCP-SRV-8")
+
+
+def _slow_reader(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    payload = min(claims.tcp_max_payload, FLOOD_REQUEST)
+    request, _ = echo_request(bytes(payload))
+    with _connect(ctx, receive_buffer=FLOOD_RECEIVE_BUFFER, label="slow-reader") as channel:
+        if channel.kernel_state_open() is None:
+            ctx.skip("this platform has no TCP_INFO, so a close cannot be seen without reading")
+        channel.log.sent(channel.name, request, note=f"ECHO with {payload} bytes, repeated; replies never read")
+        channel.sock.setblocking(False)
+        sent, pending = 0, memoryview(request)
+        blocked_since: float | None = None
+        start = time.monotonic()
+        closed_early = False
+        while sent < FLOOD_CAP:
+            try:
+                n = channel.sock.send(pending)
+            except BlockingIOError:
+                now = time.monotonic()
+                blocked_since = blocked_since or now
+                if now - blocked_since > ctx.timing.scaled(FLOOD_STALL):
+                    break
+                select.select([], [channel.sock], [], 0.05)
+                continue
+            except OSError:
+                closed_early = True
+                break
+            blocked_since = None
+            sent += n
+            pending = pending[n:] if n < len(pending) else memoryview(request)
+        stalled_at = blocked_since or time.monotonic()
+        ctx.log.event(channel.name, f"{sent} bytes sent in {stalled_at - start:.2f} s, then the sends blocked")
+        bound = ctx.timing.limit(claims.send_timeout)
+        while not closed_early and time.monotonic() - stalled_at < bound:
+            state = channel.kernel_state_open()
+            if not state:
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - stalled_at
+        open_now = not closed_early and bool(channel.kernel_state_open())
+        ctx.log.event(channel.name, "still established" if open_now else "closed by the target")
+        with contextlib.suppress(OSError):
+            channel.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    if ctx.expect(
+        not open_now,
+        "TCP-SRV-10",
+        f"a peer that never reads is dropped within the claimed send timeout of {claims.send_timeout:g} s "
+        f"(bound {bound:.2f} s after the suite's own sends blocked)",
+        f"still established {elapsed:.2f} s after the suite's sends blocked ({sent} bytes of requests sent)",
+    ):
+        ctx.measure("slow reader dropped after", elapsed, "s", "from the moment the suite's sends blocked")
+
+
+def register_tcp_checks(registry: Registry[ServerEnv]) -> None:
+    """The TCP server checks, in run order (connection-limit checks last)."""
+    add = registry.check
+    add(
+        "tcp/split-1-byte",
+        "An ECHO sent one byte per segment is answered.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-1",),
+    )(_split)
+    add(
+        "tcp/pipelined",
+        "Three ECHOs in one segment are all answered, in order.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-1", "TCP-SRV-2", "MSG-5"),
+    )(_pipelined)
+    add(
+        "tcp/error-keeps-connection",
+        "A reserved operation with a payload, then an ECHO, in one segment: UNKNOWN_OPERATION, then the ECHO.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-9", "TCP-SRV-2", "SRV-6"),
+    )(_error_keeps_connection)
+    add(
+        "tcp/max-payload",
+        "ECHO with the claimed TCP limit is answered whole; a header announcing one more byte gets TOO_LARGE and a "
+        "close before the suite sends any payload.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-4", "SRV-8", "TCP-SRV-1"),
+    )(_max_payload)
+    add(
+        "tcp/short-request",
+        "A header announcing 100 bytes, 10 of them, then nothing: closed by the deadline.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-5",),
+        informational=True,
+    )(_short_request)
+    add(
+        "tcp/slow-drip",
+        "A request dripped one byte at a time is cut off at the whole-request deadline.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-5",),
+        informational=True,
+    )(_slow_drip)
+    add(
+        "tcp/idle-timeout",
+        "A connection left silent after a request is closed by the idle timeout.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-6",),
+        informational=True,
+    )(_idle)
+    add(
+        "tcp/garbage",
+        "Garbage streams on five connections, then an ECHO on a sixth: answered.",
+        area="tcp",
+        transport="tcp",
+        requirements=("SRV-16", "TCP-SRV-3"),
+        destructive=True,
+    )(_garbage)
+    add(
+        "tcp/slowloris",
+        "With up to 100 connections stalled in the header, a fresh ECHO is answered within 1 s.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-8",),
+        destructive=True,
+        informational=True,
+    )(_slowloris)
+    add(
+        "tcp/slow-reader",
+        "A client that sends requests and never reads the replies is dropped by the send timeout.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-10",),
+        destructive=True,
+        informational=True,
+    )(_slow_reader)
+    add(
+        "tcp/connection-limit",
+        "With the claimed number of connections open, the next is BUSY or refused.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-7",),
+        destructive=True,
+    )(_connection_limit)
+    add(
+        "tcp/limit-counts-from-accept",
+        "Connections that never send a byte count against the limit: the next one is BUSY or refused.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-11", "TCP-SRV-7"),
+        destructive=True,
+    )(_counts_from_accept)
+    add(
+        "tcp/per-source-limit",
+        "One source cannot take more than the claimed per-source number of connections.",
+        area="tcp",
+        transport="tcp",
+        requirements=("TCP-SRV-12",),
+        destructive=True,
+    )(_per_source)

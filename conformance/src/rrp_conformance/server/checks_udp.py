@@ -1,0 +1,291 @@
+"""UDP server checks: payload limit, reply source, duplicate replies, stale data, garbage, amplification."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import time
+
+from rrp_spec import (
+    AMPLIFICATION_FACTOR,
+    COUNTER_SIZE,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_UDP_PAYLOAD,
+    MIN_DEDUP_WINDOW,
+    VERSION,
+    Header,
+    Op,
+    Result,
+    pack_header,
+    pack_request,
+    unpack_header,
+)
+
+from ..context import CheckContext
+from ..registry import Registry
+from .env import ServerEnv, show
+from .judge import UDP_ATTEMPT_WAIT, UDP_ATTEMPTS, judge_reply, udp_exchange
+from .net import UdpChannel, describe, fresh_id
+
+#: Garbage datagrams in the burst (the issue's figure).
+GARBAGE_DATAGRAMS = 1000
+#: Bytes of the random secret the stale-data check plants; every 8-byte window of it is searched for.
+SECRET_SIZE = 2048
+#: A leaked window this long is not a coincidence (2^-64 per position).
+LEAK_WINDOW = 8
+#: The dedup-window check retransmits this far into the minimum window (the rest is margin for scheduling).
+DEDUP_PROBE_FRACTION = 0.85
+
+
+def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    limit = env.claims.udp_max_payload
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        payload = bytes(i % 251 for i in range(limit))
+        data = pack_request(Op.ECHO, fresh_id(), payload)
+        reply = udp_exchange(ctx, channel, data, f"ECHO with {limit} payload bytes, the claimed limit")
+        header = judge_reply(ctx, reply, unpack_header(data), datagram=True, result=Result.OK, requirement="UDP-SRV-4")
+        if reply is not None and header is not None and header.result == Result.OK:
+            ctx.expect(
+                reply[HEADER_SIZE:] == payload,
+                "SRV-10",
+                f"the {limit} bytes back",
+                f"{len(reply) - HEADER_SIZE} bytes, {'identical' if reply[HEADER_SIZE:] == payload else 'different'}",
+            )
+        if limit < MAX_UDP_PAYLOAD:
+            ctx.fail(
+                "UDP-SRV-4",
+                f"payloads up to {MAX_UDP_PAYLOAD} bytes accepted",
+                f"the target claims a limit of {limit}",
+            )
+            over = pack_request(Op.ECHO, fresh_id(), bytes(limit + 1))
+            reply = udp_exchange(ctx, channel, over, f"ECHO with {limit + 1} bytes, one over the claimed limit")
+            judge_reply(ctx, reply, unpack_header(over), datagram=True, result=Result.TOO_LARGE, requirement="SRV-8")
+
+
+def _source_address(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    host, port = env.udp
+    try:
+        alt = ipaddress.ip_address(env.alt_address)
+    except ValueError:
+        ctx.skip(f"--alt-address {env.alt_address!r} is not an IP address")
+    if alt.version != ipaddress.ip_address(host).version or str(alt) == host:
+        ctx.skip(f"--alt-address {env.alt_address} is not a second address of the target's family")
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        data = pack_request(Op.ECHO, fresh_id(), b"which address answers?")
+        target = (str(alt), port)
+        for _attempt in range(UDP_ATTEMPTS):
+            channel.send(data, "ECHO to the alternate address", to=target)
+            got = channel.receive(ctx.timing.scaled(UDP_ATTEMPT_WAIT))
+            if got is not None:
+                break
+        else:
+            ctx.skip(f"no reply via {show(target)}: the target does not listen on a wildcard address there")
+        _, origin = got
+        ctx.expect(
+            origin == target,
+            "UDP-SRV-6",
+            f"the reply from {show(target)}, the address and port the request was sent to",
+            f"the reply came from {show(origin)}",
+        )
+
+
+def _increment_value(ctx: CheckContext[ServerEnv], reply: bytes | None, data: bytes) -> int | None:
+    header = judge_reply(ctx, reply, unpack_header(data), datagram=True, result=Result.OK, requirement="SRV-11")
+    if reply is None or header is None or header.result != Result.OK or len(reply) != HEADER_SIZE + COUNTER_SIZE:
+        return None
+    return int.from_bytes(reply[HEADER_SIZE:], "big")
+
+
+def _retransmission(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        data = pack_request(Op.INCREMENT, fresh_id())
+        first = _increment_value(ctx, udp_exchange(ctx, channel, data, "INCREMENT"), data)
+        again = _increment_value(ctx, udp_exchange(ctx, channel, data, "the same INCREMENT, same ID, again"), data)
+        fresh = pack_request(Op.INCREMENT, fresh_id())
+        new = _increment_value(ctx, udp_exchange(ctx, channel, fresh, "INCREMENT with a new ID"), fresh)
+    if first is None or again is None or new is None:
+        return
+    ctx.expect(
+        again == first,
+        "UDP-SRV-7",
+        f"the retransmission answered with the reply sent before (counter {first})",
+        f"counter {again}: the request ran again",
+    )
+    ctx.expect(new != first, "UDP-SRV-7", "a new request ID to run again", f"counter {new} again")
+
+
+def _dedup_window(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        data = pack_request(Op.INCREMENT, fresh_id())
+        sent = time.monotonic()
+        first = _increment_value(ctx, udp_exchange(ctx, channel, data, "INCREMENT"), data)
+        again = _increment_value(ctx, udp_exchange(ctx, channel, data, "retransmission at once"), data)
+        if first is None or again is None:
+            ctx.skip("INCREMENT was not answered")
+        if again != first:
+            ctx.skip("no duplicate-reply cache at all (see the UDP-SRV-7 check)")
+        # Not scaled: waiting longer than the window would make a correct server fail.
+        wait = DEDUP_PROBE_FRACTION * MIN_DEDUP_WINDOW
+        time.sleep(max(0.0, sent + wait - time.monotonic()))
+        late = _increment_value(ctx, udp_exchange(ctx, channel, data, f"retransmission {wait:.2f} s later"), data)
+    ctx.measure("retransmission answered from the cache after", wait, "s")
+    if late is not None:
+        ctx.expect(
+            late == first,
+            "UDP-SRV-8",
+            f"a retransmission {wait:.2f} s after the first transmission answered from the cache "
+            f"(the window is at least {MIN_DEDUP_WINDOW:g} s)",
+            f"counter {late} instead of {first}: the request ran again",
+        )
+
+
+def _stale_data(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    secret = os.urandom(SECRET_SIZE)
+    windows = {secret[i : i + LEAK_WINDOW] for i in range(SECRET_SIZE - LEAK_WINDOW + 1)}
+    clean: list[tuple[str, bytes | None]] = []
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        for size in (SECRET_SIZE, 1000, 100):
+            udp_exchange(ctx, channel, pack_request(Op.ECHO, fresh_id(), secret[:size]), f"ECHO a {size}-byte secret")
+        probes: list[tuple[str, bytes]] = [
+            ("NOOP", pack_request(Op.NOOP, fresh_id())),
+            ("empty ECHO", pack_request(Op.ECHO, fresh_id())),
+            ("2-byte ECHO", pack_request(Op.ECHO, fresh_id(), b"hi")),
+            ("INCREMENT", pack_request(Op.INCREMENT, fresh_id())),
+            ("INCREMENT with a payload", pack_request(Op.INCREMENT, fresh_id(), b"x")),
+            ("size says 40, 3 bytes", pack_header(_header(Op.ECHO, size=40)) + b"abc"),
+            ("size says 0, 8 bytes", pack_header(_header(Op.ECHO, size=0)) + b"12345678"),
+            ("reserved operation", pack_request(0x0003, fresh_id(), b"z")),
+            ("application operation 0x8000", pack_request(0x8000, fresh_id())),
+            ("application operation 0x8000, 1 byte", pack_request(0x8000, fresh_id(), b"q")),
+            ("application operation 0xffff", pack_request(0xFFFF, fresh_id())),
+            ("version 2", pack_header(_header(Op.ECHO, version=2))),
+            ("reserved flag", pack_header(_header(Op.ECHO, flags=0x40))),
+        ]
+        for what, data in probes:
+            clean.append((what, udp_exchange(ctx, channel, data, what)))
+    for what, reply in clean:
+        if reply is None:
+            continue
+        leaked = next((i for i in range(len(reply) - LEAK_WINDOW + 1) if reply[i : i + LEAK_WINDOW] in windows), None)
+        ctx.expect(
+            leaked is None,
+            "SRV-14",
+            "no byte string of an earlier request's payload in a later reply",
+            f"the reply to the {what} carries the secret at offset {leaked}: {describe(reply)}",
+        )
+
+
+def _header(operation: int, *, size: int = 0, version: int = VERSION, flags: int = 0) -> Header:
+    return Header(magic=MAGIC, version=version, flags=flags, operation=operation, request_id=fresh_id(), size=size)
+
+
+def _garbage(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    rng = random.Random(os.urandom(8))
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        logged = 5
+        for n in range(GARBAGE_DATAGRAMS):
+            body = rng.randbytes(rng.randrange(0, 64))
+            if n % 3 == 0:
+                body = MAGIC + bytes([VERSION]) + body  # deeper into the parser
+            if n < logged:
+                channel.send(body, f"garbage {n + 1} of {GARBAGE_DATAGRAMS}")
+            else:
+                channel.sock.sendto(body, env.udp)
+            if n % 100 == 99:
+                channel.drain(0)
+        ctx.log.event(channel.name, f"{GARBAGE_DATAGRAMS - logged} more garbage datagrams sent (not logged)")
+        channel.drain(ctx.timing.scaled(0.2))
+        data = pack_request(Op.ECHO, fresh_id(), b"still there?")
+        reply = udp_exchange(ctx, channel, data, "ECHO after the burst")
+        judge_reply(ctx, reply, unpack_header(data), datagram=True, result=Result.OK, requirement="SRV-16")
+
+
+def _amplification(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        for what, data in (
+            ("application operation 0x8000", pack_request(0x8000, fresh_id())),
+            ("application operation 0xffff", pack_request(0xFFFF, fresh_id())),
+            ("INCREMENT", pack_request(Op.INCREMENT, fresh_id())),
+            ("bare ECHO header, size says 1000", pack_header(_header(Op.ECHO, size=1000))),
+        ):
+            udp_exchange(ctx, channel, data, what)
+    meter = env.amplification
+    ctx.measure("worst amplification", meter.worst, "x", f"{meter.worst_case}; over {meter.replies} UDP replies")
+    ctx.expect(
+        meter.worst <= AMPLIFICATION_FACTOR,
+        "UDP-SRV-5",
+        f"no reply datagram more than {AMPLIFICATION_FACTOR} times its request",
+        f"{meter.worst:.2f} times: {meter.worst_case}",
+    )
+
+
+def register_udp_checks(registry: Registry[ServerEnv]) -> None:
+    """The UDP server checks, in run order (the amplification summary last)."""
+    add = registry.check
+    add(
+        "udp/max-payload",
+        "ECHO with the claimed UDP payload limit is answered whole; over it, TOO_LARGE.",
+        area="udp",
+        transport="udp",
+        requirements=("UDP-SRV-4", "SRV-8", "SRV-10"),
+    )(_max_payload)
+    add(
+        "udp/reply-source-address",
+        "An ECHO sent to the alternate address is answered from that address and port.",
+        area="udp",
+        transport="udp",
+        requirements=("UDP-SRV-6",),
+    )(_source_address)
+    add(
+        "udp/retransmission",
+        "An INCREMENT retransmitted with the same ID returns the same value; a new ID a new one.",
+        area="udp",
+        transport="udp",
+        requirements=("UDP-SRV-7", "SRV-11"),
+    )(_retransmission)
+    add(
+        "udp/dedup-window",
+        f"An INCREMENT retransmitted {DEDUP_PROBE_FRACTION:g} of {MIN_DEDUP_WINDOW:g} s later is still a duplicate.",
+        area="udp",
+        transport="udp",
+        requirements=("UDP-SRV-8",),
+    )(_dedup_window)
+    add(
+        "udp/stale-data",
+        "Replies after ECHOs of a random secret, to short and malformed requests, carry no byte string of it.",
+        area="udp",
+        transport="udp",
+        requirements=("SRV-14",),
+    )(_stale_data)
+    add(
+        "udp/garbage-burst",
+        f"{GARBAGE_DATAGRAMS} garbage datagrams, then an ECHO: still answered.",
+        area="udp",
+        transport="udp",
+        requirements=("SRV-16",),
+        destructive=True,
+    )(_garbage)
+    add(
+        "udp/amplification",
+        "The worst reply/request size ratio over every UDP reply of the run is at most the spec's factor.",
+        area="udp",
+        transport="udp",
+        requirements=("UDP-SRV-5",),
+        informational=True,
+    )(_amplification)

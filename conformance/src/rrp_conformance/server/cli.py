@@ -1,0 +1,135 @@
+"""``rrp-conformance server``: grade a running server by its addresses and the settings it claims."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rrp_spec import MAX_REQUEST_DEADLINE, MAX_SEND_TIMEOUT, MAX_UDP_PAYLOAD
+
+from ..suite import UsageError, add_common_arguments, options_from_args, positive_float, positive_int
+from .env import DEFAULT_ALT_ADDRESS, Address, ServerClaims, ServerEnv, parse_address
+from .suite import grade_server
+
+
+def address(text: str) -> Address:
+    """argparse type for HOST:PORT."""
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_claim_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that state the target's settings (defaults: the spec's reference defaults)."""
+    d = ServerClaims()
+    group = parser.add_argument_group("the target's claimed settings (the suite verifies them)")
+    group.add_argument(
+        "--request-deadline",
+        type=positive_float,
+        default=d.request_deadline,
+        metavar="S",
+        help=f"whole-request deadline over TCP (default {d.request_deadline:g}; at most {MAX_REQUEST_DEADLINE:g})",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        type=positive_float,
+        default=d.idle_timeout,
+        metavar="S",
+        help=f"idle timeout between TCP requests (default {d.idle_timeout:g})",
+    )
+    group.add_argument(
+        "--send-timeout",
+        type=positive_float,
+        default=d.send_timeout,
+        metavar="S",
+        help=f"how long a blocked TCP write may last (default {d.send_timeout:g}, the most allowed)",
+    )
+    group.add_argument(
+        "--max-payload",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="payload limit for both transports (shorthand for the two flags below)",
+    )
+    group.add_argument(
+        "--udp-max-payload",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"UDP payload limit (default {d.udp_max_payload})",
+    )
+    group.add_argument(
+        "--tcp-max-payload",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"TCP payload limit (default {d.tcp_max_payload})",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=d.max_connections,
+        metavar="N",
+        help=f"concurrent TCP connection limit (default {d.max_connections})",
+    )
+    group.add_argument(
+        "--max-connections-per-source",
+        type=positive_int,
+        default=d.max_connections_per_source,
+        metavar="N",
+        help=f"per-source TCP connection limit (default {d.max_connections_per_source})",
+    )
+
+
+def claims_from_args(args: argparse.Namespace) -> ServerClaims:
+    """The claims the flags state; :class:`UsageError` for impossible ones."""
+    d = ServerClaims()
+    udp_max = args.udp_max_payload or (min(args.max_payload, MAX_UDP_PAYLOAD) if args.max_payload else None)
+    tcp_max = args.tcp_max_payload or args.max_payload
+    if udp_max is not None and udp_max > MAX_UDP_PAYLOAD:
+        raise UsageError(f"--udp-max-payload {udp_max} is more than one datagram can carry ({MAX_UDP_PAYLOAD})")
+    if args.request_deadline > MAX_REQUEST_DEADLINE:
+        raise UsageError(
+            f"--request-deadline {args.request_deadline:g} breaks TCP-SRV-5 (at most {MAX_REQUEST_DEADLINE:g} s)"
+        )
+    if args.send_timeout > MAX_SEND_TIMEOUT:
+        raise UsageError(f"--send-timeout {args.send_timeout:g} breaks TCP-SRV-10 (at most {MAX_SEND_TIMEOUT:g} s)")
+    return ServerClaims(
+        request_deadline=args.request_deadline,
+        idle_timeout=args.idle_timeout,
+        send_timeout=args.send_timeout,
+        udp_max_payload=udp_max or d.udp_max_payload,
+        tcp_max_payload=tcp_max or d.tcp_max_payload,
+        max_connections=args.max_connections,
+        max_connections_per_source=args.max_connections_per_source,
+    )
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``server``."""
+    parser = subparsers.add_parser(
+        "server",
+        help="grade a running RRP server",
+        description="Grade a running RRP/1 server over UDP and/or TCP; an omitted transport's checks are SKIPPED.",
+    )
+    parser.add_argument("--udp", type=address, metavar="HOST:PORT", help="the server's UDP address")
+    parser.add_argument("--tcp", type=address, metavar="HOST:PORT", help="the server's TCP address")
+    parser.add_argument(
+        "--alt-address",
+        default=DEFAULT_ALT_ADDRESS,
+        metavar="ADDR",
+        help=f"a second local address of a wildcard-bound target, for the reply-source check and "
+        f"as extra loopback sources (default {DEFAULT_ALT_ADDRESS})",
+    )
+    add_claim_arguments(parser)
+    add_common_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Grade the server the arguments name."""
+    if args.udp is None and args.tcp is None:
+        parser.error("give --udp HOST:PORT, --tcp HOST:PORT or both")
+    env = ServerEnv(args.udp, args.tcp, claims_from_args(args), args.alt_address)
+    return int(grade_server(env, options_from_args(args)).exit_code)

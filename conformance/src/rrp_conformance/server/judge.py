@@ -1,0 +1,94 @@
+"""Judging what the target sent back, and the sanity probes: the server suite's shared verdict helpers."""
+
+from __future__ import annotations
+
+import os
+
+from rrp_spec import HEADER_SIZE, Header, Result, reply_problems, unpack_header
+
+from ..context import CheckContext, Timing
+from ..wirelog import WireLog
+from .env import ServerEnv
+from .net import TcpChannel, UdpChannel, describe, echo_request
+
+#: Seconds (before scaling) a well-behaved target has to answer a request that needs no waiting.
+REPLY_WAIT = 1.0
+#: Attempts per UDP exchange: retransmission with the same ID is what the spec lets a client do about loss.
+UDP_ATTEMPTS = 3
+#: Seconds (before scaling) per UDP attempt.
+UDP_ATTEMPT_WAIT = 0.5
+
+
+def result_name(value: int) -> str:
+    """A result code's name, or its number."""
+    return Result(value).name if value in Result._value2member_map_ else str(value)
+
+
+def judge_reply(
+    ctx: CheckContext[ServerEnv],
+    reply: bytes | None,
+    request: Header,
+    *,
+    datagram: bool,
+    result: Result,
+    requirement: str,
+) -> Header | None:
+    """Fail ``requirement`` unless ``reply`` exists and carries ``result``; fail each well-formedness problem.
+
+    Returns the reply's header when there is one.
+    """
+    if reply is None:
+        ctx.fail(requirement, f"a {result.name} reply", "no reply")
+        return None
+    seen: set[tuple[str, str]] = set()
+    for problem in reply_problems(reply, request=request, datagram=datagram):
+        if (problem.requirement, problem.detail) not in seen:
+            seen.add((problem.requirement, problem.detail))
+            ctx.fail(problem.requirement, "a well-formed reply to the request", problem.detail)
+    if len(reply) < HEADER_SIZE:
+        return None
+    header = unpack_header(reply)
+    ctx.expect(
+        header.result == result,
+        requirement,
+        f"a {result.name} reply",
+        f"a {result_name(header.result)} reply ({describe(reply)})",
+    )
+    return header
+
+
+def udp_exchange(ctx: CheckContext[ServerEnv], channel: UdpChannel, data: bytes, note: str = "") -> bytes | None:
+    """:meth:`UdpChannel.exchange` with the suite's scaled wait and attempts."""
+    return channel.exchange(data, timeout=ctx.timing.scaled(UDP_ATTEMPT_WAIT), attempts=UDP_ATTEMPTS, note=note)
+
+
+def probe_udp(env: ServerEnv, timing: Timing) -> str | None:
+    """A plain ECHO over UDP; ``None`` when it is answered correctly."""
+    assert env.udp is not None
+    payload = os.urandom(8)
+    data, _ = echo_request(payload)
+    with UdpChannel(WireLog(), env.udp) as channel:
+        reply = channel.exchange(data, timeout=timing.scaled(UDP_ATTEMPT_WAIT), attempts=UDP_ATTEMPTS)
+    if reply is None:
+        return f"no reply to an ECHO over UDP in {UDP_ATTEMPTS} attempts"
+    if reply[HEADER_SIZE:] != payload or unpack_header(reply).result != Result.OK:
+        return f"wrong reply to an ECHO over UDP: {describe(reply)}"
+    return None
+
+
+def probe_tcp(env: ServerEnv, timing: Timing) -> str | None:
+    """A plain ECHO on a fresh TCP connection; ``None`` when it is answered correctly."""
+    assert env.tcp is not None
+    payload = os.urandom(8)
+    data, _ = echo_request(payload)
+    wait = timing.scaled(REPLY_WAIT)
+    try:
+        with TcpChannel(WireLog(), env.tcp, timeout=wait) as channel:
+            channel.send(data)
+            got = channel.read_message(wait)
+    except OSError as error:
+        return f"cannot connect over TCP: {error.strerror or error!r}"
+    answered = len(got.data) >= HEADER_SIZE and unpack_header(got.data).result == Result.OK
+    if not answered or got.data[HEADER_SIZE:] != payload:
+        return f"no correct reply to an ECHO over TCP ({got.ending.value}: {describe(got.data)})"
+    return None

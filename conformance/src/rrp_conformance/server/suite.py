@@ -1,0 +1,77 @@
+"""The server suite: its checks in run order, its sanity probes, and one call that grades a server."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TextIO
+
+from rrp_spec import Side
+
+from ..context import Timing
+from ..coverage import requirements_for
+from ..registry import Registry
+from ..reports import RunReport
+from ..runner import Probe
+from ..suite import SuiteOptions, run_suite
+from .checks_dispatch import register_dispatch_checks
+from .checks_tcp import register_tcp_checks
+from .checks_udp import register_udp_checks
+from .checks_vectors import register_vector_checks
+from .env import ServerEnv, show
+
+#: The requirement a target breaks when it stops answering after a check.
+DEATH_REQUIREMENT = "SRV-16"
+#: The sides whose requirements the server suite grades.
+GRADED_SIDES = (Side.SERVER, Side.BOTH)
+
+
+def build_registry() -> Registry[ServerEnv]:
+    """Every server check, in run order: vectors, semantics, UDP, then TCP (destructive ones last)."""
+    registry: Registry[ServerEnv] = Registry()
+    register_vector_checks(registry)
+    register_dispatch_checks(registry)
+    register_udp_checks(registry)
+    register_tcp_checks(registry)
+    return registry
+
+
+def grade_server(env: ServerEnv, options: SuiteOptions, stream: TextIO | None = None) -> RunReport:
+    """Run the server suite against ``env`` and write its reports."""
+    from .judge import probe_tcp, probe_udp
+
+    timing = Timing(scale=options.timeout_scale)
+    probes: dict[str, Probe] = {}
+    unavailable: dict[str, str] = {}
+    if env.udp is not None:
+        probes["udp"] = partial(probe_udp, env, timing)
+    else:
+        unavailable["udp"] = "no UDP address given (--udp)"
+    if env.tcp is not None:
+        probes["tcp"] = partial(probe_tcp, env, timing)
+    else:
+        unavailable["tcp"] = "no TCP address given (--tcp)"
+    claims = env.claims
+    target = {
+        "udp": show(env.udp) if env.udp else "not graded",
+        "tcp": show(env.tcp) if env.tcp else "not graded",
+        "alt address": env.alt_address,
+        "request deadline (s)": f"{claims.request_deadline:g}",
+        "idle timeout (s)": f"{claims.idle_timeout:g}",
+        "send timeout (s)": f"{claims.send_timeout:g}",
+        "UDP max payload": str(claims.udp_max_payload),
+        "TCP max payload": str(claims.tcp_max_payload),
+        "max connections": str(claims.max_connections),
+        "max connections per source": str(claims.max_connections_per_source),
+    }
+    return run_suite(
+        suite="server",
+        checks=list(build_registry()),
+        env=env,
+        options=options,
+        probes=probes,
+        unavailable=unavailable,
+        target=target,
+        graded=requirements_for(GRADED_SIDES),
+        death_requirement=DEATH_REQUIREMENT,
+        stream=stream,
+    )
