@@ -64,6 +64,9 @@ class Closed(StrEnum):
     RESET = "reset"
     #: The connection was refused or failed to open.
     REFUSED = "refused"
+    #: The server process closed it, but its FIN waits in the kernel behind replies this client never read
+    #: (seen in /proc/net/tcp: the server's socket no longer belongs to a process, or has left ESTABLISHED).
+    ORPHANED = "closed-behind-unread-replies"
     #: The server never closed it; the attacker gave up after its deadline plus HOLD_BEYOND_DEADLINE.
     STILL_OPEN = "still-open"
 
@@ -95,6 +98,24 @@ class ConnectionRecord:
         if self.closed is None or self.deadline is None:
             return None
         return self.closed - self.deadline
+
+
+def _proc_net_address(address: tuple[str, int]) -> str:
+    """An IPv4 ``(host, port)`` as /proc/net/tcp writes it: the address's bytes little-endian, in hex."""
+    host, port = address
+    return f"{int.from_bytes(socket.inet_aton(host), 'little'):08X}:{port:04X}"
+
+
+def server_end_closed(server: tuple[str, int], client: tuple[str, int]) -> bool:
+    """True once the server's end of the connection ``server`` <-> ``client`` is no longer an open socket
+    of a process: gone, out of ESTABLISHED, or orphaned (inode 0: no file descriptor refers to it)."""
+    local, remote = _proc_net_address(server), _proc_net_address(client)
+    with open("/proc/net/tcp") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) > 9 and fields[1] == local and fields[2] == remote:
+                return fields[3] != f"{TCP_ESTABLISHED:02X}" or fields[9] == "0"
+    return True
 
 
 class TcpAttacks:
@@ -160,8 +181,14 @@ class TcpAttacks:
         writer.transport.abort()
 
     async def _await_close_unread(self, writer: asyncio.StreamWriter, record: ConnectionRecord) -> None:
-        """Wait for the server to close without reading a byte: watch the socket's TCP state instead."""
+        """Wait for the server to close without reading a byte: watch both ends' TCP state instead.
+
+        A server that closes a connection with replies still unsent does not reset it: its
+        FIN queues behind the replies, which this client never reads, so this end stays
+        ESTABLISHED. The server's end shows the close in /proc/net/tcp.
+        """
         sock = writer.get_extra_info("socket")
+        ours, theirs = sock.getsockname(), sock.getpeername()
         give_up = (record.deadline if record.deadline is not None else record.opened) + HOLD_BEYOND_DEADLINE
         record.how = Closed.STILL_OPEN
         while self._now() < give_up:
@@ -172,6 +199,9 @@ class TcpAttacks:
             state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
             if state != TCP_ESTABLISHED:
                 record.how = Closed.EOF if state != TCP_CLOSE else Closed.RESET
+                break
+            if server_end_closed(theirs, ours):
+                record.how = Closed.ORPHANED
                 break
             await asyncio.sleep(STATE_POLL)
         record.closed = self._now()

@@ -25,7 +25,7 @@ from .verdict import (
 def summarize(run: SoakRun, targets: list[Target]) -> dict[str, Any]:
     """The run as one JSON-ready document."""
     rss = [s.bytes for s in run.rss]
-    counters = shutdown_counters(run.server_stdout)
+    counters = shutdown_counters(run.server_stdout + run.server_stderr.splitlines())
     return {
         "verdict": "held" if all(t.held for t in targets) else "failed",
         "targets": [asdict(t) for t in targets],
@@ -43,6 +43,8 @@ def summarize(run: SoakRun, targets: list[Target]) -> dict[str, Any]:
             "at_phase_ends": {p.name: _rss_at(run, p.end) for p in run.plan.phases},
         },
         "drops_by_reason": drops_by_reason(counters),
+        "closes_by_reason": counters.get("closes", {}),
+        "rejected_by_requirement": counters.get("rejected", {}),
         "server_counters": counters,
         "server_exit_status": run.server_exit_status,
         "server_stderr_tail": run.server_stderr[-4000:],

@@ -98,39 +98,40 @@ def latency_summary(exchanges: list[Exchange], transport: str) -> LatencySummary
     )
 
 
-def shutdown_counters(stdout: list[str]) -> dict[str, Any]:
-    """The counters the server printed on shutdown: JSON objects, or ``name: N`` / ``name=N`` lines."""
+def shutdown_counters(lines: list[str]) -> dict[str, Any]:
+    """The counters the server printed on shutdown, from its stdout and stderr lines.
+
+    Understands the reference server's ``counters: GROUP: name=N name=N`` and
+    ``counters: name=N`` lines, and one JSON object per line.
+    """
     counters: dict[str, Any] = {}
-    for line in stdout:
+    for line in lines:
         text = line.strip()
-        if text.startswith("listening "):
-            continue
         if text.startswith("{"):
             try:
                 value = json.loads(text)
             except ValueError:
-                pass
-            else:
-                if isinstance(value, dict):
-                    counters.update(value)
                 continue
-        for name, number in re.findall(r"([A-Za-z][\w.\-/]*(?:\[[^\]]*\])?)\s*[:=]\s*(\d+)", text):
-            counters[name] = int(number)
+            if isinstance(value, dict):
+                counters.update(value)
+            continue
+        if not text.startswith("counters:"):
+            continue
+        text = text.removeprefix("counters:").strip()
+        group = re.match(r"^([A-Za-z_]\w*): (.*)$", text)
+        pairs = {k: int(v) for k, v in re.findall(r"(\S+?)=(\d+)", group.group(2) if group else text)}
+        if group:
+            counters[group.group(1)] = pairs
+        else:
+            counters.update(pairs)
     return counters
 
 
 def drops_by_reason(counters: dict[str, Any]) -> dict[str, Any]:
-    """The shutdown counters that count drops, by name."""
-
-    def flatten(prefix: str, value: Any) -> dict[str, Any]:
-        if isinstance(value, dict):
-            out: dict[str, Any] = {}
-            for key, inner in value.items():
-                out.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
-            return out
-        return {prefix: value}
-
-    return {k: v for k, v in flatten("", counters).items() if "drop" in k.lower()}
+    """The server's drop counters by reason (its ``drops`` group, or any counter named like a drop)."""
+    if isinstance(counters.get("drops"), dict):
+        return dict(counters["drops"])
+    return {k: v for k, v in counters.items() if "drop" in k.lower()}
 
 
 def connection_summary(connections: list[ConnectionRecord]) -> dict[str, dict[str, Any]]:
