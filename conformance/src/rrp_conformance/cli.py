@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .client import cli as client_cli
 from .outcomes import ExitCode
 from .server import cli as server_cli
 from .server import reference_cli
 from .suite import UsageError
 
 #: Modules that each add one subcommand.
-SUBCOMMANDS = (server_cli, reference_cli)
+SUBCOMMANDS = (server_cli, reference_cli, client_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
