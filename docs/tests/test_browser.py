@@ -1,0 +1,214 @@
+"""The built site in a real headless Chromium: pages load cleanly from loopback alone, tables and figures render.
+
+Screenshots go to build/docs-screenshots/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Route, sync_playwright
+
+from rrp_docs.built_site import BuiltSite
+from rrp_spec import HEADER_LAYOUT, REQUIREMENTS
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "build" / "docs-screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: The header as issue 5 states it, independently of the generator.
+EXPECTED_OFFSETS = [0, 2, 3, 4, 6, 8, 16]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Milliseconds any one page load or browser action may take.
+TIMEOUT_MS = 30_000
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium binary on PATH (Debian: apt-get install chromium)"
+)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output clean."""
+
+
+@pytest.fixture(scope="module")
+def origin(site: BuiltSite) -> Iterator[str]:
+    """The built site served over HTTP on 127.0.0.1, on a free port, for this module's tests."""
+    handler = functools.partial(_QuietHandler, directory=str(site.root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@dataclass
+class Traffic:
+    """What the browser did: every request it tried, and every console error or page error."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def route(self, route: Route) -> None:
+        """Serve requests to the test server; abort (and record) anything else before it leaves the machine."""
+        url = route.request.url
+        self.requests.append(url)
+        if urlsplit(url).scheme in ("data", "blob") or url.startswith(self.origin + "/"):
+            route.continue_()
+        else:
+            self.foreign.append(url)
+            route.abort()
+
+    def console(self, message: ConsoleMessage) -> None:
+        """Record console errors."""
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+    def page_error(self, error: Exception) -> None:
+        """Record uncaught exceptions."""
+        self.errors.append(f"pageerror: {error}")
+
+    def failed(self, request: Request) -> None:
+        """Record requests to the site that failed (a missing asset)."""
+        if request.url.startswith(self.origin + "/"):
+            self.errors.append(f"failed: {request.url} {request.failure}")
+
+
+@pytest.fixture(scope="module")
+def browser(origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BrowserContext, Traffic]]:
+    """A fresh Chromium profile with every request routed through :class:`Traffic`."""
+    traffic = Traffic(origin)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+            color_scheme="light",
+        )
+        try:
+            context.set_default_timeout(TIMEOUT_MS)
+            context.route("**/*", traffic.route)
+            yield context, traffic
+        finally:
+            context.close()
+
+
+def _open(context: BrowserContext, traffic: Traffic, url: str) -> Page:
+    page = context.new_page()
+    page.on("console", traffic.console)
+    page.on("pageerror", traffic.page_error)
+    page.on("requestfailed", traffic.failed)
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+def _shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _assert_clean(traffic: Traffic) -> None:
+    assert traffic.errors == []
+    assert traffic.foreign == [], "requests to another host"
+    assert traffic.requests, "the route saw no request at all: the check would prove nothing"
+
+
+def test_home_page_loads_cleanly(browser: tuple[BrowserContext, Traffic], origin: str) -> None:
+    context, traffic = browser
+    page = _open(context, traffic, f"{origin}/")
+    assert "RRP/1" in page.title()
+    _shoot(page, "home-light")
+    _assert_clean(traffic)
+
+
+def test_specification_shows_the_header_table_and_packet_diagram(
+    browser: tuple[BrowserContext, Traffic], origin: str
+) -> None:
+    context, traffic = browser
+    page = _open(context, traffic, f"{origin}/specification/")
+    rows = page.evaluate(
+        """() => {
+            const table = [...document.querySelectorAll('article table')].find(t => {
+                const heads = [...t.querySelectorAll('thead th')].map(th => th.textContent.trim());
+                return heads.includes('Offset') && heads.includes('Field');
+            });
+            return [...table.querySelectorAll('tbody tr')]
+                .map(tr => [...tr.children].map(td => td.innerText.trim()))
+                .filter(cells => cells[3] !== '')
+                .map(cells => [Number(cells[0]), cells[3]]);
+        }"""
+    )
+    assert [offset for offset, _ in rows] == EXPECTED_OFFSETS
+    assert [name for _, name in rows] == [f.name for f in HEADER_LAYOUT]
+    diagram = page.locator("figure svg.rrp-packet")
+    diagram.scroll_into_view_if_needed()
+    box = diagram.bounding_box()
+    assert box is not None and box["width"] > 0 and box["height"] > 0
+    assert diagram.locator("rect[data-field]").count() == len(HEADER_LAYOUT)
+    assert page.locator("figure svg.rrp-timeline").bounding_box() is not None
+    _shoot(page, "specification-light")
+    page.goto(f"{origin}/specification/#message-format", wait_until="load")
+    page.screenshot(path=str(SCREENSHOTS / "specification-header-light.png"))
+    _assert_clean(traffic)
+
+
+def test_requirements_page_anchors_every_requirement(browser: tuple[BrowserContext, Traffic], origin: str) -> None:
+    context, traffic = browser
+    page = _open(context, traffic, f"{origin}/requirements/#udp-srv-5")
+    assert page.locator("a.rrp-anchor").count() == len(REQUIREMENTS)
+    target = page.locator(":target")
+    assert target.inner_text() == "UDP-SRV-5"
+    assert target.is_visible()
+    _shoot(page, "requirements-light")
+    _assert_clean(traffic)
+
+
+def _scheme(page: Page) -> str:
+    scheme: str = page.evaluate("() => document.body.getAttribute('data-md-color-scheme')")
+    return scheme
+
+
+def _background(page: Page) -> str:
+    colour: str = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    return colour
+
+
+def test_dark_light_toggle(browser: tuple[BrowserContext, Traffic], origin: str) -> None:
+    context, traffic = browser
+    page = _open(context, traffic, f"{origin}/specification/#message-format")
+    light_scheme, light_background = _scheme(page), _background(page)
+    assert light_scheme == "default"
+    page.locator("form[data-md-component=palette] label:visible").first.click()
+    page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    assert _background(page) != light_background
+    page.screenshot(path=str(SCREENSHOTS / "specification-header-dark.png"))
+    page.locator("form[data-md-component=palette] label:visible").first.click()
+    page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'default'")
+    assert _background(page) == light_background
+    _assert_clean(traffic)
