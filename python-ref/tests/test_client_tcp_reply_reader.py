@@ -142,3 +142,39 @@ def test_end_of_stream_after_a_whole_reply_is_not_an_error() -> None:
     reader.receive_data(b"")
     assert reader.next_reply() is not None
     assert reader.next_reply() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunks=st.lists(
+        st.one_of(st.binary(max_size=40), st.just(REPLY), st.just(REPLY[:HEADER_SIZE])),
+        max_size=8,
+    ),
+    eof=st.booleans(),
+)
+def test_any_stream_ends_in_a_valid_reply_a_clean_error_or_a_wait(chunks: list[bytes], eof: bool) -> None:
+    """TCP-CLI-1, TCP-CLI-3, TCP-CLI-4: whatever the server sends, the reader returns only an acceptable reply,
+    raises one of its two errors, or waits for more, with a bounded buffer; after end of stream it never waits."""
+    max_payload = 16
+    reader = reader_for(REQUEST, max_payload=max_payload)
+    outcome: object = None
+    for chunk in [c for c in chunks if c] + ([b""] if eof else []):
+        reader.receive_data(chunk)
+        try:
+            outcome = reader.next_reply()
+        except (ReplyRejected, ConnectionClosed) as error:
+            outcome = error
+            break
+        if outcome is not None:
+            break
+        assert reader.buffered <= HEADER_SIZE + max_payload + len(chunk)
+    if isinstance(outcome, Message):
+        header = outcome.header
+        assert (header.request_id, header.operation, header.flags) == (
+            REQUEST.request_id,
+            REQUEST.operation,
+            Flag.REPLY,
+        )
+        assert len(outcome.payload) == header.size <= max_payload
+    elif outcome is None and eof:
+        pytest.fail("end of stream left the reader waiting")
