@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -100,8 +102,19 @@ class LoadRun:
     payload: int = 64
     cpus: frozenset[int] | None = None
 
-    def run(self, config: LoadConfig, target: Endpoint, *, label: str = "", bind: str | None = None) -> LoadResult:
-        """Load ``target`` with ``config`` and return the measurement."""
+    def run(
+        self,
+        config: LoadConfig,
+        target: Endpoint,
+        *,
+        label: str = "",
+        bind: str | None = None,
+        on_measuring: Callable[[], None] | None = None,
+    ) -> LoadResult:
+        """Load ``target`` with ``config`` and return the measurement.
+
+        ``on_measuring`` is called when the warm-up ends (give or take the generator's start-up time).
+        """
         command = [
             str(self.binary),
             f"--{config.transport}",
@@ -122,10 +135,23 @@ class LoadRun:
         if bind is not None:
             command += ["--bind", bind]
         cpus = self.cpus
-        timeout = self.duration + self.warmup + 30
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, preexec_fn=lambda: pin_current_process(cpus)
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: pin_current_process(cpus),
         )
-        if completed.returncode != 0:
-            raise LoadError(f"rrp-load exited with {completed.returncode}: {completed.stderr.strip()}")
-        return LoadResult.from_json(completed.stdout.strip().splitlines()[-1])
+        try:
+            if on_measuring is not None:
+                # The generator stops its warm-up about now; the caller samples whatever it tracks.
+                time.sleep(self.warmup)
+                on_measuring()
+            stdout, stderr = process.communicate(timeout=self.duration + self.warmup + 30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        if process.returncode != 0:
+            raise LoadError(f"rrp-load exited with {process.returncode}: {stderr.strip()}")
+        return LoadResult.from_json(stdout.strip().splitlines()[-1])

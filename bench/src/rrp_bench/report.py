@@ -57,6 +57,13 @@ def median_metric(results: BenchResults, config: str, server: str, metric: str) 
     return _median(float(getattr(m.result, metric)) for m in _ok(results.runs, config, server))
 
 
+def median_cpu(results: BenchResults, config: str, server: str) -> float | None:
+    """Median over rounds of the server's CPU µs per reply."""
+    return _median(
+        m.server_cpu_us_per_reply for m in _ok(results.runs, config, server) if m.server_cpu_us_per_reply is not None
+    )
+
+
 def round_ratios(results: BenchResults, config: str, base: str, metric: str = "rps") -> list[float]:
     """Reference / ``base`` for ``metric``, one value per round in which both ran."""
     by_round = {m.round: m.result for m in _ok(results.runs, config, base)}
@@ -163,6 +170,19 @@ def markdown(results: BenchResults) -> str:
             " / ".join(_fmt(median_metric(results, config, s, q), ".0f") for q in ("p50_us", "p99_us", "p999_us"))
             for s in servers
         ]
+        out.append(f"| {BY_NAME[config].describe()} | " + " | ".join(cells) + " |")
+
+    out += [
+        "",
+        "## Server CPU per reply (µs of user + system time, median)",
+        "",
+        "Less sensitive to other load on a shared machine than req/s: what one request costs the server.",
+        "",
+        "| configuration | " + " | ".join(servers) + " |",
+    ]
+    out.append("|---|" + "---:|" * len(servers))
+    for config in _configs(results):
+        cells = [_fmt(median_cpu(results, config, s), ".1f") for s in servers]
         out.append(f"| {BY_NAME[config].describe()} | " + " | ".join(cells) + " |")
 
     bases = [b for b in RATIO_BASES if b in servers]

@@ -75,6 +75,9 @@ class Measurement:
     #: For attack runs: the variant and what the attacker reported.
     attack: str | None = None
     attacker: str | None = None
+    #: Server CPU time (user + system, all threads) per correct reply, in µs: unlike req/s, it barely
+    #: depends on what else the shared machine is running.
+    server_cpu_us_per_reply: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +202,16 @@ def _target(server: RunningServer, config: LoadConfig) -> Endpoint:
 def _measure(run: LoadRun, server: RunningServer, config: LoadConfig, round_: int, label: str) -> Measurement:
     if not server.alive():
         return Measurement(config.name, server.kind, round_, None, "server exited")
+    cpu_at_start: list[float] = []
     try:
-        result = run.run(config, _target(server, config), label=label)
-    except (LoadError, subprocess.TimeoutExpired) as error:
+        result = run.run(
+            config, _target(server, config), label=label, on_measuring=lambda: cpu_at_start.append(server.cpu_seconds())
+        )
+        cpu = server.cpu_seconds() - cpu_at_start[0] if cpu_at_start else None
+    except (LoadError, subprocess.TimeoutExpired, OSError) as error:
         return Measurement(config.name, server.kind, round_, None, str(error))
-    return Measurement(config.name, server.kind, round_, result)
+    cpu_us = cpu * 1e6 / result.replies_ok if cpu is not None and result.replies_ok else None
+    return Measurement(config.name, server.kind, round_, result, server_cpu_us_per_reply=cpu_us)
 
 
 def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = print) -> BenchResults:
@@ -300,4 +308,5 @@ def _brief(measurement: Measurement) -> str:
     return (
         f"{result.rps:>11,.0f} req/s  p50 {result.p50_us:8.1f} us  p99 {result.p99_us:8.1f} us"
         f"  errors {result.errors}  lost {result.lost}"
+        + (f"  server CPU {cpu:.1f} us/reply" if (cpu := measurement.server_cpu_us_per_reply) is not None else "")
     )

@@ -7,6 +7,7 @@ included. Output goes to files in the build directory, never to a pipe that coul
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -121,6 +122,12 @@ class RunningServer:
         status = self._process.poll()
         state = f"exited with status {status}" if status is not None else f"silent after {STARTUP_TIMEOUT:.0f} s"
         raise ServerStartError(f"{self.kind} server {state}: {' | '.join(tail) or 'no output'}")
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server has used so far, all its threads included (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        # After the command name: state is field 3, utime and stime are fields 14 and 15 (proc(5)).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def alive(self) -> bool:
         """True while the process runs."""
