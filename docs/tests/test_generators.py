@@ -1,0 +1,139 @@
+"""The generators on their own: directives, values, links, and tables computed from the spec."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from rrp_docs import diagrams, precedence, retry, source_docs, vector_tables
+from rrp_docs.directives import DirectiveError, expand
+from rrp_docs.markdown import PageContext, requirement_link
+from rrp_spec import (
+    DEFAULT_RETRY_POLICY,
+    HEADER_LAYOUT,
+    HEADER_SIZE,
+    MIN_DEDUP_WINDOW,
+    Op,
+    Result,
+    RetryPolicy,
+    limits,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC_PAGE = PageContext("specification.md")
+
+
+def test_values_come_from_the_spec_with_format_specs() -> None:
+    text = expand("{{ HEADER_SIZE }} {{ Op.ECHO:#06x }} {{ Op.ECHO.name }} {{ MIN_DEDUP_WINDOW:g }}", SPEC_PAGE)
+    assert text == f"{HEADER_SIZE} {int(Op.ECHO):#06x} ECHO {MIN_DEDUP_WINDOW:g}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ NO_SUCH_CONSTANT }}",
+        "{{ Op.NO_SUCH_OP }}",
+        "{{ HEADER_SIZE:q }}",
+        "[[UDP-SRV-999]]",
+        "<!-- rrp:no-such-directive -->",
+        "<!-- rrp:requirements -->",
+        "<!-- rrp:requirements area=NOPE -->",
+        "<!-- rrp:vectors group=none -->",
+    ],
+)
+def test_anything_unknown_fails_the_page(source: str) -> None:
+    with pytest.raises(DirectiveError):
+        expand(f"text\n{source}\nmore", SPEC_PAGE)
+
+
+def test_requirement_links_are_relative_to_the_page() -> None:
+    assert "(requirements.md#udp-srv-5 " in requirement_link("UDP-SRV-5", SPEC_PAGE)
+    assert "(#udp-srv-5 " in requirement_link("UDP-SRV-5", PageContext("requirements.md"))
+    assert "(../requirements.md#udp-srv-5 " in requirement_link("UDP-SRV-5", PageContext("guide/deep.md"))
+
+
+def test_a_block_directive_keeps_the_blank_line_after_it() -> None:
+    text = expand("<!-- rrp:flag-table -->\n\n## Next\n", SPEC_PAGE)
+    assert text.endswith("|\n\n## Next\n")
+
+
+def test_documented_names_reads_every_enum_member_in_order() -> None:
+    assert list(source_docs.documented_names(Op)) == [op.name for op in Op]
+    assert list(source_docs.documented_names(Result)) == [r.name for r in Result]
+    assert all(source_docs.documented_names(Result).values())
+
+
+def test_documented_names_skips_class_bodies_in_a_module() -> None:
+    names = source_docs.documented_names(limits)
+    assert "HEADER_SIZE" in names and "MIN_DEDUP_WINDOW" in names
+    assert "initial_timeout" not in names  # a RetryPolicy field, not a module constant
+
+
+def test_precedence_rows_follow_the_spec_judge() -> None:
+    table = precedence.precedence_table(SPEC_PAGE)
+    body = table.splitlines()[2:]
+    assert len(body) == len(precedence.PROBES) + 1
+    assert "drop silently" in body[0] and "UDP-SRV-1" in body[0]
+    version_row = next(row for row in body if "version is not" in row)
+    assert "reply `UNSUPPORTED_VERSION`, then close" in version_row
+
+
+def test_retry_schedule_adds_up_to_the_policy_spans() -> None:
+    policy = RetryPolicy(initial_timeout=0.5, backoff=3, max_timeout=2, max_attempts=4, jitter_max=1.25)
+    timings = retry.schedule(policy)
+    assert [t.attempt for t in timings] == [1, 2, 3, 4]
+    assert [t.base_timeout for t in timings] == [0.5, 1.5, 2, 2]
+    assert timings[-1].earliest_expiry == pytest.approx(policy.best_case_span())
+    assert timings[-1].latest_expiry == pytest.approx(policy.worst_case_span())
+    assert timings[1].latest_send == pytest.approx(0.5 * 1.25)
+
+
+def test_dedup_derivation_states_the_minimum_window() -> None:
+    assert f"**{MIN_DEDUP_WINDOW:g} s**" in retry.dedup_derivation(DEFAULT_RETRY_POLICY)
+
+
+def test_packet_diagram_lays_fields_out_proportionally() -> None:
+    svg = diagrams.packet_diagram()
+    rects = re.findall(
+        r"<rect x='(\d+)' y='(\d+)' width='(\d+)' height='(\d+)' class='rrp-field[^']*' data-field='(\w+)'", svg
+    )
+    assert [name for *_, name in rects] == [f.name for f in HEADER_LAYOUT]
+    for (x, y, w, h, _), field in zip(rects, HEADER_LAYOUT, strict=True):
+        byte_width = 8 * diagrams._BIT_WIDTH
+        row, column = divmod(field.offset, diagrams.ROW_BYTES)
+        assert int(x) == diagrams._LEFT + column * byte_width
+        assert int(y) == diagrams._TOP + row * diagrams._ROW_HEIGHT
+        area = int(w) * int(h)
+        assert area == field.size * byte_width * diagrams._ROW_HEIGHT, field.name
+
+
+def test_retry_timeline_has_one_row_per_attempt() -> None:
+    svg = diagrams.retry_timeline(DEFAULT_RETRY_POLICY)
+    assert svg.count("class='rrp-send'") == DEFAULT_RETRY_POLICY.max_attempts
+    assert "\n\n" not in svg  # a blank line would end Markdown's raw HTML block
+
+
+def test_annotated_hex_marks_each_field_and_cuts_long_payloads() -> None:
+    data = bytes(range(HEADER_SIZE)) + bytes(100)
+    html = vector_tables.annotated_hex(data)
+    for f in HEADER_LAYOUT:
+        assert f'rrp-f-{f.name}" title="{f.name} ' in html
+    assert "84 more bytes" in html
+    short = vector_tables.annotated_hex(data[:3])
+    assert "rrp-f-version" in short and "rrp-f-flags" not in short
+
+
+def test_home_page_examples_are_valid_rrp_commands() -> None:
+    cli = pytest.importorskip("rrp.cli", reason="the reference implementation's CLI is not importable")
+    parser = cli.build_parser()
+    commands = [
+        line.split("#", 1)[0].strip()
+        for line in (REPO / "docs" / "pages" / "index.md").read_text().splitlines()
+        if line.startswith("rrp ")
+    ]
+    assert commands
+    for command in commands:
+        parser.parse_args(shlex.split(command)[1:])
