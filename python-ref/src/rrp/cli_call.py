@@ -31,8 +31,8 @@ from .client import Client
 from .client_errors import ConnectionFailed, ErrorResult, TimedOut
 from .client_events import ClientEvent, EventObserver, ignore_event
 from .reply import Reply
+from .udp_exchange import MAX_OPERATION
 
-_MAX_OPERATION = 0xFFFF
 _MAX_PORT = 0xFFFF
 _URL = re.compile(r"(?P<scheme>[a-z]+)://(?:\[(?P<ipv6>[^\]]*)\]|(?P<host>[^:/\[\]]+)):(?P<port>[0-9]+)", re.IGNORECASE)
 
@@ -75,8 +75,8 @@ def parse_operation(text: str) -> int:
     else:
         names = "|".join(op.name.lower() for op in Op)
         raise ValueError(f"operation {text!r} is not {names} or a number")
-    if value > _MAX_OPERATION:
-        raise ValueError(f"operation {text} is outside 0-{_MAX_OPERATION} (0x{_MAX_OPERATION:04x})")
+    if value > MAX_OPERATION:
+        raise ValueError(f"operation {text} is outside 0-{MAX_OPERATION} (0x{MAX_OPERATION:04x})")
     return value
 
 
@@ -134,7 +134,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "operation",
         type=_argument_type(parse_operation, "OP"),
         metavar="OP",
-        help="noop, echo, increment, or a number 0-65535 (decimal or 0x hex)",
+        help=f"noop, echo, increment, or a number 0-{MAX_OPERATION} (decimal or 0x hex)",
     )
     parser.add_argument("payload", nargs="?", metavar="PAYLOAD", help="the payload as text (UTF-8)")
     parser.add_argument(

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from enum import Enum, auto
 
 from rrp_spec import (
+    APPLICATION_RANGE_END,
     DEFAULT_RETRY_POLICY,
     HEADER_SIZE,
     MAX_UDP_PAYLOAD,
@@ -55,7 +56,8 @@ from .request_ids import RequestIdSource, checked_request_id, new_request_id
 #: A source of jitter draws, uniform in [0, 1); ``random.random`` unless a test injects one.
 JitterSource = Callable[[], float]
 
-_MAX_OPERATION = 0xFFFF
+#: The largest operation value: the field is 16 bits wide and the application range runs to its top.
+MAX_OPERATION = APPLICATION_RANGE_END
 
 
 class ExchangeState(Enum):
@@ -73,8 +75,8 @@ class ExchangeState(Enum):
 
 def build_request(operation: int, payload: bytes, request_id: int) -> tuple[Header, bytes]:
     """The header and wire bytes of a well-formed request (CLI-2); ``ValueError`` for impossible input."""
-    if not 0 <= operation <= _MAX_OPERATION:
-        raise ValueError(f"operation {operation} is outside 0..{_MAX_OPERATION}")
+    if not 0 <= operation <= MAX_OPERATION:
+        raise ValueError(f"operation {operation} is outside 0..{MAX_OPERATION}")
     header = Header(operation=operation, request_id=checked_request_id(request_id), size=len(payload))
     return header, pack_request(operation, request_id, payload)
 
