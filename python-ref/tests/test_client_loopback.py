@@ -24,7 +24,18 @@ from rrp.async_client import AsyncClient
 from rrp.client import Client, call_many
 from rrp.client_errors import ConnectionClosed, ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, ReplyRejected
 from rrp.client_events import ClientEvent, DatagramIgnored, IgnoreReason
-from rrp_spec import DEFAULT_REPLY_TIMEOUT, HEADER_SIZE, Header, Op, Result, RetryPolicy, pack_reply, unpack_header
+from rrp_spec import (
+    APPLICATION_RANGE_END,
+    DEFAULT_REPLY_TIMEOUT,
+    HEADER_SIZE,
+    MAX_UDP_PAYLOAD,
+    Header,
+    Op,
+    Result,
+    RetryPolicy,
+    pack_reply,
+    unpack_header,
+)
 
 LOOPBACK = "127.0.0.1"
 OTHER_LOOPBACK = "127.0.0.2"
@@ -515,13 +526,16 @@ def test_cli_tcp_never_answering_exit_3() -> None:
         (["udp://::1:7000", "noop"], "is not a URL like udp://HOST:PORT"),
         (["udp://127.0.0.1:70000", "noop"], "port 70000"),
         (["udp://127.0.0.1:7000", "frobnicate"], "operation 'frobnicate' is not noop|echo|increment or a number"),
-        (["udp://127.0.0.1:7000", "65536"], "operation 65536 is outside 0-65535"),
+        (
+            ["udp://127.0.0.1:7000", str(APPLICATION_RANGE_END + 1)],
+            f"operation {APPLICATION_RANGE_END + 1} is outside 0-{APPLICATION_RANGE_END}",
+        ),
         (["udp://127.0.0.1:7000", "echo", "--payload-hex", "abc"], "'abc' is not hex bytes"),
         (["udp://127.0.0.1:7000", "echo", "x", "--payload-hex", "00"], "not both"),
         (["udp://127.0.0.1:7000", "noop", "--timeout", "-1"], "'-1' is not a positive number of seconds"),
         (["udp://127.0.0.1:7000", "noop", "--attempts", "0"], "'0' is not a whole number of at least 1"),
         (["udp://127.0.0.1:7000", "noop", "--initial-timeout", "3"], "--max-timeout (2 s) must be at least"),
-        (["udp://127.0.0.1:7000", "echo", "--payload-hex", "00" * 65488], "does not fit one datagram"),
+        (["udp://127.0.0.1:7000", "echo", "--payload-hex", "00" * (MAX_UDP_PAYLOAD + 1)], "does not fit one datagram"),
         (["udp://127.0.0.1:7000", "noop", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )

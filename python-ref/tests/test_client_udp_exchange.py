@@ -24,6 +24,7 @@ from rrp.client_events import (
 from rrp.reply import Reply
 from rrp.udp_exchange import ExchangeState, UdpExchange
 from rrp_spec import (
+    APPLICATION_RANGE_END,
     DEFAULT_RETRY_POLICY,
     HEADER_SIZE,
     MAGIC,
@@ -382,7 +383,7 @@ def near_misses(draw: st.DrawFn) -> bytes:
         version=draw(st.sampled_from([VERSION, 0, 2, 255])),
         flags=draw(st.sampled_from([int(Flag.REPLY), 0, 0x41, 0x03, 0xFF])),
         operation=draw(st.sampled_from([int(Op.ECHO), int(Op.NOOP), 0x8001])),
-        result=draw(st.sampled_from([0, 1, 5, 0xFFFF])),
+        result=draw(st.sampled_from([Result.OK, Result.MALFORMED, Result.TOO_LARGE, APPLICATION_RANGE_END])),
         request_id=draw(st.sampled_from([REQUEST_ID, REQUEST_ID ^ 1, REQUEST_ID ^ (1 << 63), 0])),
         size=draw(st.integers(0, 8)),
     )
