@@ -74,10 +74,12 @@ def catalogue_tables(ctx: PageContext, coverage: Mapping[str, Sequence[str]] | N
             row = [_id_cell(r), _level_cell(r.level), r.side.value, r.transport.value, text, cell(r.prevents)]
             if coverage is not None:
                 checks = coverage.get(r.id, ())
-                row.append("<br>".join(f"<code>{html.escape(c)}</code>" for c in checks) or "none")
+                listed = "<br>".join(f"<code>{html.escape(c)}</code>" for c in checks)
+                row.append(f'<span class="rrp-checks">{listed}</span>' if checks else "none")
             rows.append(row)
         anchor = f"area-{area.lower()}"
-        sections.append(f"## {AREA_TITLES[area]} ({area}) {{#{anchor}}}\n\n{table(headers, rows)}")
+        catalogue = f'<div class="rrp-catalogue" markdown>\n\n{table(headers, rows)}\n\n</div>'
+        sections.append(f"## {AREA_TITLES[area]} ({area}) {{#{anchor}}}\n\n{catalogue}")
     return "\n\n".join(sections)
 
 

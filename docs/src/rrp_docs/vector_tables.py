@@ -97,7 +97,8 @@ def vector_table(group: str, ctx: PageContext) -> str:
     rows = [_row(v, ctx) for v in vectors.load() if wanted(v)]
     if not rows:
         raise ValueError(f"no vector in group {group!r}")
-    return table(["Name", "Transport", "Description", "Bytes (hex)", "Expected", "Requirements"], rows)
+    rendered = table(["Name", "Transport", "Description", "Bytes (hex)", "Expected", "Requirements"], rows)
+    return f'<div class="rrp-vectors" markdown>\n\n{rendered}\n\n</div>'
 
 
 def vector_count() -> int:
