@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rrp_docs import diagrams, precedence, retry, source_docs, vector_tables
+from rrp_docs import diagrams, precedence, retry, source_docs, sphinx_roles, vector_tables
 from rrp_docs.directives import DirectiveError, expand
 from rrp_docs.markdown import PageContext, requirement_link
 from rrp_spec import (
@@ -137,3 +137,16 @@ def test_home_page_examples_are_valid_rrp_commands() -> None:
     assert commands
     for command in commands:
         parser.parse_args(shlex.split(command)[1:])
+
+
+@pytest.mark.parametrize(
+    ("docstring", "rendered"),
+    [
+        (":class:`~rrp_spec.codes.Op` members", "`Op` members"),
+        ("see :mod:`rrp_spec.validate`.", "see `rrp_spec.validate`."),
+        (":meth:`the reader <Reader.read>`", "`the reader`"),
+        ("plain `code` stays", "plain `code` stays"),
+    ],
+)
+def test_sphinx_roles_become_inline_code(docstring: str, rendered: str) -> None:
+    assert sphinx_roles.plain_roles(docstring) == rendered
