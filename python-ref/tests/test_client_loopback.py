@@ -26,6 +26,7 @@ from rrp.client_errors import ConnectionClosed, ConnectionFailed, DeadlineExceed
 from rrp.client_events import ClientEvent, DatagramIgnored, IgnoreReason
 from rrp_spec import (
     APPLICATION_RANGE_END,
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REPLY_TIMEOUT,
     HEADER_SIZE,
     MAX_UDP_PAYLOAD,
@@ -214,6 +215,27 @@ def tcp_wrong_id(conn: socket.socket, stop: threading.Event) -> None:
     stop.wait(2)
 
 
+@contextmanager
+def full_backlog() -> Iterator[int]:
+    """A listener that never accepts, its queue already full, so a new connect hangs (Linux drops the SYN)."""
+    listener = socket.create_server((LOOPBACK, 0), backlog=0)
+    port: int = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            fillers.append(filler)
+            filler.setblocking(False)
+            with suppress(BlockingIOError):
+                filler.connect((LOOPBACK, port))
+        time.sleep(0.05)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
@@ -365,6 +387,15 @@ def test_tcp_reply_with_wrong_id_is_rejected() -> None:
         client.call(Op.ECHO, b"x")
 
 
+def test_tcp_connect_deadline() -> None:
+    """TCP-CLI-2: a connect that never completes is abandoned at the connect deadline."""
+    with full_backlog() as port:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=r"no connection within 0\.30 s"):
+            Client.tcp(LOOPBACK, port, connect_timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 0.3 + MARGIN
+
+
 def test_tcp_connection_refused() -> None:
     """TCP-CLI-2: a refused connection is reported at once as ConnectionFailed."""
     with pytest.raises(ConnectionFailed, match=r"cannot connect to 127\.0\.0\.1:\d+: .*refused"):
@@ -401,18 +432,23 @@ def test_async_udp_gives_up() -> None:
 
 
 def test_async_tcp_drip_close_and_deadline() -> None:
-    """TCP-CLI-1, TCP-CLI-2, TCP-CLI-4: the asyncio TCP client reassembles, reports a close, bounds its wait."""
+    """TCP-CLI-1, TCP-CLI-2, TCP-CLI-3, TCP-CLI-4: the asyncio TCP client reassembles, reports a close, bounds its
+    connect and its wait, and rejects a mismatched reply."""
 
-    async def call(port: int, timeout: float = DEFAULT_REPLY_TIMEOUT) -> bytes:
-        async with AsyncClient.tcp(LOOPBACK, port, timeout=timeout) as client:
+    async def call(
+        port: int, timeout: float = DEFAULT_REPLY_TIMEOUT, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    ) -> bytes:
+        async with AsyncClient.tcp(LOOPBACK, port, timeout=timeout, connect_timeout=connect_timeout) as client:
             return (await client.call(Op.ECHO, b"hello")).payload
 
     with tcp_server(tcp_drip) as port:
         assert asyncio.run(call(port)) == b"hello"
     with tcp_server(tcp_close_mid_reply) as port, pytest.raises(ConnectionClosed):
         asyncio.run(call(port))
-    with tcp_server(tcp_never_answer) as port, pytest.raises(DeadlineExceeded):
+    with tcp_server(tcp_never_answer) as port, pytest.raises(DeadlineExceeded, match="no reply"):
         asyncio.run(call(port, timeout=0.2))
+    with full_backlog() as port, pytest.raises(DeadlineExceeded, match="no connection"):
+        asyncio.run(call(port, connect_timeout=0.2))
     with tcp_server(tcp_wrong_id) as port, pytest.raises(ReplyRejected):
         asyncio.run(call(port))
 
@@ -511,11 +547,14 @@ def test_cli_connection_failures_exit_4() -> None:
 
 
 def test_cli_tcp_never_answering_exit_3() -> None:
-    """TCP-CLI-2: --timeout is the whole call's deadline over TCP."""
+    """TCP-CLI-2: --timeout is the whole call's deadline over TCP: for the reply and for the connect."""
     with tcp_server(tcp_never_answer) as port:
         done = rrp_call(f"tcp://{LOOPBACK}:{port}", "noop", "--timeout", "0.3")
     assert done.returncode == 3
     assert done.stderr.startswith("error: no reply within 0.")
+    with full_backlog() as port:
+        hung = rrp_call(f"tcp://{LOOPBACK}:{port}", "noop", "--timeout", "0.3")
+    assert (hung.returncode, hung.stderr) == (3, "error: no connection within 0.30 s\n")
 
 
 @pytest.mark.parametrize(
