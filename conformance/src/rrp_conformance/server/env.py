@@ -81,13 +81,13 @@ class AmplificationMeter:
         self.replies = 0
 
     def record(self, request_size: int, reply_size: int, what: str) -> None:
-        """Count one reply datagram to a request datagram of ``request_size`` bytes."""
+        """Count one reply datagram to a request datagram of ``request_size`` bytes; ``what`` describes the reply."""
         ratio = reply_size / max(request_size, 1)
         with self._lock:
             self.replies += 1
             if ratio > self.worst:
                 self.worst = ratio
-                self.worst_case = f"{reply_size}-byte reply to a {request_size}-byte {what}"
+                self.worst_case = f"a {reply_size}-byte reply to a {request_size}-byte request ({what})"
 
 
 @dataclass(slots=True)

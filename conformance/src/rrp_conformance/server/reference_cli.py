@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..suite import UsageError, add_common_arguments, options_from_args
+from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, options_from_args
 from .env import DEFAULT_ALT_ADDRESS, Address, ServerClaims, ServerEnv, parse_address
 from .suite import grade_server
 
@@ -75,7 +75,7 @@ def _rrp_command() -> str:
     return found
 
 
-def _read_listening(process: subprocess.Popen[str], timeout: float) -> dict[str, Address]:
+def _read_listening(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Address]:
     """Read stdout until both listening lines arrived; ``UsageError`` if the reference dies or stays silent."""
     assert process.stdout is not None
     found: dict[str, Address] = {}
@@ -86,7 +86,7 @@ def _read_listening(process: subprocess.Popen[str], timeout: float) -> dict[str,
             left = deadline - time.monotonic()
             if left <= 0 or not selector.select(left):
                 raise UsageError(f"the reference server printed no listening lines within {timeout:g} s")
-            line = process.stdout.readline()
+            line = process.stdout.readline().decode(errors="replace")
             if not line:
                 raise UsageError(f"the reference server exited with status {process.wait()} before listening")
             match = _LISTENING.match(line)
@@ -116,8 +116,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Start, grade and stop the reference server."""
     settings = ReferenceSettings()
     command = [_rrp_command(), "serve", *settings.serve_arguments()]
-    print("starting:", " ".join(command), flush=True)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    report_dir = args.report_dir or DEFAULT_REPORT_DIR
+    report_dir.mkdir(parents=True, exist_ok=True)
+    log_path = report_dir / "reference-server.log"
+    print("starting:", " ".join(command), f"(its log: {log_path})", flush=True)
+    # Unbuffered: a Python program writing to a pipe would otherwise hold its listening lines back.
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            # bufsize=0: select() on the pipe and readline() must agree on what has arrived.
+            command, stdout=subprocess.PIPE, stderr=log, bufsize=0, start_new_session=True, env=environment
+        )
     try:
         listening = _read_listening(process, STARTUP_TIMEOUT)
         env = ServerEnv(

@@ -1,0 +1,427 @@
+"""A small, correct RRP/1 server, and deliberately broken variants of it, to prove the server suite's checks.
+
+Independent of python-ref (it uses only rrp_spec's codec and validator): plain
+threads and blocking sockets. ``--breakage NAME`` switches on exactly one classic
+mistake; with none it passes every check. Run as a script, it prints
+``listening udp HOST:PORT`` and ``listening tcp HOST:PORT`` and serves until killed.
+Loopback only, except that UDP may bind the wildcard address so the reply-source
+check can run (as the issue asks of the reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rrp_spec import (
+    AMPLIFICATION_FACTOR,
+    COUNTER_SIZE,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_UDP_PAYLOAD,
+    MIN_DEDUP_WINDOW,
+    Action,
+    Flag,
+    Header,
+    Op,
+    ProtocolViolation,
+    Result,
+    Transport,
+    check_request,
+    decode_request_datagram,
+    is_application_value,
+    pack_header,
+    unpack_header,
+)
+
+#: Linux's IP_PKTINFO (Python's socket module does not export it).
+IP_PKTINFO = 8
+_PKTINFO = struct.Struct("=I4s4s")
+
+
+class Breakage(StrEnum):
+    """One classic mistake each; the comment names the requirement it breaks."""
+
+    NO_REQUEST_DEADLINE = "no-request-deadline"  # TCP-SRV-5: blocks on a short request forever
+    PER_READ_TIMEOUT = "per-read-timeout"  # TCP-SRV-5: a timeout per read, reset by every byte
+    LEAKY_BUFFER = "leaky-buffer"  # SRV-14: op 0x8000 returns 16 bytes of a reused receive buffer
+    WRONG_SOURCE = "wrong-source"  # UDP-SRV-6: wildcard socket, no IP_PKTINFO on replies
+    IGNORES_SIZE = "ignores-size"  # UDP-SRV-3: takes the datagram's length as the payload's
+    NO_DEDUP = "no-dedup"  # UDP-SRV-7: retransmitted INCREMENTs run again
+    SHORT_DEDUP_WINDOW = "short-dedup-window"  # UDP-SRV-8: duplicates remembered for 1 s only
+    ANSWERS_REPLIES = "answers-replies"  # SRV-1: answers a REPLY-flagged message with MALFORMED
+    AMPLIFYING_ERRORS = "amplifying-errors"  # SRV-13 and UDP-SRV-5: error replies carry a 100-byte text
+    AMPLIFYING_OPERATION = "amplifying-operation"  # UDP-SRV-5: op 0x8000 answers 200 bytes to 20
+    READS_OVER_LIMIT = "reads-over-limit"  # TCP-SRV-4: waits for an over-limit payload before TOO_LARGE
+    NO_IDLE_TIMEOUT = "no-idle-timeout"  # TCP-SRV-6
+    NO_CONNECTION_LIMIT = "no-connection-limit"  # TCP-SRV-7
+    COUNTS_AFTER_HEADER = "counts-after-header"  # TCP-SRV-11: nginx-style limit_conn
+    NO_PER_SOURCE_LIMIT = "no-per-source-limit"  # TCP-SRV-12 (a SHOULD)
+    OUT_OF_ORDER = "out-of-order"  # TCP-SRV-2: answers the requests of one read last first
+    SHORT_READS = "short-reads"  # TCP-SRV-1: one recv() is taken to return the whole payload
+    SERIALIZED = "serialized"  # TCP-SRV-8: one lock held while any request is arriving
+    BLOCKING_WRITES = "blocking-writes"  # TCP-SRV-10: no send timeout
+    INCREMENTS_MALFORMED = "increments-malformed"  # SRV-7: counts an INCREMENT it rejects
+    CRASHES_ON_EMPTY = "crashes-on-empty"  # SRV-16: the UDP loop dies on an empty datagram
+    RESERVED_REPLY_BITS = "reserved-reply-bits"  # MSG-3: sets flag bit 7 in replies
+    KEEPS_BAD_VERSION = "keeps-bad-version"  # SRV-2: goes on reading after UNSUPPORTED_VERSION over TCP
+    CLOSES_AFTER_ERROR = "closes-after-error"  # TCP-SRV-9: drops the connection after MALFORMED
+    ANSWERS_BAD_MAGIC = "answers-bad-magic"  # TCP-SRV-3: replies MALFORMED to a wrong magic
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The toy server's limits (small, so the suite's timing checks are quick)."""
+
+    request_deadline: float = 0.3
+    idle_timeout: float = 1.5
+    send_timeout: float = 0.5
+    tcp_max_payload: int = 1 << 16
+    udp_max_payload: int = MAX_UDP_PAYLOAD
+    max_connections: int = 8
+    max_connections_per_source: int = 3
+    dedup_window: float = 2 * MIN_DEDUP_WINDOW
+
+
+class _Closed(Exception):
+    """The connection is over (peer closed, deadline, or a rule says close)."""
+
+
+class ToyServer:
+    """A threaded RRP/1 server on loopback with at most one deliberate mistake."""
+
+    def __init__(self, breakage: Breakage | None, settings: Settings, udp_host: str, tcp_host: str) -> None:
+        self.broken = breakage
+        self.s = settings
+        self.stop = threading.Event()
+        self.counter = 0
+        self.lock = threading.Lock()
+        self.request_lock = threading.Lock()  # only used by SERIALIZED
+        self.open_by_source: dict[str, int] = {}
+        self.open_total = 0
+        self.dedup: dict[tuple[tuple[str, int], int], tuple[float, bytes]] = {}
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.udp.bind((udp_host, 0))
+        self.udp.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind((tcp_host, 0))
+        self.tcp.listen(256)
+        self.udp_buffer = bytearray(1 << 17)  # reused: only LEAKY_BUFFER lets stale bytes out
+
+    def is_(self, breakage: Breakage) -> bool:
+        return self.broken is breakage
+
+    # --- operations ---------------------------------------------------------------------------
+    def execute(self, header: Header, payload: bytes, leftover: bytes = b"") -> tuple[int, bytes]:
+        """Result and payload for a valid request."""
+        if header.operation == Op.NOOP:
+            return Result.OK, b""
+        if header.operation == Op.ECHO:
+            return Result.OK, payload
+        if header.operation == Op.INCREMENT:
+            with self.lock:
+                self.counter += 1
+                return Result.OK, self.counter.to_bytes(COUNTER_SIZE, "big")
+        if header.operation == 0x8000 and self.is_(Breakage.AMPLIFYING_OPERATION):
+            return Result.OK, b"server information " * 10 + b"!" * 10
+        if header.operation == 0x8000 and self.is_(Breakage.LEAKY_BUFFER):
+            return Result.OK, (payload + leftover)[:16]
+        return Result.UNKNOWN_OPERATION, b""
+
+    def reply(self, request: Header, result: int, payload: bytes = b"") -> bytes:
+        flags = Flag.REPLY | (0x80 if self.is_(Breakage.RESERVED_REPLY_BITS) else 0)
+        if result != Result.OK:
+            payload = b"error: " + b"x" * 93 if self.is_(Breakage.AMPLIFYING_ERRORS) else b""
+        header = Header(
+            magic=MAGIC,
+            flags=flags,
+            operation=request.operation,
+            result=result,
+            request_id=request.request_id,
+            size=len(payload),
+        )
+        return pack_header(header) + payload
+
+    def violation_reply(self, violation: ProtocolViolation) -> bytes:
+        assert violation.header is not None and violation.result is not None
+        if violation.requirement == "SRV-7" and self.is_(Breakage.INCREMENTS_MALFORMED):
+            self.execute(violation.header, b"")
+        return self.reply(violation.header, violation.result)
+
+    # --- UDP ------------------------------------------------------------------------------------
+    def serve_udp(self) -> None:
+        while not self.stop.is_set():
+            ready, _, _ = select.select([self.udp], [], [], 0.1)
+            if not ready:
+                continue
+            n, ancillary, _, source = self.udp.recvmsg_into([self.udp_buffer], socket.CMSG_SPACE(_PKTINFO.size))
+            if n == 0 and self.is_(Breakage.CRASHES_ON_EMPTY):
+                raise IndexError("an empty datagram")  # the loop, and UDP service, die here
+            local = next((data for level, kind, data in ancillary if kind == IP_PKTINFO), None)
+            datagram = bytes(self.udp_buffer[:n])
+            answer = self.answer_datagram(datagram, source)
+            if answer is None:
+                continue
+            if local is None or self.is_(Breakage.WRONG_SOURCE):
+                self.udp.sendto(answer, source)
+            else:
+                ifindex, spec_dst, addr = _PKTINFO.unpack(local)
+                reply_from = _PKTINFO.pack(0, addr, b"\x00" * 4)
+                self.udp.sendmsg([answer], [(socket.IPPROTO_IP, IP_PKTINFO, reply_from)], 0, source)
+
+    def answer_datagram(self, datagram: bytes, source: tuple[str, int]) -> bytes | None:
+        if self.is_(Breakage.ANSWERS_REPLIES) and len(datagram) >= HEADER_SIZE and datagram[3] & Flag.REPLY:
+            return self.reply(unpack_header(datagram), Result.MALFORMED)
+        try:
+            if self.is_(Breakage.IGNORES_SIZE) and len(datagram) >= HEADER_SIZE:
+                header = unpack_header(datagram)
+                header = Header(**{**_fields(header), "size": len(datagram) - HEADER_SIZE})
+                check_request(
+                    header,
+                    transport=Transport.UDP,
+                    max_payload=self.s.udp_max_payload,
+                    datagram_length=len(datagram),
+                )
+                header, payload = unpack_header(datagram), datagram[HEADER_SIZE:]
+            else:
+                message = decode_request_datagram(datagram, self.s.udp_max_payload)
+                header, payload = message.header, message.payload
+        except ProtocolViolation as violation:
+            if violation.action is Action.REPLY:
+                return self.violation_reply(violation)
+            return None
+        key = (source, header.request_id)
+        now = time.monotonic()
+        window = 1.0 if self.is_(Breakage.SHORT_DEDUP_WINDOW) else self.s.dedup_window
+        if not self.is_(Breakage.NO_DEDUP):
+            cached = self.dedup.get(key)
+            if cached is not None and now - cached[0] < window:
+                return cached[1]
+        leftover = bytes(self.udp_buffer[len(datagram) : len(datagram) + 16])
+        result, out = self.execute(header, payload, leftover)
+        answer = self.reply(header, result, out)
+        exempt = self.is_(Breakage.AMPLIFYING_OPERATION) or self.is_(Breakage.AMPLIFYING_ERRORS)
+        if len(answer) > AMPLIFICATION_FACTOR * len(datagram) and not exempt:
+            answer = self.reply(header, Result.TOO_LARGE)
+        self.dedup[key] = (now, answer)
+        return answer
+
+    # --- TCP ------------------------------------------------------------------------------------
+    def serve_tcp(self) -> None:
+        self.tcp.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, peer = self.tcp.accept()
+            except TimeoutError:
+                continue
+            source = peer[0]
+            counted = not self.is_(Breakage.COUNTS_AFTER_HEADER)
+            if counted and not self.admit(source):
+                conn.close()  # refused: over the global or the per-source limit
+                continue
+            threading.Thread(target=self.connection, args=(conn, source, counted), daemon=True).start()
+
+    def admit(self, source: str) -> bool:
+        with self.lock:
+            over_total = self.open_total >= self.s.max_connections and not self.is_(Breakage.NO_CONNECTION_LIMIT)
+            per_source = self.open_by_source.get(source, 0)
+            over_source = per_source >= self.s.max_connections_per_source and not self.is_(
+                Breakage.NO_PER_SOURCE_LIMIT
+            )
+            if over_total or over_source:
+                return False
+            self.open_total += 1
+            self.open_by_source[source] = per_source + 1
+            return True
+
+    def release(self, source: str) -> None:
+        with self.lock:
+            self.open_total -= 1
+            self.open_by_source[source] -= 1
+
+    def connection(self, conn: socket.socket, source: str, counted: bool) -> None:
+        stream = _Stream(conn, self)
+        try:
+            while not self.stop.is_set():
+                stream.wait_for_request()
+                counted = self.one_request(stream, source, counted)
+        except (_Closed, OSError):
+            pass
+        finally:
+            if self.is_(Breakage.SERIALIZED) and stream.holding:
+                self.request_lock.release()
+            if counted:
+                self.release(source)
+            conn.close()
+
+    def one_request(self, stream: _Stream, source: str, counted: bool) -> bool:
+        header_bytes = stream.read_exact(HEADER_SIZE)
+        header = unpack_header(header_bytes)
+        if not counted:  # COUNTS_AFTER_HEADER: the limit applies only now
+            if not self.admit(source):
+                stream.send(self.reply(header, Result.BUSY))
+                raise _Closed
+            counted = True
+        if header.flags & Flag.REPLY and self.is_(Breakage.ANSWERS_REPLIES):
+            stream.send(self.reply(header, Result.MALFORMED))
+            stream.done()
+            return counted
+        if header.magic != MAGIC and self.is_(Breakage.ANSWERS_BAD_MAGIC):
+            stream.send(self.reply(header, Result.MALFORMED))
+            raise _Closed
+        try:
+            check_request(header, transport=Transport.TCP, max_payload=self.s.tcp_max_payload)
+        except ProtocolViolation as violation:
+            if violation.action is Action.CLOSE:
+                raise _Closed from None
+            if violation.result is Result.TOO_LARGE and self.is_(Breakage.READS_OVER_LIMIT):
+                stream.discard(header.size)
+            if violation.result is Result.UNSUPPORTED_VERSION and self.is_(Breakage.KEEPS_BAD_VERSION):
+                stream.send(self.violation_reply(violation))
+                stream.done()
+                return counted
+            stream.send(self.violation_reply(violation))
+            if violation.close_after or self.is_(Breakage.CLOSES_AFTER_ERROR):
+                raise _Closed from None
+            stream.discard(header.size)
+            stream.done()
+            return counted
+        payload = stream.read_exact(header.size, short_read=self.is_(Breakage.SHORT_READS))
+        stream.done()
+        requests = [(header, payload)]
+        if self.is_(Breakage.OUT_OF_ORDER):
+            requests += stream.complete_requests_buffered()
+            requests.reverse()
+        for request, body in requests:
+            result, out = self.execute(request, body)
+            stream.send(self.reply(request, result, out))
+        return counted
+
+
+def _fields(header: Header) -> dict[str, object]:
+    return {name: getattr(header, name) for name in Header.__dataclass_fields__}
+
+
+class _Stream:
+    """One connection's reading side: deadlines, the idle timeout, and the buffer."""
+
+    def __init__(self, conn: socket.socket, server: ToyServer) -> None:
+        self.conn = conn
+        self.server = server
+        self.buffer = bytearray()
+        self.deadline: float | None = None
+        self.holding = False
+
+    def _recv(self, timeout: float | None, size: int = 1 << 16) -> bytes:
+        """One recv within ``timeout`` seconds (``None``: until data, the peer closes or the server stops)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.server.stop.is_set():
+            left = 0.1 if end is None else min(0.1, end - time.monotonic())
+            if left <= 0:
+                raise _Closed
+            ready, _, _ = select.select([self.conn], [], [], left)
+            if ready:
+                chunk = self.conn.recv(size)
+                if not chunk:
+                    raise _Closed
+                return chunk
+        raise _Closed
+
+    def _timeout(self) -> float | None:
+        s, broken = self.server.s, self.server.broken
+        if broken is Breakage.NO_REQUEST_DEADLINE:
+            return None
+        if broken is Breakage.PER_READ_TIMEOUT:
+            return s.request_deadline
+        assert self.deadline is not None
+        return self.deadline - time.monotonic()
+
+    def wait_for_request(self) -> None:
+        """Wait (idle timeout) for the first byte of the next request; start its deadline."""
+        if not self.buffer:
+            idle = None if self.server.is_(Breakage.NO_IDLE_TIMEOUT) else self.server.s.idle_timeout
+            self.buffer += self._recv(idle)
+        if self.server.is_(Breakage.SERIALIZED):
+            self.server.request_lock.acquire()
+            self.holding = True
+        self.deadline = time.monotonic() + self.server.s.request_deadline
+
+    def done(self) -> None:
+        """The request is complete."""
+        if self.holding:
+            self.holding = False
+            self.server.request_lock.release()
+
+    def read_exact(self, n: int, *, short_read: bool = False) -> bytes:
+        if short_read and len(self.buffer) < n:
+            self.buffer += self._recv(self._timeout(), n - len(self.buffer))
+            n = min(n, len(self.buffer))
+        while len(self.buffer) < n:
+            self.buffer += self._recv(self._timeout())
+        out = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return out
+
+    def discard(self, n: int) -> None:
+        while n > 0:
+            if not self.buffer:
+                self.buffer += self._recv(self._timeout())
+            take = min(n, len(self.buffer))
+            del self.buffer[:take]
+            n -= take
+
+    def complete_requests_buffered(self) -> list[tuple[Header, bytes]]:
+        out = []
+        while len(self.buffer) >= HEADER_SIZE:
+            header = unpack_header(self.buffer)
+            if len(self.buffer) < HEADER_SIZE + header.size or header.size > self.server.s.tcp_max_payload:
+                break
+            out.append((header, bytes(self.buffer[HEADER_SIZE : HEADER_SIZE + header.size])))
+            del self.buffer[: HEADER_SIZE + header.size]
+        return out
+
+    def send(self, data: bytes) -> None:
+        blocking = self.server.is_(Breakage.BLOCKING_WRITES)
+        self.conn.settimeout(None if blocking else self.server.s.send_timeout)
+        try:
+            self.conn.sendall(data)
+        except TimeoutError:
+            raise _Closed from None  # the peer stopped reading: drop it (TCP-SRV-10)
+        finally:
+            self.conn.settimeout(None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--breakage", type=Breakage, default=None, choices=list(Breakage))
+    parser.add_argument("--udp-host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    if not ipaddress.ip_address(args.udp_host).is_loopback and args.udp_host != "0.0.0.0":
+        parser.error("loopback or the IPv4 wildcard only")
+    server = ToyServer(args.breakage, Settings(), args.udp_host, "127.0.0.1")
+    workers: list[Callable[[], None]] = [server.serve_udp, server.serve_tcp]
+    for work in workers:
+        threading.Thread(target=work, daemon=True).start()
+    for kind, sock in (("udp", server.udp), ("tcp", server.tcp)):
+        host, port = sock.getsockname()[:2]
+        print(f"listening {kind} {host}:{port}", flush=True)
+    try:
+        sys.stdin.read()  # serve until the test closes our stdin (or kills us)
+    finally:
+        server.stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Proof that the server checks work: the suite fails each broken toy server on exactly the requirement it breaks.
+
+Every toy server runs in its own process (``broken_servers/toy_server.py``), so the
+suite and the servers do not share a GIL; the suite runs against several at once.
+The correct toy passes everything, the dedup-window check included; each broken one
+gets a full run of the transport it breaks (both transports when it breaks both).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from rrp_conformance.outcomes import Outcome
+from rrp_conformance.registry import Selection
+from rrp_conformance.reports import RunReport
+from rrp_conformance.server.env import Address, ServerClaims, ServerEnv
+from rrp_conformance.server.suite import grade_server
+from rrp_conformance.suite import SuiteOptions
+
+TOY_PATH = Path(__file__).parent / "broken_servers" / "toy_server.py"
+
+
+def _load_toy() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("rrp_toy_server", TOY_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+toy = _load_toy()
+SETTINGS = toy.Settings()
+CLAIMS = ServerClaims(
+    request_deadline=SETTINGS.request_deadline,
+    idle_timeout=SETTINGS.idle_timeout,
+    send_timeout=SETTINGS.send_timeout,
+    udp_max_payload=SETTINGS.udp_max_payload,
+    tcp_max_payload=SETTINGS.tcp_max_payload,
+    max_connections=SETTINGS.max_connections,
+    max_connections_per_source=SETTINGS.max_connections_per_source,
+)
+UDP, TCP, BOTH = ("udp/",), ("tcp/",), ("udp/", "tcp/")
+SLOW = ("udp/dedup-window",)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One toy server, what to run against it, and what must fail."""
+
+    breakage: str | None
+    fails: frozenset[str]
+    select: tuple[str, ...]
+    non_strict: frozenset[str] = frozenset()
+    exclude: tuple[str, ...] = SLOW
+    wildcard: bool = False
+
+
+def case(breakage: str | None, fails: set[str], select: tuple[str, ...], **kw: object) -> Case:
+    return Case(breakage, frozenset(fails), select, **kw)  # type: ignore[arg-type]
+
+
+CASES = [
+    case(None, set(), BOTH, exclude=(), wildcard=True),
+    case("no-request-deadline", {"TCP-SRV-5"}, TCP),
+    case("per-read-timeout", {"TCP-SRV-5"}, TCP),
+    case("leaky-buffer", {"SRV-14"}, UDP),
+    case("wrong-source", {"UDP-SRV-6"}, UDP, wildcard=True),
+    case("ignores-size", {"UDP-SRV-3"}, UDP),
+    case("no-dedup", {"UDP-SRV-7"}, UDP, exclude=()),
+    case("short-dedup-window", {"UDP-SRV-8"}, ("udp/dedup-window", "udp/retransmission"), exclude=()),
+    case("answers-replies", {"SRV-1"}, BOTH),
+    case("amplifying-errors", {"SRV-13", "UDP-SRV-5"}, BOTH),
+    case("amplifying-operation", {"UDP-SRV-5"}, UDP),
+    case("reads-over-limit", {"TCP-SRV-4"}, TCP),
+    case("no-idle-timeout", {"TCP-SRV-6"}, TCP),
+    case("no-connection-limit", {"TCP-SRV-7"}, TCP),
+    case("counts-after-header", {"TCP-SRV-11"}, TCP),
+    case("no-per-source-limit", set(), TCP, non_strict=frozenset({"TCP-SRV-12"})),
+    case("out-of-order", {"TCP-SRV-2"}, TCP),
+    case("short-reads", {"TCP-SRV-1"}, TCP),
+    case("serialized", {"TCP-SRV-8"}, TCP),
+    case("blocking-writes", {"TCP-SRV-10"}, TCP),
+    case("increments-malformed", {"SRV-7"}, BOTH),
+    case("crashes-on-empty", {"SRV-16"}, UDP),
+    case("reserved-reply-bits", {"MSG-3"}, BOTH),
+    case("keeps-bad-version", {"SRV-2"}, TCP),
+    case("closes-after-error", {"TCP-SRV-9"}, TCP),
+    case("answers-bad-magic", {"TCP-SRV-3"}, TCP),
+]
+#: Suites run at once; each toy server is its own process.
+PARALLEL = 4
+
+
+@contextmanager
+def toy_server(breakage: str | None, *, wildcard: bool) -> Iterator[tuple[Address, Address]]:
+    """Start a toy server process; yield the addresses to grade; stop it (closing its stdin ends it)."""
+    command = [sys.executable, str(TOY_PATH), "--udp-host", "0.0.0.0" if wildcard else "127.0.0.1"]
+    if breakage:
+        command += ["--breakage", breakage]
+    # Unbuffered, so that select() on the pipe and readline() agree on what has arrived.
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    try:
+        assert process.stdout is not None
+        found: dict[str, int] = {}
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while len(found) < 2:
+                assert selector.select(20), "the toy server did not start"
+                _, kind, where = process.stdout.readline().decode().split()
+                found[kind] = int(where.rsplit(":", 1)[1])
+        yield ("127.0.0.1", found["udp"]), ("127.0.0.1", found["tcp"])
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def grade(c: Case, *, strict: bool = False) -> RunReport:
+    """Run the suite against the case's toy server."""
+    with toy_server(c.breakage, wildcard=c.wildcard) as (udp, tcp):
+        env = ServerEnv(udp, tcp, CLAIMS)
+        options = SuiteOptions(strict=strict, selection=Selection(c.select, c.exclude), report_dir=None)
+        return grade_server(env, options, stream=io.StringIO())
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str | None, RunReport]:
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        graded = list(pool.map(grade, CASES))
+    return {c.breakage: r for c, r in zip(CASES, graded, strict=True)}
+
+
+def _requirements(report: RunReport, outcome: Outcome) -> set[str]:
+    return {f.requirement for r in report.results if r.outcome is outcome for f in r.failures}
+
+
+def _explain(report: RunReport) -> str:
+    lines = []
+    for r in report.results:
+        if r.outcome in (Outcome.FAIL, Outcome.NON_STRICT) or "could not complete" in r.skip_reason:
+            lines.append(f"{r.name}: {r.outcome.value} {r.skip_reason}")
+            lines += [f"    {f.requirement}: expected {f.expected}; observed {f.observed}" for f in r.failures]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.breakage or "correct" for c in CASES])
+def test_suite_fails_exactly_the_broken_requirement(c: Case, reports: dict[str | None, RunReport]) -> None:
+    report = reports[c.breakage]
+    assert _requirements(report, Outcome.FAIL) == c.fails, _explain(report)
+    assert _requirements(report, Outcome.NON_STRICT) == c.non_strict, _explain(report)
+    suite_errors = [r.name for r in report.results if "could not complete" in r.skip_reason]
+    assert not suite_errors, _explain(report)
+    assert (report.exit_code == 0) == (not c.fails)
+
+
+def test_correct_toy_server_skips_nothing_it_was_asked_to_run(reports: dict[str | None, RunReport]) -> None:
+    skipped = [(r.name, r.skip_reason) for r in reports[None].results if r.outcome is Outcome.SKIPPED]
+    assert not skipped
+
+
+def test_every_broken_requirement_is_proven_by_some_toy() -> None:
+    """A MUST the suite checks but no broken server can fail would be an unproven check."""
+    proven = set().union(*(c.fails | c.non_strict for c in CASES))
+    assert {"TCP-SRV-5", "TCP-SRV-10", "TCP-SRV-11", "TCP-SRV-12", "SRV-14", "UDP-SRV-6", "UDP-SRV-5"} <= proven
+
+
+def test_strict_turns_a_broken_should_into_a_fail() -> None:
+    c = next(c for c in CASES if c.breakage == "no-per-source-limit")
+    strict = grade(Case(c.breakage, c.fails, ("tcp/per-source-limit",)), strict=True)
+    assert _requirements(strict, Outcome.FAIL) == {"TCP-SRV-12"}
+    assert strict.exit_code == 1
