@@ -41,7 +41,11 @@ test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, s
 DOCS_ENV := NO_MKDOCS_2_WARNING=1
 DOCS_WATCH := $(foreach d,$(wildcard spec/src python-ref/src conformance/src docs/src),--watch $(d))
 
-docs: $(STAMP) ## build the spec site into site/ (mkdocs build --strict: any warning or broken link fails)
+docs: $(STAMP) ## grade the reference server for the Conformance page, then build the site into site/, strictly
+	@# Exit 1 only means a check failed: the report is still written, and the page shows it as it is.
+	@mkdir -p build
+	$(BIN)/rrp-conformance reference --report-dir build/reference-conformance > build/reference-conformance.log 2>&1 \
+		|| test $$? -eq 1 || (cat build/reference-conformance.log; exit 1)
 	$(DOCS_ENV) $(BIN)/mkdocs build --strict --site-dir site
 
 docs-serve: $(STAMP) ## serve the spec site on 127.0.0.1:8000, rebuilding when pages or spec/ change

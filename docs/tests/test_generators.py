@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 
-from rrp_docs import diagrams, precedence, retry, source_docs, sphinx_roles, vector_tables
+from rrp_docs import conformance_pages, diagrams, precedence, retry, source_docs, sphinx_roles, vector_tables
 from rrp_docs.directives import DirectiveError, expand
 from rrp_docs.markdown import PageContext, requirement_link
 from rrp_spec import (
@@ -150,3 +151,51 @@ def test_home_page_examples_are_valid_rrp_commands() -> None:
 )
 def test_sphinx_roles_become_inline_code(docstring: str, rendered: str) -> None:
     assert sphinx_roles.plain_roles(docstring) == rendered
+
+
+def test_reference_report_shows_failures_first_with_their_details(tmp_path: Path) -> None:
+    results = {
+        "suite": "server",
+        "started": "2026-01-01T00:00:00+00:00",
+        "duration_s": 1.5,
+        "exit_status": 1,
+        "target": {"udp": "127.0.0.1:1"},
+        "counts": {"PASS": 1, "FAIL": 1},
+        "checks": [
+            {"name": "udp/fine", "outcome": "PASS", "requirements": ["SRV-9"], "failures": [], "skip_reason": ""},
+            {
+                "name": "tcp/slow-reader",
+                "outcome": "FAIL",
+                "requirements": ["TCP-SRV-10"],
+                "failures": [{"requirement": "TCP-SRV-10", "expected": "a close", "observed": "nothing"}],
+                "skip_reason": "",
+            },
+        ],
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    text = conformance_pages.reference_report(PageContext("conformance.md"), path)
+    body = text.splitlines()
+    fail_row = next(i for i, line in enumerate(body) if "tcp/slow-reader" in line)
+    pass_row = next(i for i, line in enumerate(body) if "udp/fine" in line)
+    assert fail_row < pass_row
+    assert "TCP-SRV-10: expected a close, observed nothing" in body[fail_row]
+    assert "exit status 1" in text
+
+
+def test_missing_reference_results_are_said_not_invented(tmp_path: Path) -> None:
+    text = conformance_pages.reference_report(PageContext("conformance.md"), tmp_path / "absent.json")
+    assert text.startswith('!!! note "No report in this build"')
+
+
+def test_conformance_page_examples_are_valid_commands() -> None:
+    cli = pytest.importorskip("rrp_conformance.cli", reason="the conformance suite's CLI is not importable")
+    parser = cli.build_parser()
+    commands = [
+        line.split("#", 1)[0].strip()
+        for line in (REPO / "docs" / "pages" / "conformance.md").read_text().splitlines()
+        if line.startswith("rrp-conformance ")
+    ]
+    assert len(commands) >= 3
+    for command in commands:
+        parser.parse_args(shlex.split(command)[1:])

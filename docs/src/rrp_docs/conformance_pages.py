@@ -28,8 +28,14 @@ SUITE_REGISTRIES: dict[str, tuple[str, str]] = {
 }
 #: The repository's root in a source checkout (this file is docs/src/rrp_docs/conformance_pages.py).
 REPO_ROOT = Path(__file__).resolve().parents[3]
-#: Where ``make conformance`` leaves the reference implementation's latest machine-readable results.
-REFERENCE_RESULTS = REPO_ROOT / "build" / "conformance" / "results.json"
+#: Where ``make docs`` has ``rrp-conformance reference`` write the reference implementation's latest reports.
+REFERENCE_REPORT_DIR = REPO_ROOT / "build" / "reference-conformance"
+#: The machine-readable results of that run.
+REFERENCE_RESULTS = REFERENCE_REPORT_DIR / "results.json"
+#: Its ``report.md``, published with the site.
+REFERENCE_REPORT_MD = REFERENCE_REPORT_DIR / "report.md"
+#: The name ``report.md`` is published under in the site's downloads (``.txt``: mkdocs renders ``.md`` as pages).
+REFERENCE_REPORT_NAME = "reference-report.md.txt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,28 +143,33 @@ def outcome_table() -> str:
     return f"{verdicts}\n\nThe command's exit status:\n\n{statuses}"
 
 
-def _results() -> dict[str, Any] | None:
-    if not REFERENCE_RESULTS.is_file():
+def _results(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
         return None
-    loaded: dict[str, Any] = json.loads(REFERENCE_RESULTS.read_text())
+    loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
 
 
-def reference_report(ctx: PageContext) -> str:
-    """The latest report of ``make conformance`` in this checkout, summarised; a note when there is none."""
-    results = _results()
+def reference_report(ctx: PageContext, results_path: Path | None = None) -> str:
+    """The reference implementation's latest conformance results, summarised; a note when there are none."""
+    results_path = results_path or REFERENCE_RESULTS
+    results = _results(results_path)
     if results is None:
         return (
             '!!! note "No report in this build"\n'
-            f"    This site was built without a conformance run: `{REFERENCE_RESULTS.relative_to(REPO_ROOT)}` "
-            "did not exist. Run `make conformance` before `make docs` to include the reference "
-            "implementation's latest report here."
+            f"    This site was built without grading the reference implementation: `{results_path.name}` was not "
+            "found. `make docs` runs `rrp-conformance reference` first and includes its results here."
         )
+    if results_path == REFERENCE_RESULTS and REFERENCE_REPORT_MD.is_file():
+        link = ctx.link_to(f"downloads/{REFERENCE_REPORT_NAME}")
+        full = f"The whole `report.md` of this run: [{REFERENCE_REPORT_NAME}]({link})."
+    else:
+        full = ""
     target = results.get("target", {})
     counts = results.get("counts", {})
     lines = [
         f"Suite `{results.get('suite')}`, started {results.get('started')}, "
-        f"{results.get('duration_s', 0):.1f} s, exit status {results.get('exit_status')}.",
+        f"{results.get('duration_s', 0):.1f} s, exit status {results.get('exit_status')}. {full}",
         "",
         table(["Target setting", "Value"], [[cell(str(k)), cell(str(v))] for k, v in target.items()]),
         "",
@@ -166,7 +177,9 @@ def reference_report(ctx: PageContext) -> str:
         "",
     ]
     rows = []
-    for check in results.get("checks", []):
+    # Failures first, then the rest in run order: what a reader of the report needs to see.
+    first = {"FAIL": 0, "NON-STRICT": 1}
+    for check in sorted(results.get("checks", []), key=lambda c: first.get(c["outcome"], 2)):
         reqs = ", ".join(requirement_link(r, ctx) for r in check.get("requirements", []))
         detail = "; ".join(
             f"{f['requirement']}: expected {f['expected']}, observed {f['observed']}" for f in check.get("failures", [])

@@ -11,6 +11,7 @@ from mkdocs.structure.pages import Page
 
 from rrp_spec.vectors import SCHEMA_PATH, VECTORS_PATH
 
+from .conformance_pages import REFERENCE_REPORT_MD, REFERENCE_REPORT_NAME
 from .directives import DirectiveError, expand
 from .markdown import PageContext
 
@@ -29,6 +30,10 @@ class RrpSpecPlugin(BasePlugin[RrpSpecConfig]):  # type: ignore[no-untyped-call]
         """Add ``downloads/rrp-v1.json`` and its schema, straight from ``spec/vectors/``."""
         for source in (VECTORS_PATH, SCHEMA_PATH):
             files.append(File.generated(config, f"{DOWNLOADS_DIR}/{source.name}", abs_src_path=str(source)))
+        if REFERENCE_REPORT_MD.is_file():
+            # Published as .txt: a .md file in the docs would be rendered as a page.
+            report = f"{DOWNLOADS_DIR}/{REFERENCE_REPORT_NAME}"
+            files.append(File.generated(config, report, content=REFERENCE_REPORT_MD.read_text()))
         return files
 
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
