@@ -105,7 +105,7 @@ def packet_diagram() -> str:
 
 
 _TL_LEFT = 96
-_TL_RIGHT = 150
+_TL_RIGHT = 190
 _TL_ROW = 34
 _TL_PLOT = 600
 
@@ -180,20 +180,14 @@ def retry_timeline(policy: RetryPolicy) -> str:
         "class='rrp-window' fill='#2e7d32'/>"
     )
     body.append(
-        _text(
-            x(MIN_DEDUP_WINDOW) + 6,
-            dedup_row + 12,
-            f"dedup window >= {MIN_DEDUP_WINDOW:g} s (worst case)",
-            "rrp-sub",
-            anchor="start",
-            size=11,
-        )
+        f"<text x='{_TL_LEFT + 8}' y='{dedup_row + 18}' class='rrp-on-bar' font-size='12' fill='#fff'>"
+        f"duplicate-reply window: at least {MIN_DEDUP_WINDOW:g} s, the client's worst case</text>"
     )
     body.append(
         _text(
             x(MIN_DEDUP_WINDOW) + 6,
-            dedup_row + 26,
-            f"reference default {DEFAULT_DEDUP_WINDOW:g} s",
+            dedup_row + 18,
+            f"reference default {DEFAULT_DEDUP_WINDOW:g} s \N{RIGHTWARDS ARROW}",
             "rrp-sub",
             anchor="start",
             size=11,
