@@ -74,7 +74,8 @@ def registry_table(codes: type[IntEnum], noun: str) -> str:
             f"{hex_int(first_free, _CODE_DIGITS)}-{hex_int(APPLICATION_RANGE_START - 1, _CODE_DIGITS)}",
             "Unassigned",
             "A future version of this specification",
-            "Specification Required (RFC 8126 section 4.6); MUST NOT be used until assigned",
+            "Standards Action (RFC 8126 section 4.9): assigned only by a new version of this specification; "
+            "MUST NOT be used until assigned",
         ]
     )
     rows.append(
