@@ -11,6 +11,7 @@ check can run (as the issue asks of the reference).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import select
 import socket
@@ -38,7 +39,6 @@ from rrp_spec import (
     Transport,
     check_request,
     decode_request_datagram,
-    is_application_value,
     pack_header,
     unpack_header,
 )
@@ -176,7 +176,7 @@ class ToyServer:
             if local is None or self.is_(Breakage.WRONG_SOURCE):
                 self.udp.sendto(answer, source)
             else:
-                ifindex, spec_dst, addr = _PKTINFO.unpack(local)
+                _ifindex, _local, addr = _PKTINFO.unpack(local)
                 reply_from = _PKTINFO.pack(0, addr, b"\x00" * 4)
                 self.udp.sendmsg([answer], [(socket.IPPROTO_IP, IP_PKTINFO, reply_from)], 0, source)
 
@@ -186,7 +186,7 @@ class ToyServer:
         try:
             if self.is_(Breakage.IGNORES_SIZE) and len(datagram) >= HEADER_SIZE:
                 header = unpack_header(datagram)
-                header = Header(**{**_fields(header), "size": len(datagram) - HEADER_SIZE})
+                header = dataclasses.replace(header, size=len(datagram) - HEADER_SIZE)
                 check_request(
                     header,
                     transport=Transport.UDP,
@@ -236,9 +236,7 @@ class ToyServer:
         with self.lock:
             over_total = self.open_total >= self.s.max_connections and not self.is_(Breakage.NO_CONNECTION_LIMIT)
             per_source = self.open_by_source.get(source, 0)
-            over_source = per_source >= self.s.max_connections_per_source and not self.is_(
-                Breakage.NO_PER_SOURCE_LIMIT
-            )
+            over_source = per_source >= self.s.max_connections_per_source and not self.is_(Breakage.NO_PER_SOURCE_LIMIT)
             if over_total or over_source:
                 return False
             self.open_total += 1
@@ -252,31 +250,32 @@ class ToyServer:
 
     def connection(self, conn: socket.socket, source: str, counted: bool) -> None:
         stream = _Stream(conn, self)
+        stream.counted = counted
         try:
             while not self.stop.is_set():
                 stream.wait_for_request()
-                counted = self.one_request(stream, source, counted)
+                self.one_request(stream, source)
         except (_Closed, OSError):
             pass
         finally:
             if self.is_(Breakage.SERIALIZED) and stream.holding:
                 self.request_lock.release()
-            if counted:
+            if stream.counted:
                 self.release(source)
             conn.close()
 
-    def one_request(self, stream: _Stream, source: str, counted: bool) -> bool:
+    def one_request(self, stream: _Stream, source: str) -> None:
         header_bytes = stream.read_exact(HEADER_SIZE)
         header = unpack_header(header_bytes)
-        if not counted:  # COUNTS_AFTER_HEADER: the limit applies only now
+        if not stream.counted:  # COUNTS_AFTER_HEADER: the limit applies only now
             if not self.admit(source):
                 stream.send(self.reply(header, Result.BUSY))
                 raise _Closed
-            counted = True
+            stream.counted = True
         if header.flags & Flag.REPLY and self.is_(Breakage.ANSWERS_REPLIES):
             stream.send(self.reply(header, Result.MALFORMED))
             stream.done()
-            return counted
+            return
         if header.magic != MAGIC and self.is_(Breakage.ANSWERS_BAD_MAGIC):
             stream.send(self.reply(header, Result.MALFORMED))
             raise _Closed
@@ -290,13 +289,13 @@ class ToyServer:
             if violation.result is Result.UNSUPPORTED_VERSION and self.is_(Breakage.KEEPS_BAD_VERSION):
                 stream.send(self.violation_reply(violation))
                 stream.done()
-                return counted
+                return
             stream.send(self.violation_reply(violation))
             if violation.close_after or self.is_(Breakage.CLOSES_AFTER_ERROR):
                 raise _Closed from None
             stream.discard(header.size)
             stream.done()
-            return counted
+            return
         payload = stream.read_exact(header.size, short_read=self.is_(Breakage.SHORT_READS))
         stream.done()
         requests = [(header, payload)]
@@ -306,11 +305,6 @@ class ToyServer:
         for request, body in requests:
             result, out = self.execute(request, body)
             stream.send(self.reply(request, result, out))
-        return counted
-
-
-def _fields(header: Header) -> dict[str, object]:
-    return {name: getattr(header, name) for name in Header.__dataclass_fields__}
 
 
 class _Stream:
@@ -322,6 +316,7 @@ class _Stream:
         self.buffer = bytearray()
         self.deadline: float | None = None
         self.holding = False
+        self.counted = False
 
     def _recv(self, timeout: float | None, size: int = 1 << 16) -> bytes:
         """One recv within ``timeout`` seconds (``None``: until data, the peer closes or the server stops)."""

@@ -126,8 +126,10 @@ def _increment(transport: str) -> Callable[[CheckContext[ServerEnv]], None]:
 
 def _rejected_increment(transport: str) -> Callable[[CheckContext[ServerEnv]], None]:
     def run(ctx: CheckContext[ServerEnv]) -> None:
+        # A fresh socket per step: whether a TCP connection survives an error reply is TCP-SRV-9's business.
         with asker(ctx, transport) as ask:
             before = _counter(ctx, ask, transport, "SRV-11")
+        with asker(ctx, transport) as ask:
             bad = pack_request(Op.INCREMENT, fresh_id(), b"\x01")
             reply = ask(bad, "INCREMENT with a payload: MALFORMED, and the counter must not move")
             judge_reply(
@@ -138,6 +140,7 @@ def _rejected_increment(transport: str) -> Callable[[CheckContext[ServerEnv]], N
                 result=Result.MALFORMED,
                 requirement="SRV-7",
             )
+        with asker(ctx, transport) as ask:
             after = _counter(ctx, ask, transport, "SRV-11")
         if before is not None and after is not None:
             ctx.expect(

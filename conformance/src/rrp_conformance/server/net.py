@@ -293,12 +293,16 @@ class TcpChannel:
 
     def peek(self) -> Peek:
         """Whether the target has closed the connection, sent something, or neither (no waiting, nothing consumed)."""
+        timeout = self.sock.gettimeout()
+        self.sock.setblocking(False)  # with a timeout set, Python would wait for readability first
         try:
-            peeked = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            peeked = self.sock.recv(1, socket.MSG_PEEK)
         except BlockingIOError:
             return Peek.OPEN
         except OSError:
             return Peek.CLOSED
+        finally:
+            self.sock.settimeout(timeout)
         return Peek.DATA if peeked else Peek.CLOSED
 
     def kernel_state_open(self) -> bool | None:

@@ -125,7 +125,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     with log_path.open("w") as log:
         process = subprocess.Popen(
             # bufsize=0: select() on the pipe and readline() must agree on what has arrived.
-            command, stdout=subprocess.PIPE, stderr=log, bufsize=0, start_new_session=True, env=environment
+            command,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            bufsize=0,
+            start_new_session=True,
+            env=environment,
         )
     try:
         listening = _read_listening(process, STARTUP_TIMEOUT)
