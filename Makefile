@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
 .DEFAULT_GOAL := test
-.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak docs docs-serve
+.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak docs docs-serve conformance
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,10 @@ check-vectors: $(STAMP) ## fail when spec/vectors/rrp-v1.json is stale
 
 test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, stale vectors, pytest
 	$(BIN)/pytest
+
+# Conformance: with no variables, start the reference server, grade it and stop it; with UDP/TCP, grade yours.
+conformance: $(STAMP) ## grade the reference server; or yours: make conformance UDP=HOST:PORT TCP=HOST:PORT ARGS='...'
+	$(BIN)/rrp-conformance $(if $(UDP)$(TCP),server $(if $(UDP),--udp $(UDP)) $(if $(TCP),--tcp $(TCP)),reference) $(ARGS)
 
 # The spec site: mkdocs with the rrp-spec plugin (docs/src/rrp_docs) rendering every table and figure from spec/.
 DOCS_ENV := NO_MKDOCS_2_WARNING=1
