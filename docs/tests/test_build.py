@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rrp_docs import conformance_pages
 from rrp_docs.built_site import BuiltSite, build_site
 from rrp_docs.requirement_tables import areas, in_area
 from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, REQUIREMENTS, Op, Result, vectors
@@ -104,3 +105,17 @@ def test_no_page_or_stylesheet_loads_from_another_host(site: BuiltSite) -> None:
         assert not REMOTE_ASSET.search(path.read_text()), path.relative_to(site.root)
     for path in site.root.rglob("*.css"):
         assert not REMOTE_CSS.search(path.read_text()), path.relative_to(site.root)
+
+
+def test_coverage_column_comes_from_the_check_registry(site: BuiltSite) -> None:
+    coverage = conformance_pages.checks_by_requirement()
+    if coverage is None:
+        pytest.skip("the conformance suite is not importable, so the page leaves the coverage column out")
+    rows = site.page("requirements").rows_of_tables_with("Conformance checks")
+    assert len(rows) == len(REQUIREMENTS)
+    for row in rows:
+        listed = row[6]
+        checks = coverage.get(row[0], [])
+        assert all(name in listed for name in checks), row[0]
+        if not checks:
+            assert listed.startswith("none"), row[0]

@@ -75,7 +75,10 @@ def catalogue_tables(ctx: PageContext, coverage: Mapping[str, Sequence[str]] | N
             if coverage is not None:
                 checks = coverage.get(r.id, ())
                 listed = "<br>".join(f"<code>{html.escape(c)}</code>" for c in checks)
-                row.append(f'<span class="rrp-checks">{listed}</span>' if checks else "none")
+                if checks:
+                    row.append(f'<span class="rrp-checks">{listed}</span>')
+                else:
+                    row.append("none: not observable from outside" if r.not_observable else "**none**")
             rows.append(row)
         anchor = f"area-{area.lower()}"
         catalogue = f'<div class="rrp-catalogue" markdown>\n\n{table(headers, rows)}\n\n</div>'
