@@ -76,8 +76,8 @@ def test_ratios_pair_rounds_and_skip_failed_runs() -> None:
     )
     assert round_ratios(results, "udp-k64", "naive-blocking") == [2.0]
     verdicts = {t.description: t.verdict for t in targets(results)}
-    assert verdicts["UDP K=64 req/s: reference / naive blocking"] == "met"
-    assert verdicts["UDP K=64 req/s: reference / C (aim)"] == "not measured"
+    assert verdicts["UDP, K=64 req/s: reference / naive-blocking"] == "met"
+    assert verdicts["UDP, K=64 req/s: reference / c (aim)"] == "not measured"
 
 
 def test_target_bounds_point_both_ways() -> None:

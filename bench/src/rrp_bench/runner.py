@@ -110,6 +110,9 @@ class BenchResults:
     #: Servers that could not be started, with the reason.
     unavailable: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: 1-, 5- and 15-minute load averages when the run started and ended: how busy the shared machine was.
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def machine_description() -> dict[str, str]:
@@ -233,6 +236,7 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = print
         machine=machine_description(),
         pinning=pinning.describe(),
         started=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        load_before=os.getloadavg(),
     )
     began = time.monotonic()
     load = LoadRun(options.tools / "rrp-load", options.duration, options.warmup, options.payload, pinning.client)
@@ -266,6 +270,7 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = print
         if options.attack:
             _run_attack(options, load, pinning, servers, results, progress)
     results.seconds = time.monotonic() - began
+    results.load_after = os.getloadavg()
     return results
 
 
