@@ -1,0 +1,145 @@
+"""The shared framework on its own: outcomes, selection, the wire log and the three reports."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from rrp_conformance.context import CheckContext, Timing
+from rrp_conformance.coverage import coverage_rows, requirements_for
+from rrp_conformance.outcomes import CheckResult, ExitCode, Failure, Outcome, decide_outcome
+from rrp_conformance.registry import Check, Registry, Selection
+from rrp_conformance.reports import RunReport, exit_code_for, render_json, render_junit, render_markdown
+from rrp_conformance.runner import RunOptions, run_checks
+from rrp_conformance.server.suite import GRADED_SIDES
+from rrp_conformance.wirelog import WireLog, render_log
+from rrp_spec import HEADER_LAYOUT, Op, pack_request
+
+
+def _check(name: str, requirements: tuple[str, ...], run: object = None) -> Check[None]:
+    def nothing(ctx: CheckContext[None]) -> None:
+        pass
+
+    return Check(name, "a check", "area", "udp", requirements, run or nothing)  # type: ignore[arg-type]
+
+
+def test_a_broken_must_fails_and_a_broken_should_is_non_strict_unless_strict() -> None:
+    must = (Failure("SRV-1", "drop", "reply"),)
+    should = (Failure("TCP-SRV-12", "BUSY", "served"),)
+    assert decide_outcome(must, strict=False, informational=False) is Outcome.FAIL
+    assert decide_outcome(should, strict=False, informational=False) is Outcome.NON_STRICT
+    assert decide_outcome(should, strict=True, informational=False) is Outcome.FAIL
+    assert decide_outcome((), strict=False, informational=True) is Outcome.INFO
+
+
+def test_selection_takes_requirement_ids_names_globs_and_prefixes() -> None:
+    check = _check("tcp/slow-drip", ("TCP-SRV-5",))
+    assert Selection(select=("TCP-SRV-5",)).wants(check)
+    assert Selection(select=("tcp/slow-drip",)).wants(check)
+    assert Selection(select=("tcp/*",)).wants(check)
+    assert Selection(select=("tcp",)).wants(check)
+    assert not Selection(select=("udp",)).wants(check)
+    assert not Selection(exclude=("TCP-SRV-5",)).wants(check)
+    assert Selection(expect_fail=("tcp/slow-drip",)).expects_failure(check)
+    assert Selection(select=("NOPE-1",)).unknown_patterns([check]) == ["NOPE-1"]
+
+
+def test_registry_refuses_unknown_requirements_and_duplicates() -> None:
+    registry: Registry[None] = Registry()
+    registry.add(_check("a", ("SRV-1",)))
+    for bad in (_check("a", ("SRV-1",)), _check("b", ("SRV-999",)), _check("c", ())):
+        try:
+            registry.add(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad.name} was accepted")
+
+
+def test_wire_log_names_every_header_field() -> None:
+    log = WireLog()
+    log.sent("udp x", pack_request(Op.ECHO, 0x0123456789ABCDEF, b"hello"))
+    text = render_log(log.events)
+    for field in HEADER_LAYOUT:
+        assert field.name in text
+    assert "0x0123456789abcdef" in text and "1 (ECHO)" in text and "|hello|" in text
+
+
+def test_a_dead_target_is_blamed_on_the_check_that_killed_it() -> None:
+    alive = {"up": True}
+
+    def killer(ctx: CheckContext[None]) -> None:
+        alive["up"] = False
+
+    checks = [
+        _check("udp/first", ("SRV-1",)),
+        _check("udp/killer", ("SRV-2",), killer),
+        _check("udp/after", ("SRV-3",)),
+    ]
+    outcome = run_checks(
+        checks,
+        None,
+        RunOptions(recovery=0.2),
+        probes={"udp": lambda: None if alive["up"] else "no reply"},
+        unavailable={"tcp": "no TCP"},
+        death_requirement="SRV-16",
+    )
+    first, killed, after = outcome.results
+    assert first.outcome is Outcome.PASS
+    assert killed.outcome is Outcome.FAIL and [f.requirement for f in killed.failures] == ["SRV-16"]
+    assert after.outcome is Outcome.SKIPPED and "udp/killer" in after.skip_reason
+
+
+def test_unreachable_target_and_expected_failures_set_the_exit_status() -> None:
+    failing = CheckResult("x", "t", "a", "udp", ("SRV-1",), Outcome.FAIL, (Failure("SRV-1", "e", "o"),))
+    expected = CheckResult("x", "t", "a", "udp", ("SRV-1",), Outcome.FAIL, expected_failure=True)
+    assert exit_code_for((failing,), {}, 1) is ExitCode.FAILED
+    assert exit_code_for((expected,), {}, 1) is ExitCode.OK
+    assert exit_code_for((), {"udp": "no reply"}, 1) is ExitCode.UNREACHABLE
+    assert exit_code_for((failing,), {"udp": "no reply"}, 2) is ExitCode.FAILED
+
+
+def _report() -> RunReport:
+    log = WireLog()
+    log.sent("tcp y", pack_request(Op.NOOP, 7))
+    results = (
+        CheckResult("tcp/a", "A.", "tcp", "tcp", ("TCP-SRV-5",), Outcome.PASS),
+        CheckResult(
+            "tcp/b",
+            "B.",
+            "tcp",
+            "tcp",
+            ("TCP-SRV-6",),
+            Outcome.FAIL,
+            (Failure("TCP-SRV-6", "closed by 1.5 s", "still open"),),
+            wire_log=log.events,
+        ),
+        CheckResult("udp/c", "C.", "udp", "udp", ("UDP-SRV-6",), Outcome.SKIPPED, skip_reason="not wildcard"),
+    )
+    covered = {"TCP-SRV-5": ["tcp/a"], "TCP-SRV-6": ["tcp/b"], "UDP-SRV-6": ["udp/c"]}
+    rows = coverage_rows(requirements_for(GRADED_SIDES), covered, results)
+    return RunReport("server", {"tcp": "127.0.0.1:1"}, "2026-01-01T00:00:00+00:00", 1.0, False, 1.0, results,
+                     tuple(rows), {}, ExitCode.FAILED)  # fmt: skip
+
+
+def test_reports_carry_the_failure_its_wire_log_and_the_coverage() -> None:
+    report = _report()
+    markdown = render_markdown(report)
+    assert "### FAIL: `tcp/b`" in markdown and "still open" in markdown and "request_id" in markdown
+    assert "## Requirement coverage" in markdown and "| SRV-15 | MUST | not observable |" in markdown
+    doc = json.loads(render_json(report))
+    assert doc["schema"] == "rrp-conformance/1" and doc["exit_status"] == 1
+    assert doc["counts"] == {"PASS": 1, "FAIL": 1, "NON-STRICT": 0, "SKIPPED": 1, "INFO": 0}
+    b = doc["checks"][1]
+    assert b["failures"][0]["requirement"] == "TCP-SRV-6" and b["wire_log"][0]["direction"] == "sent"
+    row = next(r for r in doc["coverage"] if r["requirement"] == "TCP-SRV-6")
+    assert row["verdict"] == "FAIL" and row["checks"] == ["tcp/b"]
+    root = ET.fromstring(render_junit(report))
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert cases["TCP-SRV-6: tcp/b"].find("failure") is not None
+    assert cases["UDP-SRV-6: udp/c"].find("skipped") is not None
+    assert cases["TCP-SRV-5: tcp/a"].find("failure") is None
+
+
+def test_timing_scales_every_bound() -> None:
+    timing = Timing(scale=2.0, grace=1.0)
+    assert timing.limit(0.5) == 3.0 and timing.scaled(0.5) == 1.0

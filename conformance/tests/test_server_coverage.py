@@ -1,0 +1,46 @@
+"""Every MUST binding servers is covered by a check or marked not observable in the catalogue."""
+
+from __future__ import annotations
+
+from rrp_conformance.coverage import Coverage, coverage_rows, requirements_for, uncovered_musts
+from rrp_conformance.server.suite import GRADED_SIDES, build_registry
+from rrp_spec import BY_ID, Level
+
+
+def _covered_by() -> dict[str, list[str]]:
+    covered: dict[str, list[str]] = {}
+    for check in build_registry():
+        for rid in check.requirements:
+            covered.setdefault(rid, []).append(check.name)
+    return covered
+
+
+def test_every_server_must_is_covered_or_not_observable() -> None:
+    rows = coverage_rows(requirements_for(GRADED_SIDES), _covered_by(), [])
+    assert not uncovered_musts(rows)
+    assert {r.requirement.id for r in rows if r.coverage is Coverage.NOT_OBSERVABLE} >= {"SRV-15", "UDP-SRV-9"}
+
+
+def test_the_newer_requirements_have_checks() -> None:
+    covered = _covered_by()
+    for rid in ("TCP-SRV-10", "TCP-SRV-11", "TCP-SRV-12"):
+        assert covered.get(rid), rid
+
+
+def test_checks_cite_only_server_side_requirements() -> None:
+    for check in build_registry():
+        for rid in check.requirements:
+            assert BY_ID[rid].side.value in {"server", "both"}, (check.name, rid)
+
+
+def test_may_requirements_are_listed_but_not_required() -> None:
+    rows = coverage_rows(requirements_for(GRADED_SIDES), _covered_by(), [])
+    udp_rate = next(r for r in rows if r.requirement.id == "UDP-SRV-10")
+    assert udp_rate.requirement.level is Level.MAY
+    assert udp_rate.coverage is Coverage.NOT_OBSERVABLE
+
+
+def test_check_names_are_unique_and_path_like() -> None:
+    names = [c.name for c in build_registry()]
+    assert len(names) == len(set(names))
+    assert all(n.split("/", 1)[0] in {"udp", "tcp"} for n in names)
