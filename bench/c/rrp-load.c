@@ -250,7 +250,8 @@ static void close_conn(uint32_t c, int epfd) {
 static void service_tcp(uint32_t c, int epfd) {
     struct conn *k = &conns[c];
     for (;;) {
-        ssize_t n = recv(k->fd, k->rbuf + k->rlen, TCP_RBUF - k->rlen, MSG_DONTWAIT);
+        size_t space = TCP_RBUF - k->rlen;
+        ssize_t n = recv(k->fd, k->rbuf + k->rlen, space, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
             close_conn(c, epfd);
             return;
@@ -273,7 +274,7 @@ static void service_tcp(uint32_t c, int epfd) {
         }
         memmove(k->rbuf, k->rbuf + off, k->rlen - off);
         k->rlen -= off;
-        if ((size_t)n < TCP_RBUF) break;
+        if ((size_t)n < space) break; /* drained */
     }
     if (k->wlen) flush_tcp(c);
 }

@@ -149,7 +149,11 @@ static int flush_conn(struct conn *c) {
 static void serve_tcp(struct conn *c, uint32_t events) {
     if (events & EPOLLIN) {
         for (;;) {
-            if (reserve(&c->rbuf, &c->rcap, c->rlen + RBUF) != 0) { drop(c); return; }
+            /* Room for at least a quarter buffer more; a large request grows the buffer to fit it whole. */
+            if (c->rcap - c->rlen < RBUF / 4 && reserve(&c->rbuf, &c->rcap, c->rlen + RBUF) != 0) {
+                drop(c);
+                return;
+            }
             size_t space = c->rcap - c->rlen;
             ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) { drop(c); return; }

@@ -30,6 +30,10 @@ from .listen_args import Endpoint, parse_endpoint
 STALL_BYTES = pack_request(Op.ECHO, 1)[: HEADER_SIZE // 2]
 #: How often closed connections are reopened.
 REOPEN_INTERVAL = 0.2
+#: Most connections one attacker process holds (each is a file descriptor).
+MAX_ATTACK_COUNT = 20000
+#: Source addresses available from 127.0.0.2 without leaving 127.0.0.0/24.
+MAX_SOURCES = 250
 #: First source address; the attacker never uses 127.0.0.1, the honest client's.
 FIRST_SOURCE = ipaddress.IPv4Address("127.0.0.2")
 
@@ -122,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if ":" in target.host:
         parser.error("the attacker uses IPv4 loopback sources only")
-    if not 1 <= args.count <= 20000 or args.per_source < 1:
-        parser.error("--count must be from 1 to 20000 and --per-source at least 1")
-    if (args.count - 1) // args.per_source >= 250:
+    if not 1 <= args.count <= MAX_ATTACK_COUNT or args.per_source < 1:
+        parser.error(f"--count must be from 1 to {MAX_ATTACK_COUNT} and --per-source at least 1")
+    if (args.count - 1) // args.per_source >= MAX_SOURCES:
         parser.error("that many sources would leave 127.0.0.0/24; raise --per-source")
 
     stop = False

@@ -28,6 +28,9 @@ from .load import BY_NAME, LoadConfig, LoadError, LoadResult, LoadRun, Transport
 from .pinning import Pinning, choose_pinning, pin_current_process
 from .servers import RunningServer, ServerKind, ServerStartError, server_command
 
+#: Stalled connections per attacking source in the spread variant: half the per-source limit, so a server
+#: that enforces it still admits them all.
+ATTACK_PER_SOURCE = DEFAULT_MAX_CONNECTIONS_PER_SOURCE // 2
 #: How long the attacker may take to open its connections.
 ATTACK_READY_TIMEOUT = 30.0
 
@@ -58,8 +61,7 @@ class BenchOptions:
     codec_budget: float = 0.2
     attack: bool = True
     attack_count: int = 1000
-    #: Connections per attacking source in the spread variant: half the per-source limit.
-    attack_per_source: int = DEFAULT_MAX_CONNECTIONS_PER_SOURCE // 2
+    attack_per_source: int = ATTACK_PER_SOURCE
     attack_config: str = "tcp-1x64"
 
 
