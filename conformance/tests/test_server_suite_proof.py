@@ -22,7 +22,8 @@ from types import ModuleType
 
 import pytest
 
-from rrp_conformance.outcomes import Outcome
+from rrp_conformance.cli import main
+from rrp_conformance.outcomes import ExitCode, Outcome
 from rrp_conformance.registry import Selection
 from rrp_conformance.reports import RunReport
 from rrp_conformance.server.env import Address, ServerClaims, ServerEnv
@@ -188,3 +189,23 @@ def test_strict_turns_a_broken_should_into_a_fail() -> None:
     strict = grade(Case(c.breakage, c.fails, ("tcp/per-source-limit",)), strict=True)
     assert _requirements(strict, Outcome.FAIL) == {"TCP-SRV-12"}
     assert strict.exit_code == 1
+
+
+def test_the_dead_target_is_reported_once_as_the_cause(reports: dict[str | None, RunReport]) -> None:
+    results = reports["crashes-on-empty"].results
+    failed = [r for r in results if r.outcome is Outcome.FAIL]
+    assert [r.name for r in failed] == ["udp/vector/udp-short-0"]
+    later = [
+        r for r in results if r.transport == "udp" and r.name != failed[0].name and "not selected" not in r.skip_reason
+    ]
+    after = later[[r.name for r in results].index(failed[0].name) :]
+    assert after and all(r.outcome is Outcome.SKIPPED and "udp-short-0" in r.skip_reason for r in after)
+
+
+def test_expect_fail_reports_a_known_failure_without_failing_the_run(tmp_path: Path) -> None:
+    with toy_server("no-idle-timeout", wildcard=False) as (_udp, tcp):
+        argv = ["server", "--tcp", f"127.0.0.1:{tcp[1]}", "--idle-timeout", str(SETTINGS.idle_timeout)]
+        argv += ["--select", "tcp/idle-timeout", "--expect-fail", "TCP-SRV-6", "--report-dir", str(tmp_path)]
+        assert main(argv) == ExitCode.OK
+    report = (tmp_path / "report.md").read_text()
+    assert "FAIL (expected failure): `tcp/idle-timeout`" in report

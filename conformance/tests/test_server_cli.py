@@ -1,0 +1,58 @@
+"""``rrp-conformance server``: usage errors, an unreachable target, --expect-fail, and the reports it writes."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from rrp_conformance.cli import main
+from rrp_conformance.outcomes import ExitCode
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (bound, read, released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _status(argv: list[str]) -> int | str | None:
+    """The exit status of ``rrp-conformance ARGV``, whether argparse exits or main returns."""
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return exit_.code
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["server"],
+        ["server", "--udp", "localhost:7000"],
+        ["server", "--udp", "127.0.0.1:70000"],
+        ["server", "--tcp", "127.0.0.1:7000", "--timeout-scale", "0"],
+        ["server", "--tcp", "127.0.0.1:7000", "--request-deadline", "11"],
+    ],
+)
+def test_usage_errors_exit_2_with_one_sentence(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _status(argv) == ExitCode.USAGE
+    assert capsys.readouterr().err.strip()
+
+
+def test_an_unknown_select_pattern_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["server", "--tcp", f"127.0.0.1:{_closed_port()}", "--select", "TCP-SRV-99", "--report-dir", str(tmp_path)]
+    assert main(argv) == ExitCode.USAGE
+    assert "TCP-SRV-99" in capsys.readouterr().err
+
+
+def test_an_unreachable_target_exits_3_and_still_writes_reports(tmp_path: Path) -> None:
+    port = _closed_port()
+    assert main(["server", "--tcp", f"127.0.0.1:{port}", "--report-dir", str(tmp_path)]) == ExitCode.UNREACHABLE
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["exit_status"] == ExitCode.UNREACHABLE and "tcp" in doc["unreachable"]
+    assert {c["outcome"] for c in doc["checks"]} == {"SKIPPED"}
+    assert (tmp_path / "report.md").exists() and (tmp_path / "junit.xml").exists()
