@@ -34,6 +34,8 @@ DRIP_INTERVAL = 0.5
 SHORT_REQUEST = (100, 10)
 #: Largest payload per request in the slow-reader flood, and the most bytes the flood sends in all.
 FLOOD_REQUEST, FLOOD_CAP = 1 << 16, 64 << 20
+#: Tries of the extra connection when the held ones are silent (the target may still be accepting them).
+SILENT_RETRIES = 3
 #: The slow reader's receive buffer: small, so the target's writes block soon.
 FLOOD_RECEIVE_BUFFER = 4096
 #: Seconds (before scaling) the flood's sends must stay blocked before it counts as stalled.
@@ -296,15 +298,20 @@ def _fill(
                     held.append(_connect(ctx, source=sources[i], label=label))
                 except OSError as error:
                     return FillResult(Fill.LOWER, f"connection {i + 1} was refused: {error.strerror or error!r}")
-        time.sleep(ctx.timing.scaled(0.2))  # let the target accept every held connection
-        outcome, extra = _attempt(ctx, extra_source, "extra")
-        if extra is not None:
-            held.append(extra)
+        # A loaded target may not have accepted every silent connection yet, and may rightly serve the extra
+        # one: retry a few times before concluding (an active connection has certainly been accepted).
+        for attempt in range(1 if active else SILENT_RETRIES):
+            time.sleep(ctx.timing.scaled(0.2 * (attempt + 1)))
+            outcome, extra = _attempt(ctx, extra_source, f"extra#{attempt + 1}")
+            if extra is not None:
+                held.append(extra)
+            if outcome != "served":
+                break
         if outcome == "rejected":
             return FillResult(Fill.REJECTED, f"connection {count + 1} was rejected")
         if outcome == "hung":
             return FillResult(Fill.HUNG, f"connection {count + 1} got no reply and no close")
-        states = [c.peek() for c in held[:count]]
+        states = [c.peek() for c in held[:count]]  # the extra ones come after the held ones
         if any(s is not Peek.OPEN for s in states):
             return FillResult(Fill.INCONCLUSIVE, f"{sum(s is not Peek.OPEN for s in states)} held connections ended")
         return FillResult(Fill.SERVED, f"connection {count + 1} was served while {count} were held open")
