@@ -298,7 +298,10 @@ static void service_udp(uint32_t c) {
                 continue;
             }
             long g = handle_reply(c, udp_rx[i], len - RRP_HEADER_SIZE, now);
-            if (g >= 0) tx_iov[out].iov_len = make_request((uint32_t)g, udp_tx + (size_t)out * req_len, now), out++;
+            if (g >= 0) {
+                tx_iov[out].iov_len = make_request((uint32_t)g, udp_tx + (size_t)out * req_len, now);
+                out++;
+            }
         }
         if (out) {
             int sent = sendmmsg(conns[c].fd, tx_msgs, (unsigned)out, MSG_DONTWAIT);

@@ -14,7 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rrp_spec import HEADER_FORMAT, MAGIC, VERSION, Op, Transport, check_request, pack_request, unpack_header
+from rrp_spec import (
+    HEADER_FORMAT,
+    MAGIC,
+    VERSION,
+    Op,
+    Transport,
+    check_request,
+    pack_header,
+    pack_request,
+    unpack_header,
+)
 from rrp_spec.limits import DEFAULT_TCP_MAX_PAYLOAD
 from rrp_spec.wire import HEADER_STRUCT
 
@@ -69,6 +79,7 @@ def measure_codecs(budget: float = 0.2) -> list[CodecTiming]:
     data = pack_request(Op.ECHO, _REQUEST_ID)
     compiled = HEADER_STRUCT.compile()
     bare = struct.Struct(HEADER_FORMAT)
+    header = unpack_header(data)
 
     def fast_decode() -> object:
         header = unpack_header(data)
@@ -94,6 +105,12 @@ def measure_codecs(budget: float = 0.2) -> list[CodecTiming]:
             "unpack_header + check_request: frozen Header, every header rule",
             fast_decode,
         ),
+        (
+            "rrp_spec without check_request",
+            "decode",
+            "unpack_header: frozen Header, nothing judged",
+            lambda: unpack_header(data),
+        ),
         ("bare struct", "decode", "struct.unpack: a tuple, nothing judged", lambda: bare.unpack(data)),
         ("construct (interpreted)", "encode", "HEADER_STRUCT.build(dict)", lambda: HEADER_STRUCT.build(_FIELDS)),
         ("construct (compiled)", "encode", "HEADER_STRUCT.compile().build(dict)", lambda: compiled.build(_FIELDS)),
@@ -103,6 +120,7 @@ def measure_codecs(budget: float = 0.2) -> list[CodecTiming]:
             "pack_request(operation, request_id)",
             lambda: pack_request(Op.ECHO, _REQUEST_ID),
         ),
+        ("rrp_spec without check_request", "encode", "pack_header(Header)", lambda: pack_header(header)),
         (
             "bare struct",
             "encode",
