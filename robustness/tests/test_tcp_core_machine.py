@@ -1,11 +1,12 @@
 """python-ref's TCP server core (sans-IO) under random interleavings of bytes, end of stream and time.
 
-The oracle is :func:`rrp_robustness.oracle.judge_stream`, i.e. ``rrp_spec.check_request``'s
-verdicts over the stream. Invariants after every step: the core has sent exactly the
-replies the spec calls for, is closed exactly when the spec closes, buffers at most one
-header plus one payload within the limit, and its timer is the whole-request deadline
-(from the request's first byte) or the idle timeout, which it never outlives. A second
-test feeds the same streams whole and byte by byte and compares every event.
+:class:`rrp_robustness.judged_tcp.JudgedTcpConnection` does the driving and the judging
+against ``rrp_spec.check_request``'s verdicts over the stream; after every step the core
+has sent exactly the replies the spec calls for, is closed exactly when the spec closes,
+buffers at most one header plus one payload within the limit, and its timer is the
+whole-request deadline (from the request's first byte) or the idle timeout, which it
+never outlives. A second test feeds the same streams whole and byte by byte and
+compares every event.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from rrp import Dispatcher, ServerCounters, ServerSettings, TcpConnection
-from rrp_robustness.oracle import judge_stream
+from rrp_robustness.judged_tcp import JudgedTcpConnection
 from rrp_spec import (
     DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_REQUEST_DEADLINE,
     HEADER_SIZE,
     MAX_SIZE_FIELD,
     Flag,
@@ -81,171 +81,66 @@ chunks = st.one_of(
 )
 
 
-def is_closed(core: TcpConnection) -> bool:
-    """The core's ``closed``, read afresh (a plain attribute read would stay narrowed for mypy after a call)."""
-    return core.closed
-
-
 class TcpCoreMachine(RuleBasedStateMachine):
-    """One connection, driven the way the asyncio adapter drives it, judged against the spec after every step."""
+    """One connection (a fresh one after each close), judged against the spec after every step."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.now = START
-        self.busy = False
-        self.connections = 0
-        self._open()
-
-    def _open(self) -> None:
-        """A fresh connection accepted at ``now``: the model of the stream starts over."""
-        self.connections += 1
-        self.opened = self.now
-        self.core = TcpConnection(SETTINGS, Dispatcher(), ServerCounters(), self.now, busy=self.busy)
-        self.stream = bytearray()
-        self.arrivals: list[tuple[int, float]] = []
-        self.output = bytearray()
-        #: Set when time or the end of stream closed the connection: the stream verdict stops there.
-        self.closed_at_stream_length: int | None = None
-        self.timeout_reply = b""
+        self.judged = JudgedTcpConnection(SETTINGS, now=START)
 
     @initialize(busy=st.booleans())
     def open_connection(self, busy: bool) -> None:
-        self.busy = busy
-        self._open()
-
-    # --- the peer's moves ------------------------------------------------------------
-
-    def _feed(self, data: bytes) -> None:
-        if self.core.closed:
-            # A closed connection ignores what still arrives; the peer then connects again.
-            self.core.receive_data(data, self.now)
-            assert self.core.data_to_send() == b"", "a closed connection sent bytes"
-            assert self.core.get_timer() is None
-            self._open()
-        self.arrivals.append((len(self.stream), self.now))
-        self.stream += data
-        self.core.receive_data(data, self.now)
-        self.output += self.core.data_to_send()
+        self.judged = JudgedTcpConnection(SETTINGS, busy=busy, now=START)
 
     @rule(data=valid_requests())
     def send_valid_request(self, data: bytes) -> None:
-        self._feed(data)
+        self.judged.feed(data)
 
     @rule(data=valid_requests(), cut=st.integers(1, HEADER_SIZE - 1))
     def send_partial_header(self, data: bytes, cut: int) -> None:
-        self._feed(data[:cut])
+        self.judged.feed(data[:cut])
 
     @rule(data=huge_size_claims())
     def send_huge_size(self, data: bytes) -> None:
-        self._feed(data)
+        self.judged.feed(data)
 
     @rule(data=odd_headers())
     def send_odd_header(self, data: bytes) -> None:
-        self._feed(data)
+        self.judged.feed(data)
 
     @rule(data=st.binary(min_size=1, max_size=64))
     def send_garbage(self, data: bytes) -> None:
-        self._feed(data)
+        self.judged.feed(data)
 
-    @precondition(lambda self: not self.core.closed)
+    @precondition(lambda self: not self.judged.core.closed)
     @rule()
     def finish_pending_payload(self) -> None:
-        verdict = judge_stream(bytes(self.stream), max_payload=LIMIT, busy=self.busy)
+        verdict = self.judged.verdict()
         if verdict.pending_header is not None:
-            missing = verdict.pending_start + HEADER_SIZE + verdict.pending_header.size - len(self.stream)
-            self._feed(b"p" * missing)
+            missing = verdict.pending_start + HEADER_SIZE + verdict.pending_header.size - len(self.judged.stream)
+            self.judged.feed(b"p" * missing)
 
     @rule(data=valid_requests())
     def close_mid_payload(self, data: bytes) -> None:
-        """Half a request, then the end of the stream: the server closes without a reply."""
-        self._feed(data[: max(1, len(data) - 1)])
-        self._eof()
+        """Part of a request, then the end of the stream: the server closes without a reply."""
+        self.judged.feed(data[: max(1, len(data) - 1)])
+        self.judged.end_of_stream()
 
     @rule()
     def peer_closes(self) -> None:
-        self._eof()
-
-    def _eof(self) -> None:
-        if self.core.closed:
-            self._open()
-        was_closed = self.core.closed
-        self.core.receive_data(b"", self.now)
-        assert self.core.data_to_send() == b"", "the end of the stream produced a reply"
-        assert self.core.closed, "the server kept a connection whose peer has closed (no handler was running)"
-        if not was_closed and self.closed_at_stream_length is None:
-            self.closed_at_stream_length = len(self.stream)
+        self.judged.end_of_stream()
 
     @rule(seconds=st.sampled_from([0.0, 0.001, 0.5, 1.0, 1.999, 2.0, 2.001, 5.0, 9.999, 10.0, 10.5]))
     def advance_time(self, seconds: float) -> None:
-        self._advance(seconds)
+        self.judged.advance(seconds)
 
     @rule()
     def stay_idle(self) -> None:
-        self._advance(DEFAULT_IDLE_TIMEOUT + 1)
-
-    def _advance(self, seconds: float) -> None:
-        """Move the clock, firing the core's timer at its deadline, as the adapter's ``call_at`` does."""
-        target = self.now + seconds
-        while not self.core.closed:
-            deadline = self.core.get_timer()
-            if deadline is None or deadline > target:
-                break
-            expected_deadline = self._expected_deadline()
-            self.now = max(self.now, deadline)
-            verdict = judge_stream(bytes(self.stream), max_payload=LIMIT, busy=self.busy)
-            self.core.handle_timer(self.now)
-            out = self.core.data_to_send()
-            assert is_closed(self.core), f"the deadline {deadline} passed and the connection is still open"
-            assert deadline == expected_deadline
-            if out:
-                # TCP-SRV-5: TIMEOUT is allowed once the request's header has arrived, and nothing else.
-                assert verdict.pending_header is not None and not self.busy
-                assert out == pack_reply(verdict.pending_header, Result.TIMEOUT)
-            self.output += out
-            self.timeout_reply = out
-            self.closed_at_stream_length = len(self.stream)
-        self.now = target
-
-    # --- the invariants --------------------------------------------------------------
-
-    def _arrival_time(self, offset: int) -> float:
-        """When the byte at ``offset`` of the stream arrived."""
-        when = self.arrivals[0][1] if self.arrivals else self.opened
-        for start, at in self.arrivals:
-            if start > offset:
-                break
-            when = at
-        return when
-
-    def _expected_deadline(self) -> float:
-        verdict = judge_stream(bytes(self.stream), max_payload=LIMIT, busy=self.busy)
-        if self.busy:
-            return self.opened + DEFAULT_REQUEST_DEADLINE  # an over-limit connection's clock starts at accept
-        if verdict.pending_start < len(self.stream):
-            return self._arrival_time(verdict.pending_start) + DEFAULT_REQUEST_DEADLINE
-        idle_since = self._arrival_time(verdict.completed_end - 1) if verdict.completed_end else self.opened
-        return idle_since + DEFAULT_IDLE_TIMEOUT
+        self.judged.advance(DEFAULT_IDLE_TIMEOUT + 1)
 
     @invariant()
-    def replies_are_the_specs(self) -> None:
-        verdict = judge_stream(bytes(self.stream), max_payload=LIMIT, busy=self.busy)
-        expected = b"".join(verdict.replies) + self.timeout_reply
-        assert bytes(self.output) == expected
-        if self.closed_at_stream_length is None:
-            assert self.core.closed == verdict.closed
-        else:
-            assert self.core.closed
-
-    @invariant()
-    def buffer_is_bounded(self) -> None:
-        assert self.core.buffered_bytes <= HEADER_SIZE + LIMIT
-
-    @invariant()
-    def timer_is_the_deadline(self) -> None:
-        if self.core.closed:
-            assert self.core.get_timer() is None
-            return
-        assert self.core.get_timer() == self._expected_deadline()
+    def judged_after_every_step(self) -> None:
+        self.judged.check()
 
 
 TcpCoreMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)

@@ -1,21 +1,21 @@
 """python-ref's UDP server core (sans-IO) under random datagrams, duplicates, spoofed sources and time.
 
-The oracle is :class:`rrp_robustness.oracle.DatagramServer`: ``decode_request_datagram``'s
-verdicts, the operations, the duplicate-reply window and the amplification bound.
-Invariants after every datagram: the core's answer is one the oracle allows, byte for byte;
-INCREMENT never runs twice for one (source, ID) inside the window (the counters agree);
-no reply is larger than three times its request; the core's timer never lets a cached
-reply outlive its window unnoticed.
+:class:`rrp_robustness.judged_udp.JudgedUdpCore` does the judging against the spec's
+UDP server (``decode_request_datagram``'s verdicts, the operations, the duplicate-reply
+window and the amplification bound). Invariants after every datagram: the core's answer
+is one the oracle allows, byte for byte; INCREMENT never runs twice for one (source, ID)
+inside the window (the counters agree); no reply is larger than three times its request;
+the core's timer never lets a cached reply outlive its window unnoticed.
 """
 
 from __future__ import annotations
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule
 
 from rrp import ServerSettings, UdpServerCore
-from rrp_robustness.oracle import DatagramServer
+from rrp_robustness.judged_udp import JudgedUdpCore
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
     DEFAULT_DEDUP_WINDOW,
@@ -80,68 +80,40 @@ class UdpCoreMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.now = START
-        self.core = UdpServerCore(ServerSettings())
-        self.core.dispatcher.register(AMPLIFYING_OPERATION, amplify)
-        self.model = DatagramServer(window=DEFAULT_DEDUP_WINDOW, max_payload=DEFAULT_UDP_MAX_PAYLOAD)
-        self.model.operations.handlers[AMPLIFYING_OPERATION] = amplify
-
-    def _deliver(self, datagram: bytes, peer: tuple[str, int]) -> None:
-        answer = self.core.handle_datagram(datagram, peer, self.now)
-        assert answer is None or isinstance(answer, bytes), "no async handler is registered"
-        acceptable = self.model.acceptable(datagram, peer, self.now)
-        if answer is not None:
-            assert len(answer) <= AMPLIFICATION_FACTOR * len(datagram), "UDP-SRV-5"
-        assert answer in acceptable
+        self.judged = JudgedUdpCore(handlers={AMPLIFYING_OPERATION: amplify}, now=START)
 
     @rule(target=sent, datagram=requests(), peer=peers)
     def send_request(self, datagram: bytes, peer: tuple[str, int]) -> tuple[bytes, tuple[str, int]]:
-        self._deliver(datagram, peer)
+        self.judged.deliver(datagram, peer)
         return datagram, peer
 
     @rule(previous=sent)
     def retransmit(self, previous: tuple[bytes, tuple[str, int]]) -> None:
         """The same bytes from the same source: inside the window, the same reply and nothing run again."""
-        self._deliver(*previous)
+        self.judged.deliver(*previous)
 
     @rule(previous=sent, peer=peers)
     def spoof_source(self, previous: tuple[bytes, tuple[str, int]], peer: tuple[str, int]) -> None:
         """The same bytes from another source: a request of its own."""
-        self._deliver(previous[0], peer)
+        self.judged.deliver(previous[0], peer)
 
     @rule(datagram=odd_datagrams(), peer=peers)
     def send_odd_datagram(self, datagram: bytes, peer: tuple[str, int]) -> None:
-        self._deliver(datagram, peer)
+        self.judged.deliver(datagram, peer)
 
     @rule(datagram=st.binary(max_size=HEADER_SIZE + 8), peer=peers)
     def send_garbage(self, datagram: bytes, peer: tuple[str, int]) -> None:
-        self._deliver(datagram, peer)
+        self.judged.deliver(datagram, peer)
 
     @rule(seconds=st.sampled_from([0.0, 0.01, 1.0, DEFAULT_DEDUP_WINDOW / 2, DEFAULT_DEDUP_WINDOW, 30.0]))
     def advance_time(self, seconds: float) -> None:
-        """Move the clock; fire the core's timer if it is due, as the adapter does."""
-        self.now += seconds
-        timer = self.core.get_timer()
-        if timer is not None and timer <= self.now:
-            self.core.handle_timer(self.now)
-            self.model.expire(self.now)
+        """Move the clock and fire the core's timer if it is due, as the adapter does."""
+        self.judged.advance(seconds)
 
     @rule(seconds=st.sampled_from([0.01, 1.0, DEFAULT_DEDUP_WINDOW]))
     def advance_time_timer_late(self, seconds: float) -> None:
         """Move the clock without firing the timer: a datagram may be handled before a late timer callback."""
-        self.now += seconds
-
-    @invariant()
-    def increment_ran_once_per_request(self) -> None:
-        """UDP-SRV-7: the core ran INCREMENT exactly as often as the spec's server did."""
-        assert self.core.dispatcher.counter == self.model.operations.counter
-
-    @invariant()
-    def timer_covers_every_cached_reply(self) -> None:
-        live = [expiry for expiry, _ in self.model.cache.values() if expiry > self.now]
-        if live:
-            timer = self.core.get_timer()
-            assert timer is not None and timer <= min(live)
+        self.judged.advance(seconds, fire_timer=False)
 
 
 UdpCoreMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

@@ -13,7 +13,7 @@ from pathlib import Path
 from rrp_spec import HEADER_SIZE, Op, pack_request
 from rrp_spec.vectors import load
 
-from .encoding import encode_reply_input
+from .encoding import encode_reply_input, encode_tcp_core_input, encode_udp_core_input
 
 #: Saved findings: ``robustness/regressions/<target>/<name>.bin``, replayed by the tests.
 REGRESSIONS_DIR = Path(__file__).resolve().parents[3] / "regressions"
@@ -51,10 +51,24 @@ def reply_seeds() -> list[bytes]:
     return seeds
 
 
-def server_core_seeds() -> list[bytes]:
-    """Seeds for the server-core targets: every request vector, plus a retransmitted INCREMENT."""
+def tcp_core_seeds() -> list[bytes]:
+    """Every TCP request vector as one write, as single bytes, and as a busy connection's first bytes."""
+    seeds = []
+    for stream in tcp_stream_seeds():
+        if len(stream) > 4096:
+            continue
+        seeds.append(encode_tcp_core_input([stream]))
+        seeds.append(encode_tcp_core_input([stream[i : i + 1] for i in range(len(stream))]))
+        seeds.append(encode_tcp_core_input([stream], busy=True))
+    return seeds
+
+
+def udp_core_seeds() -> list[bytes]:
+    """Every UDP request vector from one peer, and an INCREMENT retransmitted and spoofed."""
     increment = pack_request(Op.INCREMENT, 0x5EED)
-    return [*udp_datagram_seeds(), increment + increment]
+    seeds = [encode_udp_core_input([(0, datagram)]) for datagram in udp_datagram_seeds()]
+    seeds.append(encode_udp_core_input([(0, increment), (0, increment), (1, increment)]))
+    return seeds
 
 
 def regressions(target: str) -> list[tuple[str, bytes]]:

@@ -29,8 +29,14 @@ DEFAULT_SECONDS = 60
 INPUT_TIMEOUT_SECONDS = 10
 #: libFuzzer's memory limit for one target process.
 RSS_LIMIT_MB = 2048
+#: Longest input libFuzzer makes. Reached at once (``-len_control=0``): the interesting server-core
+#: inputs are long (a large request, then a short one reusing its ID) and coverage alone does not
+#: reward length. Seeds longer than this (the 65 507-byte vector) are still run as they are.
+MAX_LEN = 8192
 
 _DONE = re.compile(r"Done (\d+) runs in (\d+) second")
+#: libFuzzer's status lines start with the number of inputs run so far ("#4096  pulse ...").
+_STATUS = re.compile(r"^#(\d+)\s", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +56,8 @@ class FuzzRun:
         return self.exit_status == 0 and not self.findings
 
 
-def run_target(name: str, seconds: int, workdir: Path) -> FuzzRun:
-    """Fuzz ``name`` for ``seconds`` seconds; libFuzzer's log goes to ``workdir/logs/<name>.log``."""
+def run_target(name: str, seconds: int, workdir: Path, runs: int | None = None) -> FuzzRun:
+    """Fuzz ``name`` for ``seconds`` seconds (or ``runs`` inputs); the log goes to ``workdir/logs/<name>.log``."""
     target = TARGETS[name]
     corpus_dir = workdir / "corpus" / name
     crashes_dir = workdir / "crashes"
@@ -69,9 +75,15 @@ def run_target(name: str, seconds: int, workdir: Path) -> FuzzRun:
         f"-max_total_time={seconds}",
         f"-timeout={INPUT_TIMEOUT_SECONDS}",
         f"-rss_limit_mb={RSS_LIMIT_MB}",
+        f"-max_len={MAX_LEN}",
+        "-len_control=0",
+        # Comparisons guide the search too: the amplification bound is one (len(reply) <= 3 * len(request)).
+        "-use_value_profile=1",
         f"-artifact_prefix={crashes_dir}/{name}-",
         "-print_final_stats=1",
     ]
+    if runs is not None:
+        command.append(f"-runs={runs}")
     started = time.monotonic()
     log_path = logs_dir / f"{name}.log"
     with log_path.open("wb") as log:
@@ -79,11 +91,12 @@ def run_target(name: str, seconds: int, workdir: Path) -> FuzzRun:
     elapsed = time.monotonic() - started
     log_text = log_path.read_text(errors="replace")
     done = _DONE.findall(log_text)
+    status_lines = _STATUS.findall(log_text)
     findings = sorted(str(p) for p in set(crashes_dir.glob(f"{name}-*")) - before)
     return FuzzRun(
         target=name,
         seconds=round(elapsed, 1),
-        executions=int(done[-1][0]) if done else 0,
+        executions=int(done[-1][0]) if done else (int(status_lines[-1]) if status_lines else 0),
         corpus_files=sum(1 for _ in corpus_dir.iterdir()),
         exit_status=status,
         findings=findings,
@@ -96,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", DEFAULT_SECONDS)))
     parser.add_argument("--workdir", type=Path, default=Path("build/fuzz"))
     parser.add_argument("--target", action="append", choices=sorted(TARGETS), help="repeatable; default: all")
+    parser.add_argument("--runs", type=int, help="stop each target after this many inputs (a smoke test)")
     args = parser.parse_args(argv)
     if args.seconds < 1:
         parser.error("--seconds must be at least 1")
-    runs = [run_target(name, args.seconds, args.workdir) for name in (args.target or list(TARGETS))]
+    runs = [run_target(name, args.seconds, args.workdir, args.runs) for name in (args.target or list(TARGETS))]
     print(f"{'target':<16} {'seconds':>8} {'executions':>12} {'corpus':>7}  result")
     for run in runs:
         verdict = "clean" if run.clean else f"FAILED (exit {run.exit_status}): {', '.join(run.findings) or 'see log'}"

@@ -1,6 +1,6 @@
 """Fuzz targets for the spec's decoders: what a server and a client make of untrusted bytes.
 
-Each function raises :class:`ContractBroken` (or lets an unexpected exception through)
+Each function raises :class:`~rrp_robustness.contract.ContractBroken` (or lets an unexpected exception through)
 only when ``rrp_spec`` broke its contract: every input must end in a decoded message or
 a :class:`~rrp_spec.ProtocolViolation` whose action the transport allows, and a reply
 check must return a list of problems citing catalogue IDs, never raise.
@@ -29,18 +29,8 @@ from rrp_spec import (
     unpack_header,
 )
 
+from ..contract import require as _require
 from .encoding import decode_reply_input
-
-
-class ContractBroken(AssertionError):
-    """The code under test answered an input in a way its contract or the spec forbids."""
-
-
-def _require(condition: bool, message: str) -> None:
-    # An explicit raise, not ``assert``: the fuzzer must catch this under ``python -O`` too.
-    if not condition:
-        raise ContractBroken(message)
-
 
 #: What a server may do with a request it does not carry out, per transport.
 _ALLOWED_ACTIONS = {Transport.UDP: {Action.DROP, Action.REPLY}, Transport.TCP: {Action.CLOSE, Action.REPLY}}

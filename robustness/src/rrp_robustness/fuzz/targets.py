@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import corpus, spec_targets
+from . import core_targets, corpus, spec_targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,18 @@ TARGETS: dict[str, FuzzTarget] = {
             "rrp_spec.reply_problems against an independent CLI-3 oracle",
             spec_targets.reply,
             corpus.reply_seeds,
+        ),
+        FuzzTarget(
+            "tcp-core",
+            "rrp.TcpConnection: writes, ends of stream and time, judged against the spec's framing",
+            core_targets.tcp_core,
+            corpus.tcp_core_seeds,
+        ),
+        FuzzTarget(
+            "udp-core",
+            "rrp.UdpServerCore: datagrams, retransmissions, spoofed sources and time",
+            core_targets.udp_core,
+            corpus.udp_core_seeds,
         ),
     )
 }
