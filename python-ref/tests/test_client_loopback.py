@@ -304,7 +304,8 @@ def test_retransmits_the_same_bytes_after_drops() -> None:
     times = [t for t, _ in server.received]
     assert len({data for _, data in server.received}) == 1
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert gaps[0] >= QUICK.base_timeout(1) - 0.01 and gaps[1] >= QUICK.base_timeout(2) - 0.01
+    # Arrival times are seen through a thread on a shared machine: loose bounds here; exact ones on simulated time.
+    assert gaps[0] >= QUICK.base_timeout(1) / 2 and gaps[1] >= QUICK.base_timeout(2) / 2
     assert all(gap < MARGIN for gap in gaps)
 
 
@@ -500,7 +501,7 @@ def test_cli_gives_up_exit_3_and_verbose_attempts() -> None:
     lines = done.stderr.splitlines()
     assert re.fullmatch(r"attempt 1/2: waiting up to 0\.0[5-7] s", lines[0])
     assert re.fullmatch(r"attempt 2/2: waiting up to 0\.1[0-5] s", lines[1])
-    assert re.fullmatch(r"error: no reply after 2 attempts over 0\.\d\d s", lines[-1])
+    assert re.fullmatch(r"error: no reply after 2 attempts over \d+\.\d\d s", lines[-1])
 
 
 def test_cli_timeout_bounds_a_udp_call() -> None:
@@ -519,7 +520,8 @@ def test_cli_timeout_bounds_a_udp_call() -> None:
         )
         elapsed = time.monotonic() - started
     assert done.returncode == 3
-    assert "no reply after 1 attempt over 0.30 s" in done.stderr
+    # The time reported is the time measured, which a loaded machine may stretch past 0.30 s.
+    assert re.fullmatch(r"error: no reply after 1 attempt over (0\.[3-9]|[1-9]\.)\d s\n", done.stderr)
     assert elapsed < 0.3 + 5  # interpreter start-up included
 
 
