@@ -110,8 +110,14 @@ def render_bytes(data: bytes, *, length: int | None = None, message_start: bool,
             value: int | bytes = raw if f.struct_code.endswith("s") else int.from_bytes(raw, "big")
             lines.append(f"{indent}{f.offset:04x}  {_hex(raw):<{width}} {f.name:<10} {_field_meaning(f.name, value)}")
         offset = HEADER_SIZE
+    previous = b""
     for start in range(offset, len(data), _LINE):
         chunk = data[start : start + _LINE]
+        if chunk == previous and len(chunk) == _LINE:  # like hexdump: one "*" for a run of repeated lines
+            if lines[-1] != f"{indent}*":
+                lines.append(f"{indent}*")
+            continue
+        previous = chunk
         lines.append(f"{indent}{start:04x}  {_hex(chunk):<{_LINE * 3}} |{_printable(chunk)}|")
     total = len(data) if length is None else length
     if total > len(data):
