@@ -17,6 +17,7 @@ from rrp_spec import (
     HEADER_LAYOUT,
     HEADER_SIZE,
     MIN_DEDUP_WINDOW,
+    REQUIREMENTS,
     Op,
     Result,
     RetryPolicy,
@@ -38,7 +39,7 @@ def test_values_come_from_the_spec_with_format_specs() -> None:
         "{{ NO_SUCH_CONSTANT }}",
         "{{ Op.NO_SUCH_OP }}",
         "{{ HEADER_SIZE:q }}",
-        "[[UDP-SRV-999]]",
+        f"[[UDP-SRV-{len(REQUIREMENTS) + 1}]]",  # no area has that many requirements
         "<!-- rrp:no-such-directive -->",
         "<!-- rrp:requirements -->",
         "<!-- rrp:requirements area=NOPE -->",
