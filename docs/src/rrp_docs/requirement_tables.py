@@ -55,7 +55,7 @@ def _level_cell(level: Level) -> str:
     return f'<span class="rrp-level rrp-level-{level.value.lower()}">{level.value}</span>'
 
 
-def catalogue_tables(ctx: PageContext, coverage: Mapping[str, Sequence[str]] | None) -> str:
+def catalogue_tables(coverage: Mapping[str, Sequence[str]] | None) -> str:
     """The whole catalogue, one table per area under its own heading.
 
     ``coverage`` maps requirement IDs to the conformance checks that cover them;
@@ -86,7 +86,7 @@ def catalogue_tables(ctx: PageContext, coverage: Mapping[str, Sequence[str]] | N
     return "\n\n".join(sections)
 
 
-def catalogue_summary(ctx: PageContext) -> str:
+def catalogue_summary() -> str:
     """Counts per area and level, each area linked to its table."""
     rows = []
     for area in areas():
