@@ -196,3 +196,10 @@ def test_example_commands_are_accepted_by_their_parsers(page: str, program: str,
     assert len(commands) >= at_least
     for arguments in commands:
         parser.parse_args(arguments)  # a rejected example exits with status 2, failing the test
+
+
+def test_home_page_uses_the_servers_default_address() -> None:
+    cli_serve = pytest.importorskip("rrp.cli_serve", reason="rrp.cli_serve is not importable")
+    home = (REPO / "docs" / "pages" / "index.md").read_text()
+    addresses = set(re.findall(r"127\.0\.0\.1:(\d+)", home.split("## Who it is for")[0]))
+    assert addresses == {str(cli_serve.DEFAULT_PORT)}
