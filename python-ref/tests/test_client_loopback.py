@@ -236,6 +236,13 @@ def full_backlog() -> Iterator[int]:
         listener.close()
 
 
+def closed_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
@@ -322,6 +329,20 @@ def test_gives_up_on_schedule() -> None:
     assert re.fullmatch(
         r"no reply after 3 attempts over 0\.[3-9]\d s|no reply after 3 attempts over 1\.\d\d s", str(caught.value)
     )
+
+
+def test_icmp_port_unreachable_does_not_end_the_exchange() -> None:
+    """UDP-CLI-2: a closed port's ICMP errors (forgeable) are reported, and the client retries until it gives up."""
+    events: list[ClientEvent] = []
+    port = closed_udp_port()
+    with (
+        Client.udp(LOOPBACK, port, policy=QUICK, jitter=no_jitter, on_event=events.append) as client,
+        pytest.raises(GaveUp, match="no reply after 3 attempts"),
+    ):
+        client.call(Op.NOOP)
+    unreachable = [e for e in events if isinstance(e, DatagramIgnored)]
+    assert unreachable and all(e.reason is IgnoreReason.PORT_UNREACHABLE for e in unreachable)
+    assert str(unreachable[0]) == f"ignored ICMP port unreachable for {LOOPBACK}:{port}"
 
 
 def test_timeout_cuts_the_exchange_short() -> None:

@@ -61,6 +61,8 @@ class DatagramIgnored:
     detail: str = ""
 
     def __str__(self) -> str:
+        if self.reason is IgnoreReason.PORT_UNREACHABLE:  # an ICMP error, not a datagram from the server
+            return f"ignored {self.reason.value} for {format_address(self.source)}"
         line = f"ignored datagram from {format_address(self.source)}: {self.reason.value}"
         return f"{line} ({self.detail})" if self.detail else line
 
@@ -93,7 +95,8 @@ class ExchangeGaveUp:
     elapsed: float
 
     def __str__(self) -> str:
-        return f"gave up on {format_address(self.server)} after {self.attempts} attempts over {self.elapsed:.2f} s"
+        noun = "attempt" if self.attempts == 1 else "attempts"
+        return f"gave up on {format_address(self.server)} after {self.attempts} {noun} over {self.elapsed:.2f} s"
 
 
 #: Everything a UDP exchange reports.
