@@ -129,13 +129,21 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---|",
     ]
     lines += [f"| {name} | {_mib(value)} |" for name, value in rss["at_phase_ends"].items()]
+    lines += ["", "From the server's shutdown counters:", ""]
     lines += [
-        "",
-        "Drops by reason (from the server's shutdown counters): "
-        + (", ".join(f"{k} {v}" for k, v in doc["drops_by_reason"].items()) or "none reported"),
-        "",
+        f"- {label}: {_counts(doc[key])}"
+        for label, key in (
+            ("drops by reason", "drops_by_reason"),
+            ("rejected inputs by requirement", "rejected_by_requirement"),
+            ("connection closes by reason", "closes_by_reason"),
+        )
     ]
+    lines.append("")
     return "\n".join(lines)
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in counts.items()) or "none reported"
 
 
 def plot(run: SoakRun, path: Path) -> None:
