@@ -324,6 +324,13 @@ static void expire_udp(uint64_t now, uint64_t timeout_ns) {
     }
 }
 
+/* Start counting afresh when the warm-up ends; a connection lost during the warm-up is still reported. */
+static void reset_counters(void) {
+    uint64_t disconnects = st.disconnects;
+    memset(&st, 0, sizeof st);
+    st.disconnects = disconnects;
+}
+
 static void usage(FILE *to) {
     fputs("usage: rrp-load (--udp | --tcp) HOST:PORT [-c CONNS] [-k INFLIGHT] [-d SECONDS] [-w WARMUP]\n"
           "                [-s PAYLOAD_BYTES] [--op echo|noop] [--timeout SECONDS] [--bind SOURCE_ADDR]\n"
@@ -469,7 +476,7 @@ int main(int argc, char **argv) {
     int open_conns = opt.conns;
     while ((now = now_ns()) < end && open_conns > 0) {
         if (!measuring && now >= warm_end) {
-            memset(&st, 0, sizeof st); /* counts and latencies from here on only */
+            reset_counters(); /* counts and latencies from here on only */
             measuring = 1;
             measure_start = now;
         }
@@ -494,8 +501,8 @@ int main(int argc, char **argv) {
             next_expiry = now + 1000000; /* every millisecond is plenty against a 200 ms timeout */
         }
     }
-    if (!measuring) {
-        memset(&st, 0, sizeof st);
+    if (!measuring) { /* every connection closed during the warm-up: nothing was measured */
+        reset_counters();
         measure_start = now;
     }
     double elapsed = (double)(now - measure_start) / 1e9;

@@ -149,8 +149,8 @@ def tcp_server(mangle: Mangle, close_after: int | None = None) -> Iterator[Endpo
         listener.close()
 
 
-def run(tools: Path, config: LoadConfig, target: Endpoint, duration: float = 0.3) -> LoadResult:
-    return LoadRun(tools / "rrp-load", duration=duration, warmup=0.0).run(config, target)
+def run(tools: Path, config: LoadConfig, target: Endpoint, duration: float = 0.3, warmup: float = 0.0) -> LoadResult:
+    return LoadRun(tools / "rrp-load", duration=duration, warmup=warmup).run(config, target)
 
 
 def test_correct_udp_server_gives_no_errors(tools: Path) -> None:
@@ -206,6 +206,15 @@ def test_server_closing_the_connection_is_an_error(tools: Path) -> None:
         result = run(tools, TCP_2X4, target)
     assert result.disconnects == 2
     assert result.errors >= 2
+
+
+def test_connections_lost_during_the_warm_up_are_still_reported(tools: Path) -> None:
+    # A server that drops every connection at once must not look like a clean run with nothing measured.
+    with tcp_server(correct, close_after=0) as target:
+        result = run(tools, TCP_2X4, target, warmup=0.2)
+    assert result.disconnects == 2
+    assert result.errors == 2
+    assert result.replies_ok == 0
 
 
 def test_refuses_a_non_loopback_target_without_sending(tools: Path) -> None:
