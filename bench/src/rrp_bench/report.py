@@ -285,7 +285,11 @@ def markdown(results: BenchResults) -> str:
             f"| {bound} | {target.verdict} |"
         )
 
-    problems = [r for r in results.runs + results.attack_runs if r.result is None or r.result.errors or r.result.lost]
+    problems = [
+        r
+        for r in results.runs + results.attack_runs
+        if r.result is None or r.result.errors or r.result.lost or not r.result.replies_ok
+    ]
     out += ["", "## Errors and losses", ""]
     if not problems:
         out.append("Every reply of every run had the right request ID and payload; no UDP request was lost.")
@@ -297,7 +301,7 @@ def markdown(results: BenchResults) -> str:
             out.append(
                 f"- {r.config} {r.server} round {r.round} {r.attack or ''}: errors {res.errors} (header "
                 f"{res.bad_header}, id {res.bad_id}, payload {res.bad_payload}, error result {res.error_result}, "
-                f"disconnects {res.disconnects}), lost {res.lost}, late {res.late}"
+                f"disconnects {res.disconnects}), lost {res.lost}, late {res.late}, correct replies {res.replies_ok}"
             )
     return "\n".join(out) + "\n"
 
