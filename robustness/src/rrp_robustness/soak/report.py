@@ -12,6 +12,14 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a CI machine
 import matplotlib.pyplot as plt
 
+from rrp_spec import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+    DEFAULT_REQUEST_DEADLINE,
+    DEFAULT_SEND_TIMEOUT,
+)
+
 from .verdict import (
     SoakRun,
     Target,
@@ -34,7 +42,11 @@ def summarize(run: SoakRun, targets: list[Target]) -> dict[str, Any]:
         "phases": [asdict(p) for p in run.plan.phases],
         "attack_started": run.attack_started,
         "honest": {t: asdict(latency_summary(run.exchanges, t)) for t in ("udp", "tcp")},
+        "assumed_server_limits": assumed_limits(),
         "attacker_connections": connection_summary(run.connections),
+        "attacker_connection_records": [
+            asdict(c) | {"lifetime": c.lifetime, "past_deadline": c.overshoot} for c in run.connections
+        ],
         "floods": [asdict(f) for f in run.floods],
         "server_rss_bytes": {
             "start": rss[0] if rss else None,
@@ -48,6 +60,18 @@ def summarize(run: SoakRun, targets: list[Target]) -> dict[str, Any]:
         "server_counters": counters,
         "server_exit_status": run.server_exit_status,
         "server_stderr_tail": run.server_stderr[-4000:],
+    }
+
+
+def assumed_limits() -> dict[str, float]:
+    """The reference defaults the attackers' deadlines are computed from (a server run with other limits
+    is judged against these all the same)."""
+    return {
+        "request_deadline_s": DEFAULT_REQUEST_DEADLINE,
+        "send_timeout_s": DEFAULT_SEND_TIMEOUT,
+        "idle_timeout_s": DEFAULT_IDLE_TIMEOUT,
+        "max_connections": DEFAULT_MAX_CONNECTIONS,
+        "max_connections_per_source": DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
     }
 
 
@@ -75,7 +99,10 @@ def markdown(doc: dict[str, Any]) -> str:
     lines = [
         f"# Soak under attack: targets {doc['verdict']}",
         "",
-        f"Run of {doc['seconds']} s against `{' '.join(doc['server_command'])}`.",
+        f"Run of {doc['seconds']} s against `{' '.join(doc['server_command'])}`. "
+        "Attackers' deadlines assume the reference defaults: "
+        + ", ".join(f"{name} {value:g}" for name, value in doc["assumed_server_limits"].items())
+        + ".",
         "",
         "| target | held | detail |",
         "|---|---|---|",

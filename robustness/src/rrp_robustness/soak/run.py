@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server-args",
         default=os.environ.get("SOAK_SERVER_ARGS", ""),
-        help="extra arguments for the default server command (env SOAK_SERVER_ARGS)",
+        help="extra arguments for the default server command (env SOAK_SERVER_ARGS); the attackers still "
+        "judge deadlines by the reference defaults",
     )
     args = parser.parse_args(argv)
     if args.seconds <= 0:
