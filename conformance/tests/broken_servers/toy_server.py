@@ -87,8 +87,8 @@ class Settings:
     send_timeout: float = 0.5
     tcp_max_payload: int = 1 << 16
     udp_max_payload: int = MAX_UDP_PAYLOAD
-    max_connections: int = 8
-    max_connections_per_source: int = 3
+    max_connections: int = 16
+    max_connections_per_source: int = 4
     dedup_window: float = 2 * MIN_DEDUP_WINDOW
 
 

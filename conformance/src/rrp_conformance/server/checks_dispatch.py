@@ -15,7 +15,7 @@ from rrp_spec import COUNTER_SIZE, HEADER_SIZE, MAX_REQUEST_ID, Header, Op, Resu
 from ..context import CheckContext
 from ..registry import Registry
 from .env import ServerEnv
-from .judge import REPLY_WAIT, judge_reply, udp_exchange
+from .judge import REPLY_WAIT, judge_reply, tcp_first_exchange, udp_exchange
 from .net import Ending, TcpChannel, UdpChannel, fresh_id
 
 
@@ -38,17 +38,24 @@ def asker(ctx: CheckContext[ServerEnv], transport: str) -> Iterator[Asker]:
 
             yield ask_udp
         return
-    assert env.tcp is not None
     wait = ctx.timing.scaled(REPLY_WAIT)
-    with TcpChannel(ctx.log, env.tcp, timeout=wait) as tcp:
+    opened: list[TcpChannel] = []
 
-        def ask_tcp(data: bytes, note: str = "") -> bytes | None:
-            if not tcp.send(data, note):
-                return None
-            read = tcp.read_message(wait)
-            return read.data if read.ending is Ending.MESSAGE else None
+    def ask_tcp(data: bytes, note: str = "") -> bytes | None:
+        if not opened:  # the first request opens the connection (retrying a refusal left over by earlier checks)
+            channel, read = tcp_first_exchange(ctx, data, note)
+            opened.append(channel)
+        elif opened[0].send(data, note):
+            read = opened[0].read_message(wait)
+        else:
+            return None
+        return read.data if read.ending is Ending.MESSAGE else None
 
+    try:
         yield ask_tcp
+    finally:
+        for channel in opened:
+            channel.close()
 
 
 def _ask_ok(

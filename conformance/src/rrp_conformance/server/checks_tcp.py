@@ -21,7 +21,7 @@ from rrp_spec import HEADER_SIZE, MAGIC, VERSION, Op, Result, pack_request, unpa
 from ..context import CheckContext
 from ..registry import Registry
 from .env import ServerEnv
-from .judge import REPLY_WAIT, judge_reply, result_name
+from .judge import REPLY_WAIT, judge_reply, result_name, tcp_first_exchange
 from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id
 
 #: Stalled connections in the slowloris check (the issue's figure), fewer when the claimed limit is lower.
@@ -68,9 +68,10 @@ def _split(ctx: CheckContext[ServerEnv]) -> None:
 
 def _pipelined(ctx: CheckContext[ServerEnv]) -> None:
     requests = [echo_request(bytes([65 + i]) * (i + 1)) for i in range(3)]
-    with _connect(ctx) as channel:
-        channel.send(b"".join(d for d, _ in requests), "three ECHO requests in one segment")
-        replies = [_read(ctx, channel) for _ in requests]
+    channel, first = tcp_first_exchange(ctx, b"".join(d for d, _ in requests), "three ECHO requests in one segment")
+    with channel:
+        replies = [first.data if first.ending is Ending.MESSAGE else None]
+        replies += [_read(ctx, channel) for _ in requests[1:]]
     ids = [h.request_id for _, h in requests]
     got = [r for r in replies if r is not None and len(r) >= HEADER_SIZE]
     got_ids = [unpack_header(r).request_id for r in got]
@@ -96,9 +97,9 @@ def _pipelined(ctx: CheckContext[ServerEnv]) -> None:
 def _error_keeps_connection(ctx: CheckContext[ServerEnv]) -> None:
     bad = pack_request(0x0003, fresh_id(), b"discard me")
     good, good_header = echo_request(b"next")
-    with _connect(ctx) as channel:
-        channel.send(bad + good, "a reserved operation with a payload, then an ECHO, in one segment")
-        first = _read(ctx, channel)
+    channel, read = tcp_first_exchange(ctx, bad + good, "a reserved operation with a payload, then an ECHO")
+    with channel:
+        first = read.data if read.ending is Ending.MESSAGE else None
         second = _read(ctx, channel)
     if first is not None and len(first) >= HEADER_SIZE and unpack_header(first).request_id == good_header.request_id:
         ctx.fail("TCP-SRV-2", "the error reply first, then the ECHO reply", "the ECHO reply came first")
@@ -171,9 +172,9 @@ def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
     limit = ctx.env.claims.tcp_max_payload
     payload = os.urandom(limit)
     data, header = echo_request(payload)
-    with _connect(ctx) as channel:
-        channel.send(data, f"ECHO with {limit} payload bytes, the claimed limit")
-        reply = _read(ctx, channel, ctx.timing.limit(REPLY_WAIT + limit / (16 << 20)))
+    channel, read = tcp_first_exchange(ctx, data, f"ECHO with {limit} payload bytes, the claimed limit")
+    channel.close()
+    reply = read.data if read.ending is Ending.MESSAGE else None
     replied = judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-8")
     if reply is not None and replied is not None and replied.result == Result.OK:
         ctx.expect(
@@ -196,9 +197,9 @@ def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
 def _idle(ctx: CheckContext[ServerEnv]) -> None:
     idle = ctx.env.claims.idle_timeout
     data, header = echo_request(b"then silence")
-    with _connect(ctx) as channel:
-        channel.send(data)
-        reply = _read(ctx, channel)
+    channel, read = tcp_first_exchange(ctx, data)
+    with channel:
+        reply = read.data if read.ending is Ending.MESSAGE else None
         judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-10")
         got = channel.wait_closed(ctx.timing.limit(idle))
     if ctx.expect(
@@ -220,9 +221,10 @@ def _garbage(ctx: CheckContext[ServerEnv]) -> None:
             channel.send(body, f"garbage stream {n + 1}")
             channel.wait_closed(ctx.timing.scaled(0.2))
     data, header = echo_request(b"still there?")
-    with _connect(ctx) as channel:
-        channel.send(data)
-        judge_reply(ctx, _read(ctx, channel), header, datagram=False, result=Result.OK, requirement="SRV-16")
+    channel, read = tcp_first_exchange(ctx, data)
+    channel.close()
+    reply = read.data if read.ending is Ending.MESSAGE else None
+    judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-16")
 
 
 def _sources(ctx: CheckContext[ServerEnv], count: int, per_source: int) -> list[str | None]:
@@ -300,8 +302,10 @@ def _fill(
                     return FillResult(Fill.LOWER, f"connection {i + 1} was refused: {error.strerror or error!r}")
         # A loaded target may not have accepted every silent connection yet, and may rightly serve the extra
         # one: retry a few times before concluding (an active connection has certainly been accepted).
+        # Silent connections must still be inside the idle timeout when the verdict is taken.
+        pause = min(ctx.timing.scaled(0.2), ctx.env.claims.idle_timeout / (2 * SILENT_RETRIES))
         for attempt in range(1 if active else SILENT_RETRIES):
-            time.sleep(ctx.timing.scaled(0.2 * (attempt + 1)))
+            time.sleep(pause)
             outcome, extra = _attempt(ctx, extra_source, f"extra#{attempt + 1}")
             if extra is not None:
                 held.append(extra)

@@ -17,8 +17,8 @@ from rrp_spec import HEADER_SIZE, Result, unpack_header, vectors
 from ..context import CheckContext
 from ..registry import Check, Registry
 from .env import ServerEnv
-from .judge import REPLY_WAIT, judge_reply, udp_exchange
-from .net import Ending, TcpChannel, UdpChannel, describe, echo_request
+from .judge import REPLY_WAIT, judge_reply, tcp_first_exchange, udp_exchange
+from .net import Ending, TcpChannel, TcpRead, UdpChannel, describe, echo_request
 
 #: Seconds (before scaling) of silence after the probe's reply that make a drop a drop.
 QUIET = 0.2
@@ -85,19 +85,20 @@ def _tcp_vector(vector: dict[str, Any]) -> Callable[[CheckContext[ServerEnv]], N
         if too_large and header.size <= env.claims.tcp_max_payload:
             ctx.skip(f"size {header.size} is within the claimed TCP payload limit {env.claims.tcp_max_payload}")
         wait = ctx.timing.scaled(REPLY_WAIT)
-        with TcpChannel(ctx.log, env.tcp, timeout=wait) as channel:
-            channel.send(data, note=f"vector {vector['name']}")
-            if expect["action"] == "close":
-                got = channel.wait_closed(ctx.timing.limit(0))
-                ctx.expect(
-                    got.closed and not got.data,
-                    requirement,
-                    _expectation(expect),
-                    f"{len(got.data)} bytes back ({describe(got.data)})" if got.data else "the connection stayed open",
-                )
-                return
-            result = Result[expect["result"]]
-            read = channel.read_message(wait)
+        if expect["action"] == "close":
+            with TcpChannel(ctx.log, env.tcp, timeout=wait) as channel:
+                channel.send(data, note=f"vector {vector['name']}")
+                got = _closed_for_good(ctx, channel)
+            ctx.expect(
+                got.closed and not got.data,
+                requirement,
+                _expectation(expect),
+                f"{len(got.data)} bytes back ({describe(got.data)})" if got.data else "the connection stayed open",
+            )
+            return
+        result = Result[expect["result"]]
+        channel, read = tcp_first_exchange(ctx, data, f"vector {vector['name']}")
+        with channel:
             reply = read.data if read.ending is Ending.MESSAGE else None
             if reply is None and read.data:
                 ctx.fail(requirement, _expectation(expect), f"an incomplete message, then {read.ending.value}")
@@ -106,7 +107,7 @@ def _tcp_vector(vector: dict[str, Any]) -> Callable[[CheckContext[ServerEnv]], N
             if replied is None or replied.result != result:
                 return
             if expect.get("then") == "close":
-                got = channel.wait_closed(ctx.timing.limit(0))
+                got = _closed_for_good(ctx, channel)
                 ctx.expect(
                     got.closed and not got.data,
                     requirement,
@@ -126,6 +127,17 @@ def _tcp_vector(vector: dict[str, Any]) -> Callable[[CheckContext[ServerEnv]], N
                 )
 
     return run
+
+
+def _closed_for_good(ctx: CheckContext[ServerEnv], channel: TcpChannel) -> TcpRead:
+    """Send an ECHO behind the vector and wait for the close: a server that kept the connection answers it.
+
+    Without the ECHO, a server that ignored the vector and kept reading would look closed once its idle
+    timeout fired.
+    """
+    follow_up, _ = echo_request(b"must not be answered")
+    channel.send(follow_up, "an ECHO behind it: the connection must already be closing")
+    return channel.wait_closed(ctx.timing.limit(0))
 
 
 def register_vector_checks(registry: Registry[ServerEnv]) -> None:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import os
+import time
 
 from rrp_spec import HEADER_SIZE, Header, Result, reply_problems, unpack_header
 
 from ..context import CheckContext, Timing
 from ..wirelog import WireLog
 from .env import ServerEnv
-from .net import TcpChannel, UdpChannel, describe, echo_request
+from .net import Ending, TcpChannel, TcpRead, UdpChannel, describe, echo_request
 
 #: Seconds (before scaling) a well-behaved target has to answer a request that needs no waiting.
-REPLY_WAIT = 1.0
+REPLY_WAIT = 2.0
 #: Attempts per UDP exchange: retransmission with the same ID is what the spec lets a client do about loss.
 UDP_ATTEMPTS = 3
 #: Seconds (before scaling) per UDP attempt.
-UDP_ATTEMPT_WAIT = 0.5
+UDP_ATTEMPT_WAIT = 1.0
 
 
 def result_name(value: int) -> str:
@@ -55,6 +56,32 @@ def judge_reply(
         f"a {result_name(header.result)} reply ({describe(reply)})",
     )
     return header
+
+
+#: Fresh connections tried when the first one is closed or answered BUSY before anything else.
+FRESH_CONNECTION_TRIES = 3
+
+
+def tcp_first_exchange(ctx: CheckContext[ServerEnv], data: bytes, note: str = "") -> tuple[TcpChannel, TcpRead]:
+    """Connect, send ``data`` and read the first message; the channel stays open for the caller to close.
+
+    A target at its per-source limit may still be releasing the suite's previous connections: when a fresh
+    connection is closed, reset or answered BUSY before anything else, the suite waits a moment and tries a
+    new one, so that a check is never failed for what the check before it left behind.
+    """
+    assert ctx.env.tcp is not None
+    wait = ctx.timing.scaled(REPLY_WAIT)
+    for attempt in range(1, FRESH_CONNECTION_TRIES + 1):
+        channel = TcpChannel(ctx.log, ctx.env.tcp, timeout=wait)
+        channel.send(data, note)
+        read = channel.read_message(wait)
+        busy = read.ending is Ending.MESSAGE and unpack_header(read.data).result == Result.BUSY
+        if not (busy or (read.closed and not read.data)) or attempt == FRESH_CONNECTION_TRIES:
+            return channel, read
+        ctx.log.event(channel.name, "refused at once: the target may still be releasing earlier connections")
+        channel.close()
+        time.sleep(ctx.timing.scaled(0.3))
+    raise AssertionError("unreachable")
 
 
 def udp_exchange(ctx: CheckContext[ServerEnv], channel: UdpChannel, data: bytes, note: str = "") -> bytes | None:

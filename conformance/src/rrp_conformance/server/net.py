@@ -68,7 +68,6 @@ class UdpChannel:
         self.name = f"udp {show((local[0], local[1]))}"
         #: The last datagram sent with each request_id (for the amplification ratio of its reply).
         self._sent: dict[int, int] = {}
-        self._last_sent = HEADER_SIZE
         #: Every datagram received, with its source, in order.
         self.received: list[tuple[bytes, Address]] = []
 
@@ -86,11 +85,14 @@ class UdpChannel:
         """Send one datagram, exactly ``data``."""
         destination = to or self.target
         self.log.sent(f"{self.name} -> {show(destination)}", data, note=note)
+        self.send_unlogged(data, destination)
+
+    def send_unlogged(self, data: bytes, to: Address | None = None) -> None:
+        """Send one datagram without logging it (floods); its size still counts for the amplification ratio."""
         rid = request_id_of(data)
         if rid is not None:
             self._sent[rid] = len(data)
-        self._last_sent = len(data)
-        self.sock.sendto(data, destination)
+        self.sock.sendto(data, to or self.target)
 
     def receive(self, timeout: float) -> tuple[bytes, Address] | None:
         """The next datagram from anyone within ``timeout`` seconds, or ``None``."""
@@ -101,10 +103,9 @@ class UdpChannel:
         origin: Address = (source[0], source[1])
         self.log.received(f"{self.name} <- {show(origin)}", data)
         self.received.append((data, origin))
-        if self.meter is not None:
-            rid = request_id_of(data)
-            request_size = self._sent.get(rid, self._last_sent) if rid is not None else self._last_sent
-            self.meter.record(request_size, len(data), describe(data))
+        rid = request_id_of(data)
+        if self.meter is not None and rid in self._sent:  # a reply that cannot be matched is not measured
+            self.meter.record(self._sent[rid], len(data), describe(data))
         return data, origin
 
     def exchange(self, data: bytes, *, timeout: float, attempts: int = 3, note: str = "") -> bytes | None:
