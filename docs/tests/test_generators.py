@@ -203,3 +203,11 @@ def test_home_page_uses_the_servers_default_address() -> None:
     home = (REPO / "docs" / "pages" / "index.md").read_text()
     addresses = set(re.findall(r"127\.0\.0\.1:(\d+)", home.split("## Who it is for")[0]))
     assert addresses == {str(cli_serve.DEFAULT_PORT)}
+
+
+def test_an_indented_directive_stays_inside_its_block() -> None:
+    text = expand('??? info "Source"\n\n    <!-- rrp:header-source -->\n', SPEC_PAGE)
+    body = text.split("\n\n", 1)[1].rstrip("\n").splitlines()
+    assert body[0] == "    ```python"
+    assert body[1].startswith("    HEADER_STRUCT = Struct(")
+    assert all(line.startswith("    ") for line in body if line)

@@ -2,7 +2,8 @@
 
 Three forms, all expanded before Markdown sees the page:
 
-* a line holding only ``<!-- rrp:NAME key=value key="quoted value" -->``: a generated block;
+* a line holding only ``<!-- rrp:NAME key=value key="quoted value" -->``: a generated block, indented
+  like the directive;
 * ``[[UDP-SRV-5]]``: a link to the requirement's anchor on the requirements page;
 * ``{{ NAME }}`` or ``{{ NAME.attr:format }}``: a value of :mod:`rrp_spec` (or of :data:`EXTRA_VALUES`).
 
@@ -43,6 +44,7 @@ def _registry(args: Mapping[str, str], ctx: PageContext) -> str:
 #: Every block directive, by name.
 BLOCKS: dict[str, Generator] = {
     "header-table": lambda a, c: spec_tables.header_table(),
+    "header-source": lambda a, c: spec_tables.header_source(),
     "packet-diagram": lambda a, c: _figure(diagrams.packet_diagram(), a.get("caption", "")),
     "flag-table": lambda a, c: spec_tables.flag_table(),
     "operation-table": lambda a, c: spec_tables.operation_table(),
@@ -72,13 +74,13 @@ EXTRA_VALUES: dict[str, Callable[[], object]] = {
     "REQUIREMENT_COUNT": lambda: len(REQUIREMENTS),
 }
 
-_BLOCK = re.compile(r"^<!--[ \t]*rrp:([a-z-]+)(.*?)-->[ \t]*$", re.MULTILINE)
+_BLOCK = re.compile(r"^([ \t]*)<!--[ \t]*rrp:([a-z-]+)(.*?)-->[ \t]*$", re.MULTILINE)
 _REQUIREMENT = re.compile(r"\[\[([A-Z]+(?:-[A-Z]+)?-\d+)\]\]")
 _VALUE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?::\s*([^}]*?))?\s*\}\}")
 
 
 def _block(match: re.Match[str], ctx: PageContext) -> str:
-    name, raw_args = match.group(1), match.group(2)
+    indent, name, raw_args = match.group(1), match.group(2), match.group(3)
     if name not in BLOCKS:
         raise DirectiveError(f"unknown directive rrp:{name}")
     args: dict[str, str] = {}
@@ -88,9 +90,11 @@ def _block(match: re.Match[str], ctx: PageContext) -> str:
             raise DirectiveError(f"rrp:{name}: argument {token!r} is not key=value")
         args[key] = value
     try:
-        return BLOCKS[name](args, ctx)
+        generated = BLOCKS[name](args, ctx)
     except KeyError as missing:
         raise DirectiveError(f"rrp:{name} {raw_args.strip()}: {missing}") from None
+    # A directive indented into an admonition or list item keeps all its lines at that indentation.
+    return "\n".join(indent + line if line else line for line in generated.splitlines())
 
 
 def value_of(dotted: str) -> object:

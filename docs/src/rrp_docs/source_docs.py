@@ -7,6 +7,7 @@ the site reads them from the source, in definition order.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 from types import ModuleType
@@ -40,3 +41,17 @@ def documented_names(source_of: type | ModuleType) -> dict[str, str]:
         if line.strip():
             pending = []
     return docs
+
+
+def assignment_source(module: ModuleType, name: str) -> str:
+    """The source text of the module-level statement that assigns ``name`` in ``module``, exactly as written."""
+    source = inspect.getsource(module)
+    for node in ast.parse(source).body:
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            segment = ast.get_source_segment(source, node)
+            if segment is not None:
+                return segment
+    raise LookupError(f"{module.__name__} assigns no {name}")

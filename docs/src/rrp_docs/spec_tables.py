@@ -18,10 +18,11 @@ from rrp_spec import (
     Op,
     Result,
     limits,
+    wire,
 )
 
 from .markdown import cell, code, hex_int, table
-from .source_docs import documented_names
+from .source_docs import assignment_source, documented_names
 
 #: Hex digits of a 16-bit code.
 _CODE_DIGITS = 4
@@ -32,6 +33,11 @@ def header_table() -> str:
     rows = [[str(f.offset), str(f.size), code(f.type_name), f"`{f.name}`", cell(f.doc)] for f in HEADER_LAYOUT]
     rows.append(["", str(HEADER_SIZE), "", "", f"**{HEADER_SIZE} bytes in all**, followed by `size` payload bytes"])
     return table(["Offset", "Size", "Type", "Field", "Meaning"], rows)
+
+
+def header_source() -> str:
+    """The construct definition of the header, as written in ``rrp_spec/wire.py``: what the table is computed from."""
+    return f"```python\n{assignment_source(wire, 'HEADER_STRUCT')}\n```"
 
 
 def flag_table() -> str:
