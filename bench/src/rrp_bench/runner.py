@@ -13,6 +13,7 @@ import platform
 import selectors
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -147,6 +148,7 @@ class Attacker:
         self._command = command
         self._cpus = cpus
         self._process: subprocess.Popen[str] | None = None
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as this object; closed in __exit__
         self.report = ""
 
     def __enter__(self) -> Attacker:
@@ -155,17 +157,21 @@ class Attacker:
             self._command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,  # a file, not a pipe: reading it can never block on a hung attacker
             text=True,
             preexec_fn=lambda: pin_current_process(cpus),
         )
         try:
             self.report = self._read_line(ATTACK_READY_TIMEOUT)
-            if not self.report.startswith("stalled"):
-                raise RuntimeError(f"attacker failed: {self.report or self._process.stderr.read()}")  # type: ignore[union-attr]
         except BaseException:
-            self._stop()
+            self.__exit__()
             raise
+        if not self.report.startswith("stalled"):
+            self._stop()
+            self._stderr.seek(0)
+            tail = " | ".join(self._stderr.read().decode(errors="replace").strip().splitlines()[-3:])
+            self._stderr.close()
+            raise RuntimeError(f"attacker failed: {self.report or tail or 'no output'}")
         return self
 
     def _read_line(self, timeout: float) -> str:
@@ -178,6 +184,7 @@ class Attacker:
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
+        self._stderr.close()
 
     def _stop(self) -> None:
         process = self._process
@@ -194,9 +201,9 @@ class Attacker:
             process.kill()
             process.wait(timeout=5)
         finally:
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+            if process.stdout is not None:
+                process.stdout.close()
+            self._process = None
 
 
 def _target(server: RunningServer, config: LoadConfig) -> Endpoint:
