@@ -102,7 +102,8 @@ def _tcp(probe: Probe) -> ProtocolViolation:
 def precedence_table(ctx: PageContext) -> str:
     """One row per rule, in the order they are applied, with the UDP and TCP outcome."""
     short = _judge(lambda: decode_request_datagram(bytes(HEADER_SIZE - 1)))
-    rows = [["1", f"the datagram is shorter than {HEADER_SIZE} bytes", _outcome(short, ctx), "keep reading"]]
+    waiting = f"keep reading, within the whole-request deadline ({requirement_link('TCP-SRV-5', ctx)})"
+    rows = [["1", f"fewer than {HEADER_SIZE} bytes have arrived", _outcome(short, ctx), waiting]]
     for number, probe in enumerate(PROBES, start=2):
         tcp = _outcome(_tcp(probe), ctx) if probe.tcp else "(no such rule: TCP frames by `size`)"
         rows.append([str(number), probe.rule, _outcome(_udp(probe), ctx), tcp])
