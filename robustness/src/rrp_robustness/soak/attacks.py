@@ -40,6 +40,8 @@ DRIP_INTERVAL = 0.25
 #: enough to fill the server's reply buffer bound and both sockets' kernel buffers twice over.
 NEVER_READ_CHUNK = 64 * 1024
 NEVER_READ_TOTAL = 2 * DEFAULT_MAX_BUFFERED_REPLY_BYTES + (8 << 20)
+#: How long a never-reading client sending whole requests waits after each, so the server reads it whole.
+WHOLE_REQUEST_PAUSE = 0.2
 #: A never-reading client's receive buffer, kept small so the server's writes block early.
 NEVER_READ_RCVBUF = 4096
 #: How long a drain may take before the never-reading client counts its writes as stalled.
@@ -267,14 +269,19 @@ class TcpAttacks:
         record.deadline = self._now()
         await self._await_close(reader, writer, record)
 
-    async def never_reading(self, source: str) -> None:
-        """Pipeline ECHO requests and never read a reply: the send timeout must drop it (TCP-SRV-10).
+    async def never_reading(self, source: str, *, whole_requests: bool = False) -> None:
+        """Send ECHO requests and never read a reply: the server must drop the connection (TCP-SRV-10).
 
-        The deadline counts from the moment this client's own writes stall (the server
-        has stopped reading, because its replies cannot be delivered) or it has written
-        everything, whichever comes first; plus the send timeout.
+        Pipelined (the default), the server stops reading in the middle of a request and
+        its whole-request deadline may close the connection first. With
+        ``whole_requests``, each 1 MiB request is given time to arrive and be answered
+        before the next is sent, so the server stops reading between requests and only
+        its send timeout can close the connection. Either way the deadline counts from
+        the moment this client's own writes stall (the server has stopped reading) or it
+        has written everything, whichever comes first; plus the send timeout.
         """
-        opened = await self._open(Attack.NEVER_READING, source, rcvbuf=NEVER_READ_RCVBUF)
+        attack = Attack.NEVER_READING_WHOLE_REQUESTS if whole_requests else Attack.NEVER_READING
+        opened = await self._open(attack, source, rcvbuf=NEVER_READ_RCVBUF)
         if opened is None:
             return
         _, writer, record = opened
@@ -282,7 +289,8 @@ class TcpAttacks:
         transport = writer.transport
         assert isinstance(transport, asyncio.ReadTransport)  # a stream connection's transport reads and writes
         transport.pause_reading()
-        request = pack_request(Op.ECHO, 4, b"n" * NEVER_READ_CHUNK)
+        payload = DEFAULT_TCP_MAX_PAYLOAD if whole_requests else NEVER_READ_CHUNK
+        request = pack_request(Op.ECHO, 4, b"n" * payload)
         sent = 0
         try:
             while sent < NEVER_READ_TOTAL:
@@ -292,6 +300,8 @@ class TcpAttacks:
                     await asyncio.wait_for(writer.drain(), WRITE_STALL)
                 except TimeoutError:
                     break
+                if whole_requests:
+                    await asyncio.sleep(WHOLE_REQUEST_PAUSE)
         except OSError:
             record.closed, record.how = self._now(), Closed.RESET
             return
@@ -323,9 +333,14 @@ class TcpAttacks:
             )
         elif attack is Attack.GARBAGE_STREAM:
             await asyncio.gather(*(self.garbage(ATTACKER_SOURCES[10 + n % 8]) for n in range(plan.garbage_connections)))
-        elif attack is Attack.NEVER_READING:
+        elif attack in (Attack.NEVER_READING, Attack.NEVER_READING_WHOLE_REQUESTS):
+            whole = attack is Attack.NEVER_READING_WHOLE_REQUESTS
+            first = 20 + (plan.never_reading_connections if whole else 0)
             await asyncio.gather(
-                *(self.never_reading(ATTACKER_SOURCES[20 + n]) for n in range(plan.never_reading_connections))
+                *(
+                    self.never_reading(ATTACKER_SOURCES[first + n], whole_requests=whole)
+                    for n in range(plan.never_reading_connections)
+                )
             )
         else:
             raise ValueError(f"{attack} is not a TCP attack")

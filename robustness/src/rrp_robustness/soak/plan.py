@@ -32,6 +32,7 @@ class Attack(StrEnum):
     OVER_LIMIT_SIZE = "over-limit-size"
     GARBAGE_STREAM = "garbage-stream"
     NEVER_READING = "never-reading"
+    NEVER_READING_WHOLE_REQUESTS = "never-reading-whole-requests"
     DATAGRAM_GARBAGE = "datagram-garbage"
     DATAGRAM_RANDOM_HEADER = "datagram-random-header"
     DATAGRAM_REPLY_FLAG = "datagram-reply-flag"
@@ -57,7 +58,7 @@ _SHAPE: tuple[tuple[str, float, tuple[Attack, ...]], ...] = (
         0.14,
         (Attack.SLOWLORIS_ONE_SOURCE, Attack.OVER_LIMIT_SIZE, Attack.GARBAGE_STREAM),
     ),
-    ("never-reading clients", 0.12, (Attack.NEVER_READING,)),
+    ("never-reading clients", 0.12, (Attack.NEVER_READING, Attack.NEVER_READING_WHOLE_REQUESTS)),
     ("datagram floods", 0.12, (Attack.DATAGRAM_GARBAGE, Attack.DATAGRAM_RANDOM_HEADER)),
     ("REPLY-flag flood", 0.10, (Attack.DATAGRAM_REPLY_FLAG,)),
     ("INCREMENT storm", 0.10, (Attack.INCREMENT_STORM,)),
@@ -76,7 +77,8 @@ class SoakPlan:
     slow_drip_connections: int = 20
     over_limit_connections: int = 50
     garbage_connections: int = 50
-    never_reading_connections: int = 8
+    #: Never-reading connections of each kind (pipelined, and whole requests).
+    never_reading_connections: int = 4
     #: Datagrams per second of each flood.
     flood_rate: float = 5000.0
     #: Distinct request IDs in the INCREMENT storm, and copies of each.
