@@ -42,6 +42,13 @@ def summarize(run: SoakRun, targets: list[Target]) -> dict[str, Any]:
         "phases": [asdict(p) for p in run.plan.phases],
         "attack_started": run.attack_started,
         "honest": {t: asdict(latency_summary(run.exchanges, t)) for t in ("udp", "tcp")},
+        "honest_by_phase": {
+            p.name: {
+                t: asdict(latency_summary([e for e in run.exchanges if p.start <= e.started < p.end], t))
+                for t in ("udp", "tcp")
+            }
+            for p in run.plan.phases
+        },
         "assumed_server_limits": assumed_limits(),
         "attacker_connections": connection_summary(run.connections),
         "attacker_connection_records": [
@@ -119,6 +126,19 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(
             f"| {s['transport']} | {s['sent']} | {s['correct']} | {s['retried']} | {_ms(s['p50'])} | "
             f"{_ms(s['p99'])} | {_ms(s['max'])} | {s['failures'] or '-'} |"
+        )
+    lines += [
+        "",
+        "By phase (requests that started in it):",
+        "",
+        "| phase | UDP correct/sent | UDP p99 | UDP max | TCP correct/sent | TCP p99 | TCP max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for phase, by_transport in doc["honest_by_phase"].items():
+        udp, tcp = by_transport["udp"], by_transport["tcp"]
+        lines.append(
+            f"| {phase} | {udp['correct']}/{udp['sent']} | {_ms(udp['p99'])} | {_ms(udp['max'])} | "
+            f"{tcp['correct']}/{tcp['sent']} | {_ms(tcp['p99'])} | {_ms(tcp['max'])} |"
         )
     lines += [
         "",
