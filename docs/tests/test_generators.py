@@ -187,7 +187,7 @@ def _commands(page: str, program: str) -> list[list[str]]:
     [
         ("index.md", "rrp", "rrp.cli", 3),
         ("index.md", "rrp-conformance", "rrp_conformance.cli", 2),
-        ("conformance.md", "rrp-conformance", "rrp_conformance.cli", 4),
+        ("conformance.md", "rrp-conformance", "rrp_conformance.cli", 6),
     ],
 )
 def test_example_commands_are_accepted_by_their_parsers(page: str, program: str, module: str, at_least: int) -> None:
