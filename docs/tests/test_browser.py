@@ -199,14 +199,21 @@ def _background(page: Page) -> str:
     return colour
 
 
+def _field_fill(page: Page) -> str:
+    fill: str = page.evaluate("() => getComputedStyle(document.querySelector('svg.rrp-packet rect[data-field]')).fill")
+    return fill
+
+
 def test_dark_light_toggle(browser: tuple[BrowserContext, Traffic], origin: str) -> None:
     context, traffic = browser
     page = _open(context, traffic, f"{origin}/specification/#message-format")
     light_scheme, light_background = _scheme(page), _background(page)
+    light_field = _field_fill(page)
     assert light_scheme == "default"
     page.locator("form[data-md-component=palette] label:visible").first.click()
     page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'slate'")
     assert _background(page) != light_background
+    assert _field_fill(page) != light_field, "the packet diagram must follow the palette"
     page.screenshot(path=str(SCREENSHOTS / "specification-header-dark.png"))
     page.locator("form[data-md-component=palette] label:visible").first.click()
     page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'default'")
