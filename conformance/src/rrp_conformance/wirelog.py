@@ -10,10 +10,12 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, Flag, Op, Result
+from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, MAGIC, Flag, Op, Result
 
 #: Bytes of one event kept for the report; the rest is counted, not stored (floods send megabytes).
 KEPT_BYTES = 256
+#: The header's size field, to step from one message to the next.
+_SIZE = next(f for f in HEADER_LAYOUT if f.name == "size")
 #: Payload bytes shown per hex line.
 _LINE = 16
 
@@ -99,26 +101,44 @@ def _printable(data: bytes) -> str:
     return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
 
 
-def render_bytes(data: bytes, *, length: int | None = None, message_start: bool, indent: str = "    ") -> list[str]:
-    """Annotated hex of ``data``: header fields by name when it starts a message, then a payload dump."""
+def _render_header(data: bytes, at: int, indent: str) -> list[str]:
+    width = max(f.size for f in HEADER_LAYOUT) * 3
+    lines = []
+    for f in HEADER_LAYOUT:
+        raw = data[at + f.offset : at + f.offset + f.size]
+        value: int | bytes = raw if f.struct_code.endswith("s") else int.from_bytes(raw, "big")
+        lines.append(f"{indent}{at + f.offset:04x}  {_hex(raw):<{width}} {f.name:<10} {_field_meaning(f.name, value)}")
+    return lines
+
+
+def _render_dump(data: bytes, start: int, end: int, indent: str) -> list[str]:
     lines: list[str] = []
-    offset = 0
-    if message_start and len(data) >= HEADER_SIZE:
-        width = max(f.size for f in HEADER_LAYOUT) * 3
-        for f in HEADER_LAYOUT:
-            raw = data[f.offset : f.offset + f.size]
-            value: int | bytes = raw if f.struct_code.endswith("s") else int.from_bytes(raw, "big")
-            lines.append(f"{indent}{f.offset:04x}  {_hex(raw):<{width}} {f.name:<10} {_field_meaning(f.name, value)}")
-        offset = HEADER_SIZE
     previous = b""
-    for start in range(offset, len(data), _LINE):
-        chunk = data[start : start + _LINE]
+    for at in range(start, end, _LINE):
+        chunk = data[at : min(at + _LINE, end)]
         if chunk == previous and len(chunk) == _LINE:  # like hexdump: one "*" for a run of repeated lines
             if lines[-1] != f"{indent}*":
                 lines.append(f"{indent}*")
             continue
         previous = chunk
-        lines.append(f"{indent}{start:04x}  {_hex(chunk):<{_LINE * 3}} |{_printable(chunk)}|")
+        lines.append(f"{indent}{at:04x}  {_hex(chunk):<{_LINE * 3}} |{_printable(chunk)}|")
+    return lines
+
+
+def render_bytes(data: bytes, *, length: int | None = None, message_start: bool, indent: str = "    ") -> list[str]:
+    """Annotated hex of ``data``: header fields by name for each message it starts with, then payload dumps.
+
+    Messages back to back (pipelined requests in one segment) are each annotated while they start with the magic.
+    """
+    lines: list[str] = []
+    offset = 0
+    while message_start and len(data) - offset >= HEADER_SIZE and (offset == 0 or data[offset : offset + 2] == MAGIC):
+        lines += _render_header(data, offset, indent)
+        size = int.from_bytes(data[offset + _SIZE.offset : offset + _SIZE.offset + _SIZE.size], "big")
+        end = min(len(data), offset + HEADER_SIZE + size)
+        lines += _render_dump(data, offset + HEADER_SIZE, end, indent)
+        offset = end
+    lines += _render_dump(data, offset, len(data), indent)
     total = len(data) if length is None else length
     if total > len(data):
         lines.append(f"{indent}....  ({total - len(data)} more bytes not kept)")
