@@ -146,3 +146,11 @@ def test_reports_carry_the_failure_its_wire_log_and_the_coverage() -> None:
 def test_timing_scales_every_bound() -> None:
     timing = Timing(scale=2.0, grace=1.0)
     assert timing.limit(0.5) == 3.0 and timing.scaled(0.5) == 1.0
+
+
+def test_wire_log_annotates_each_pipelined_message_and_collapses_repeats() -> None:
+    log = WireLog()
+    log.sent("tcp z", pack_request(Op.ECHO, 5, b"A") + pack_request(Op.NOOP, 6) + bytes(64))
+    text = render_log(log.events)
+    assert text.count("request_id") == 2 and "0x0000000000000006" in text
+    assert "\n    *" in text
