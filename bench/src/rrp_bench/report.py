@@ -250,10 +250,12 @@ def markdown(results: BenchResults) -> str:
             f"*spread*: {options.attack_per_source} connections per source address from 127.0.0.2 up, "
             "reopened when closed (a distributed slowloris: what the per-source limit admits); *one-source*: all "
             "from 127.0.0.2, not reopened (what the per-source limit refuses). Ratios per round against "
-            "*none*, medians.",
+            "*none*, medians. The attacker runs on the load generator's core: server CPU per reply tells what "
+            "the attack costs the server itself.",
             "",
-            "| server | attack | req/s | p99 µs | req/s ratio | p99 ratio | attacker (last round) |",
-            "|---|---|---:|---:|---:|---:|---|",
+            "| server | attack | req/s | p99 µs | req/s ratio | p99 ratio | server CPU µs/reply "
+            "| attacker, last round |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for server in servers:
             for variant in AttackVariant:
@@ -262,10 +264,11 @@ def markdown(results: BenchResults) -> str:
                 p99 = _median(r.result.p99_us for r in runs if r.result)
                 ratio = _median(attack_ratio(results, server, variant, "rps"))
                 p99_ratio = _median(attack_ratio(results, server, variant, "p99_us"))
+                cpu = _median(r.server_cpu_us_per_reply for r in runs if r.server_cpu_us_per_reply is not None)
                 attacker = next((r.attacker for r in reversed(runs) if r.attacker), "")
                 out.append(
                     f"| {server} | {variant} | {_fmt(rps)} | {_fmt(p99, '.0f')} | {_fmt(ratio, '.2f')} "
-                    f"| {_fmt(p99_ratio, '.2f')} | {attacker} |"
+                    f"| {_fmt(p99_ratio, '.2f')} | {_fmt(cpu, '.1f')} | {attacker} |"
                 )
 
     out += [
