@@ -28,8 +28,10 @@ def api_reference(package: str) -> str:
     """One mkdocstrings block per public module of ``package``, each under its own heading."""
     blocks = []
     for name in public_modules(package):
+        # The package itself only re-exports its modules' names: show its docstring, not the members twice.
+        members = "\n      members: false" if name == package else ""
         blocks.append(
-            f"### `{name}`\n\n::: {name}\n    options:\n      show_root_heading: false\n      heading_level: 4"
+            f"### `{name}`\n\n::: {name}\n    options:\n      show_root_heading: false\n      heading_level: 4{members}"
         )
     return "\n\n".join(blocks)
 
