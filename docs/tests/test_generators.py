@@ -211,3 +211,10 @@ def test_an_indented_directive_stays_inside_its_block() -> None:
     assert body[0] == "    ```python"
     assert body[1].startswith("    HEADER_STRUCT = Struct(")
     assert all(line.startswith("    ") for line in body if line)
+
+
+def test_doc_comments_above_an_attribute_become_its_docstring() -> None:
+    lines = ["x = 1", "    #: first line", "    #: second line", "    NAME = 2", "", "OTHER = 3"]
+    assert sphinx_roles.doc_comment_above(lines, 4) == "first line second line"
+    assert sphinx_roles.doc_comment_above(lines, 6) is None
+    assert sphinx_roles.doc_comment_above(lines, 1) is None
