@@ -10,7 +10,7 @@ import contextlib
 import math
 import os
 import random
-import select
+import resource
 import socket
 import time
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ from ..context import CheckContext
 from ..registry import Registry
 from .env import ServerEnv
 from .judge import REPLY_WAIT, judge_reply, result_name, tcp_first_exchange
-from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id
+from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id, wait_for
 
 #: Stalled connections in the slowloris check (the issue's figure), fewer when the claimed limit is lower.
 SLOWLORIS_CONNECTIONS = 100
@@ -34,6 +34,8 @@ DRIP_INTERVAL = 0.5
 SHORT_REQUEST = (100, 10)
 #: Largest payload per request in the slow-reader flood, and the most bytes the flood sends in all.
 FLOOD_REQUEST, FLOOD_CAP = 1 << 16, 64 << 20
+#: Open files the suite keeps free beside the connections it holds (probes, logs, the reports).
+DESCRIPTOR_MARGIN = 64
 #: Tries of the extra connection when the held ones are silent (the target may still be accepting them).
 SILENT_RETRIES = 3
 #: The slow reader's receive buffer: small, so the target's writes block soon.
@@ -158,8 +160,7 @@ def _slow_drip(ctx: CheckContext[ServerEnv]) -> None:
             if not channel.send(data[i : i + 1], message_start=i == 0):
                 _judge_deadline_close(ctx, True, b"", time.monotonic() - start, data)
                 return
-            ready, _, _ = select.select([channel.sock], [], [], interval)
-            if ready:
+            if wait_for(channel.sock, interval):
                 got = channel.wait_closed(max(0.0, bound - (time.monotonic() - start)))
                 _judge_deadline_close(ctx, got.closed, got.data, time.monotonic() - start, data)
                 return
@@ -227,8 +228,20 @@ def _garbage(ctx: CheckContext[ServerEnv]) -> None:
     judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-16")
 
 
+def _ensure_descriptors(ctx: CheckContext[ServerEnv], count: int) -> None:
+    """Raise the soft limit on open files so ``count`` connections fit, or skip the check saying why."""
+    needed = count + DESCRIPTOR_MARGIN
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        ctx.skip(f"{count} connections need {needed} open files; the hard limit is {hard} (raise it with ulimit -Hn)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 def _sources(ctx: CheckContext[ServerEnv], count: int, per_source: int) -> list[str | None]:
     """Source addresses for ``count`` connections, at most ``per_source`` from each, never the default source."""
+    _ensure_descriptors(ctx, count)
     needed = math.ceil(count / per_source)
     sources = ctx.env.loopback_sources(needed)
     if sources is None:
@@ -447,7 +460,7 @@ def _slow_reader(ctx: CheckContext[ServerEnv]) -> None:
                 blocked_since = blocked_since or now
                 if now - blocked_since > ctx.timing.scaled(FLOOD_STALL):
                     break
-                select.select([], [channel.sock], [], 0.05)
+                wait_for(channel.sock, 0.05, writable=True)
                 continue
             except OSError:
                 closed_early = True

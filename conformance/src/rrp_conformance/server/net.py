@@ -25,6 +25,16 @@ from .env import Address, AmplificationMeter, family_of, show
 _DATAGRAM_BUFFER = 1 << 17
 
 
+def wait_for(sock: socket.socket, timeout: float, *, writable: bool = False) -> bool:
+    """True when ``sock`` becomes readable (or writable) within ``timeout`` seconds.
+
+    poll(), not select(): the connection-limit checks hold more than 1024 descriptors open.
+    """
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT if writable else select.POLLIN)
+    return bool(poller.poll(max(timeout, 0.0) * 1000))
+
+
 def fresh_id() -> int:
     """A random non-zero 64-bit request ID."""
     while True:
@@ -96,8 +106,7 @@ class UdpChannel:
 
     def receive(self, timeout: float) -> tuple[bytes, Address] | None:
         """The next datagram from anyone within ``timeout`` seconds, or ``None``."""
-        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
-        if not ready:
+        if not wait_for(self.sock, timeout):
             return None
         data, source = self.sock.recvfrom(_DATAGRAM_BUFFER)
         origin: Address = (source[0], source[1])
@@ -235,8 +244,7 @@ class TcpChannel:
         left = deadline - time.monotonic()
         if left <= 0:
             return Ending.TIMEOUT
-        ready, _, _ = select.select([self.sock], [], [], left)
-        if not ready:
+        if not wait_for(self.sock, left):
             return Ending.TIMEOUT
         try:
             chunk = self.sock.recv(1 << 16)
