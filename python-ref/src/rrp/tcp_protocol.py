@@ -28,6 +28,8 @@ from .tcp_core import TcpCall, TcpConnection
 if TYPE_CHECKING:
     from .server import Server
 
+#: Closes that can follow a reply while the peer is still sending: those linger (see the module docstring).
+_LINGER_AFTER = frozenset({CloseReason.PROTOCOL, CloseReason.BUSY, CloseReason.REQUEST_DEADLINE})
 #: Longest linger after a final reply, in seconds (shorter when the request deadline is).
 MAX_LINGER = 1.0
 
@@ -158,7 +160,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
             for call in calls:
                 self._server.start_task(self._run_call(core, call))
         if core.closed:
-            self._close(final_reply=bool(out))
+            self._close(final_reply=bool(out) and core.close_reason in _LINGER_AFTER)
             return
         deadline = core.get_timer()
         if deadline is not None and (self._timer is None or deadline < self._timer_when):
