@@ -38,7 +38,7 @@ from rrp_spec import (
 )
 
 from .rejectlog import RateLimitedLog
-from .server import Server
+from .server import BindError, Server
 from .settings import DEFAULT_GRACE, ServerSettings
 
 #: The port ``rrp serve`` uses when given no address at all.
@@ -201,8 +201,8 @@ async def _serve(
     server = Server(settings, log=log)
     try:
         endpoints = await server.start(udp=udp, tcp=tcp)
-    except OSError as error:
-        print(f"rrp serve: cannot bind: {error.strerror or error}", file=sys.stderr)
+    except BindError as error:
+        print(f"rrp serve: {error}", file=sys.stderr)
         return _USAGE
     for endpoint in endpoints:
         print(f"listening {endpoint}", flush=True)

@@ -63,8 +63,20 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+class BindError(OSError):
+    """A socket could not be bound; the message names the transport and address, and why."""
+
+
 def bind_socket(transport: Transport, host: str, port: int) -> socket.socket:
-    """A socket of ``transport`` bound to ``host``:``port`` (IPv6 sockets are IPv6-only); ``OSError`` if impossible."""
+    """A socket of ``transport`` bound to ``host``:``port`` (IPv6 sockets are IPv6-only); :class:`BindError` if not."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        return _bind(transport, host, port)
+    except OSError as error:
+        raise BindError(f"cannot bind {transport} {shown}: {error.strerror or error}") from error
+
+
+def _bind(transport: Transport, host: str, port: int) -> socket.socket:
     kind = socket.SOCK_DGRAM if transport is Transport.UDP else socket.SOCK_STREAM
     family, _, _, _, address = socket.getaddrinfo(host, port, socket.AF_UNSPEC, kind, 0, socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind)
