@@ -93,6 +93,19 @@ def test_requests_split_anywhere_and_several_per_segment_are_all_answered_in_ord
     assert not whole.closed and not split.closed
 
 
+def test_reply_holds_only_its_own_request_bytes() -> None:
+    """SRV-14: a short ECHO after a long one, in one read or split, carries none of the long one's bytes."""
+    long_request = pack_request(Op.ECHO, 1, b"L" * LIMIT)
+    short_request = pack_request(Op.ECHO, 2, b"s")
+    for cut in (1, HEADER_SIZE + 3, len(long_request) + 5):
+        stream = long_request + short_request
+        connection = _connection()
+        connection.receive_data(stream[:cut], 0.0)
+        connection.receive_data(stream[cut:], 0.0)
+        out = connection.data_to_send()
+        assert out == _reply(long_request, Result.OK, b"L" * LIMIT) + _reply(short_request, Result.OK, b"s")
+
+
 def test_oversized_request_is_answered_too_large_and_closed_before_any_payload_is_buffered() -> None:
     """TCP-SRV-4, SRV-8: TOO_LARGE then close, with the payload that came along neither read nor kept."""
     header = pack_header(Header(operation=Op.ECHO, request_id=5, size=LIMIT + 1))
