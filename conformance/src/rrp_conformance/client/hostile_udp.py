@@ -16,8 +16,11 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import platform
 import selectors
 import socket
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +31,14 @@ from ..wirelog import WireLog
 
 #: Largest datagram the server reads: anything a client sends over IPv4 fits.
 _RECEIVE_BUFFER = 65535
+#: Linux's SO_TIMESTAMP, which Python does not export: 29 in asm-generic/socket.h and on every architecture
+#: but PA-RISC. With it the kernel stamps each datagram as it arrives, so a suite thread that is scheduled
+#: late on a loaded machine does not shorten the interval it measures between two retransmissions.
+_SO_TIMESTAMP: int | None = getattr(
+    socket, "SO_TIMESTAMP", 29 if sys.platform == "linux" and not platform.machine().startswith("parisc") else None
+)
+#: A ``struct timeval``: seconds and microseconds, two C longs.
+_TIMEVAL = struct.Struct("@ll")
 #: How often the server thread wakes to look at its stop flag when nothing is due.
 _POLL_INTERVAL = 0.05
 
@@ -113,6 +124,7 @@ class HostileUdpServer:
     def __enter__(self) -> HostileUdpServer:
         try:
             self._sock.bind((self._host, 0))
+            self._enable_kernel_timestamps()
             if self._alternate_host is not None:
                 self._alternate = socket.socket(self._sock.family, socket.SOCK_DGRAM)
                 try:
@@ -143,6 +155,27 @@ class HostileUdpServer:
         if self._alternate is not None:
             self._alternate.close()
 
+    def _enable_kernel_timestamps(self) -> bool:
+        if _SO_TIMESTAMP is None:
+            return False
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMP, 1)
+        except OSError:
+            return False
+        return True
+
+    def _receive(self) -> tuple[bytes, float, tuple[str, int]]:
+        """One datagram, the ``time.monotonic()`` it arrived (from the kernel's stamp when there is one), its source."""
+        data, ancillary, _, source = self._sock.recvmsg(_RECEIVE_BUFFER, socket.CMSG_SPACE(_TIMEVAL.size))
+        now_monotonic, now_wall = time.monotonic(), time.time()
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMP and len(payload) >= _TIMEVAL.size:
+                seconds, microseconds = _TIMEVAL.unpack_from(payload)
+                stamped_wall = seconds + microseconds / 1e6
+                # The kernel stamps wall-clock time; move it onto the monotonic clock the checks use.
+                return data, min(now_monotonic, now_monotonic - (now_wall - stamped_wall)), source
+        return data, now_monotonic, source
+
     def _serve(self) -> None:
         local = _channel(self._sock)
         alternate_local = _channel(self._alternate) if self._alternate is not None else local
@@ -163,10 +196,10 @@ class HostileUdpServer:
                     if not selector.select(wait):
                         continue
                     try:
-                        data, source = self._sock.recvfrom(_RECEIVE_BUFFER)
+                        data, arrived_at, source = self._receive()
                     except OSError:  # ICMP port unreachable from an earlier send to an exited client
                         continue
-                    arrival = Datagram(time.monotonic(), (source[0], source[1]), data)
+                    arrival = Datagram(arrived_at, (source[0], source[1]), data)
                     self._log.received(local, data, note=f"from {source[0]}:{source[1]}")
                     with self._arrived:
                         index = len(self._arrivals)

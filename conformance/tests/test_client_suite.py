@@ -1,0 +1,130 @@
+"""Proof that the client suite works: each broken client fails exactly its requirements; correct clients pass all.
+
+Every client is run through ``rrp-conformance client`` exactly as a user would run
+one, with small claimed timeouts so that the whole module stays quick; the runs
+are independent and go at once, a few at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TEST_CLIENT = Path(__file__).parent / "broken_clients" / "rrp_test_client.py"
+RETRY_WORDS = (
+    "--timeout {timeout} --attempts {attempts} --initial-timeout {initial_timeout} --max-timeout {max_timeout}"
+)
+#: What every client here claims: small, so that timing checks take a second, not five.
+CLAIMS = ("--attempts", "4", "--initial-timeout", "0.05", "--max-timeout", "0.4", "--timeout", "2")
+#: Suite runs at once: each starts many client processes, and the machine may have two cores.
+CONCURRENT_RUNS = 3
+
+#: Client name -> the requirement IDs the suite must fail it on, and nothing else.
+EXPECTED: dict[str, frozenset[str]] = {
+    "correct": frozenset(),
+    "reference": frozenset(),
+    "accepts-any-source": frozenset({"UDP-CLI-1"}),
+    "ignores-request-id": frozenset({"CLI-3", "TCP-CLI-3"}),
+    "sequential-ids": frozenset({"CLI-1"}),
+    "new-id-per-retransmission": frozenset({"UDP-CLI-3"}),
+    "no-backoff": frozenset({"UDP-CLI-4"}),
+    "retries-forever": frozenset({"UDP-CLI-6"}),
+    "gives-up-after-first-timeout": frozenset({"UDP-CLI-6"}),
+    "no-tcp-reassembly": frozenset({"TCP-CLI-1"}),
+}
+
+
+def _alternate_address_bindable() -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.2", 0))
+        except OSError:
+            return False
+    return True
+
+
+ALTERNATE = _alternate_address_bindable()
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    exit_status: int
+    output: str
+    #: results.json's ``checks`` and ``coverage`` lists, as parsed.
+    checks: list[dict[str, Any]]
+    coverage: list[dict[str, Any]]
+
+    @property
+    def failed_requirements(self) -> frozenset[str]:
+        return frozenset(f["requirement"] for c in self.checks for f in c["failures"])
+
+
+def _template(name: str, state: Path) -> str:
+    python = shlex.quote(sys.executable)
+    if name == "reference":
+        return f"{python} -m rrp call {{url}} {{op}} --payload-hex {{payload_hex}} --hex {RETRY_WORDS}"
+    flaw = "" if name == "correct" else f" --flaw {name} --state {shlex.quote(str(state))}"
+    return f"{python} {shlex.quote(str(TEST_CLIENT))} {{url}} {{op}} {{payload_hex}} {RETRY_WORDS}{flaw}"
+
+
+def _run_suite(name: str, workdir: Path) -> SuiteRun:
+    report_dir = workdir / name
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from rrp_conformance.cli import main; sys.exit(main())",
+        "client",
+        "--command",
+        _template(name, workdir / f"{name}.counter"),
+        *CLAIMS,
+        "--report-dir",
+        str(report_dir),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    results_file = report_dir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    return SuiteRun(done.returncode, done.stdout + done.stderr, results.get("checks", []), results.get("coverage", []))
+
+
+@pytest.fixture(scope="module")
+def suite_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
+    workdir = tmp_path_factory.mktemp("client-suite")
+    with ThreadPoolExecutor(max_workers=CONCURRENT_RUNS) as pool:
+        return dict(zip(EXPECTED, pool.map(lambda name: _run_suite(name, workdir), EXPECTED), strict=True))
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_client_fails_exactly_its_requirements(name: str, suite_runs: dict[str, SuiteRun]) -> None:
+    run = suite_runs[name]
+    expected = EXPECTED[name]
+    if "UDP-CLI-1" in expected and not ALTERNATE:
+        pytest.skip("127.0.0.2 cannot be bound here, so the other-address check cannot run")
+    assert run.checks, run.output
+    assert run.failed_requirements == expected, run.output
+    assert run.exit_status == (1 if expected else 0), run.output
+    for check in run.checks:
+        failed = {f["requirement"] for f in check["failures"]}
+        if failed:
+            assert check["outcome"] == "FAIL", run.output
+        elif check["name"] == "udp/reply-from-other-address" and not ALTERNATE:
+            assert check["outcome"] == "SKIPPED"
+        else:
+            assert check["outcome"] == "PASS", (
+                f"{check['name']}: {check['outcome']} {check['skip_reason']}\n{run.output}"
+            )
+
+
+def test_every_client_requirement_is_covered(suite_runs: dict[str, SuiteRun]) -> None:
+    uncovered = {row["requirement"] for row in suite_runs["correct"].coverage if row["coverage"] == "not covered"}
+    # UDP-CLI-5 (a SHOULD): whether a client uses the default schedule *unless configured* cannot be seen through
+    # a template that configures it; the suite grades the claimed schedule instead (UDP-CLI-4).
+    assert uncovered <= {"UDP-CLI-5"}
