@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
 .DEFAULT_GOAL := test
-.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak docs docs-serve conformance
+.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak docs docs-serve conformance conformance-client
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,14 @@ test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, s
 # Conformance: with no variables, start the reference server, grade it and stop it; with UDP/TCP, grade yours.
 conformance: $(STAMP) ## grade the reference server; or yours: make conformance UDP=HOST:PORT TCP=HOST:PORT ARGS='...'
 	$(BIN)/rrp-conformance $(if $(UDP)$(TCP),server $(if $(UDP),--udp $(UDP)) $(if $(TCP),--tcp $(TCP)),reference) $(ARGS)
+
+# The client suite: with no CLIENT, grade the reference client through `rrp call`; CLIENT='TEMPLATE' grades yours.
+# The command reaches the suite through the environment, so a template may hold any quotes.
+REFERENCE_CLIENT := $(BIN)/rrp call {url} {op} --payload-hex {payload_hex} --hex --timeout {timeout} \
+	--attempts {attempts} --initial-timeout {initial_timeout} --max-timeout {max_timeout}
+conformance-client: export RRP_CLIENT_COMMAND = $(or $(CLIENT),$(REFERENCE_CLIENT))
+conformance-client: $(STAMP) ## grade the reference client; or yours: make conformance-client CLIENT='cmd {url} {op} {payload_hex}'
+	$(BIN)/rrp-conformance client --command "$$RRP_CLIENT_COMMAND" --report-dir build/conformance-client $(ARGS)
 
 # The spec site: mkdocs with the rrp-spec plugin (docs/src/rrp_docs) rendering every table and figure from spec/.
 DOCS_ENV := NO_MKDOCS_2_WARNING=1
