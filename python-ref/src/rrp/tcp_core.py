@@ -42,7 +42,10 @@ from collections.abc import Callable
 from enum import Enum
 
 from rrp_spec import (
+    APPLICATION_RANGE_START,
     HEADER_SIZE,
+    MAGIC,
+    VERSION,
     Action,
     Header,
     ProtocolViolation,
@@ -55,6 +58,7 @@ from rrp_spec import (
 
 from .counters import CloseReason, ServerCounters
 from .dispatch import Dispatcher, HandlerCoroutine, HandlerError
+from .fastpath import DEFINED_OPERATIONS, INCREMENT, reply_bytes, unpack_fields
 from .settings import ServerSettings
 
 #: Called with every rejected input and its source, for the operator's log.
@@ -103,12 +107,12 @@ class TcpConnection:
         "_dispatcher",
         "_draining",
         "_eof",
-        "_header",
         "_idle_since",
         "_idle_timeout",
         "_max_payload",
         "_new_calls",
         "_on_reject",
+        "_pending",
         "_phase",
         "_queue",
         "_ready",
@@ -142,7 +146,8 @@ class TcpConnection:
         self._idle_timeout = settings.idle_timeout
         self._buffer = bytearray()
         self._phase = Phase.HEADER
-        self._header: Header | None = None
+        # (operation, request_id, size) of the request whose payload is arriving.
+        self._pending: tuple[int, int, int] | None = None
         self._discard = 0
         # A busy connection's clock starts at accept: it gets one deadline to show a header.
         self._request_started: float | None = now if busy else None
@@ -218,8 +223,9 @@ class TcpConnection:
             return
         if self._request_started is not None:
             self._counters.timeouts += 1
-            if self._phase is Phase.PAYLOAD and self._header is not None and not self.busy:
-                self._reply(pack_reply(self._header, Result.TIMEOUT), Result.TIMEOUT)
+            if self._phase is Phase.PAYLOAD and self._pending is not None and not self.busy:
+                operation, request_id, _ = self._pending
+                self._reply(reply_bytes(operation, request_id, Result.TIMEOUT), Result.TIMEOUT)
             self._close(CloseReason.REQUEST_DEADLINE)
         else:
             self._close(CloseReason.IDLE)
@@ -295,40 +301,56 @@ class TcpConnection:
             if phase is Phase.HEADER:
                 if end - pos < HEADER_SIZE:
                     return pos
-                header = unpack_header(data, pos)
-                pos += HEADER_SIZE
-                try:
-                    check_request(header, transport=_TCP, max_payload=max_payload)
-                except ProtocolViolation as violation:
-                    self._violation(violation, now)
-                    if self._closed:
+                magic, version, flags, operation, result, request_id, size = unpack_fields(data, pos)
+                # is_plainly_valid(), inlined; anything else goes to the spec's check_request.
+                if not (
+                    magic == MAGIC
+                    and version == VERSION
+                    and not flags
+                    and not result
+                    and request_id
+                    and size <= max_payload
+                    and (operation in DEFINED_OPERATIONS or operation >= APPLICATION_RANGE_START)
+                    and not (operation == INCREMENT and size)
+                    and not self.busy
+                ):
+                    header = unpack_header(data, pos)
+                    try:
+                        check_request(header, transport=_TCP, max_payload=max_payload)
+                    except ProtocolViolation as violation:
+                        pos += HEADER_SIZE
+                        self._violation(violation, now)
+                        if self._closed:
+                            return end
+                        continue
+                    if self.busy:
+                        self._reply(reply_bytes(operation, request_id, Result.BUSY), Result.BUSY)
+                        self._close(CloseReason.BUSY)
                         return end
-                    continue
-                if self.busy:
-                    self._reply(pack_reply(header, Result.BUSY), Result.BUSY)
-                    self._close(CloseReason.BUSY)
-                    return end
-                size = header.size
+                pos += HEADER_SIZE
                 if end - pos >= size:
                     payload = bytes(data[pos : pos + size]) if size else b""
                     pos += size
-                    self._execute(header, payload)
-                    self._request_done(now)
+                    self._execute(operation, request_id, payload)
+                    self._request_started = None
+                    self._idle_since = now
+                    if self._draining and not self._calls:
+                        self._close(CloseReason.SHUTDOWN)
                     continue
-                self._header = header
+                self._pending = (operation, request_id, size)
                 self._phase = Phase.PAYLOAD
                 return pos
             if phase is Phase.PAYLOAD:
-                pending = self._header
+                pending = self._pending
                 assert pending is not None
-                size = pending.size
+                operation, request_id, size = pending
                 if end - pos < size:
                     return pos
                 payload = bytes(data[pos : pos + size])
                 pos += size
-                self._header = None
+                self._pending = None
                 self._phase = Phase.HEADER
-                self._execute(pending, payload)
+                self._execute(operation, request_id, payload)
                 self._request_done(now)
                 continue
             # Phase.DISCARD: count the rejected request's payload off without keeping it.
@@ -358,19 +380,17 @@ class TcpConnection:
             return
         self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL)
 
-    def _execute(self, header: Header, payload: bytes) -> None:
-        operation = header.operation
-        counters = self._counters
-        counters.requests[operation] += 1
+    def _execute(self, operation: int, request_id: int, payload: bytes) -> None:
+        self._counters.requests[operation] += 1
         try:
             out = self._dispatcher.execute(operation, payload)
         except HandlerError as error:
-            self._reply(pack_reply(header, error.result), error.result)
+            self._reply(reply_bytes(operation, request_id, error.result), error.result)
             return
         if type(out) is bytes:
-            self._reply(pack_reply(header, _OK, out), _OK)
+            self._reply(reply_bytes(operation, request_id, _OK, out), _OK)
             return
-        call = TcpCall(header, out)  # type: ignore[arg-type]
+        call = TcpCall(Header(operation=operation, request_id=request_id, size=len(payload)), out)  # type: ignore[arg-type]
         self._calls += 1
         self._queue.append(call)
         self._new_calls.append(call)
@@ -395,4 +415,4 @@ class TcpConnection:
         self.close_reason = reason
         self._counters.closes[reason] += 1
         self._buffer = bytearray()
-        self._header = None
+        self._pending = None

@@ -31,17 +31,22 @@ from dataclasses import dataclass
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
+    APPLICATION_RANGE_START,
+    HEADER_SIZE,
+    MAGIC,
+    VERSION,
     Action,
     Header,
     ProtocolViolation,
     Result,
     decode_request_datagram,
-    pack_reply,
+    unpack_header,
 )
 
 from .counters import DropReason, ServerCounters
 from .dedup import DedupCache
 from .dispatch import Dispatcher, HandlerCoroutine, HandlerError
+from .fastpath import DEFINED_OPERATIONS, INCREMENT, reply_bytes, unpack_fields
 from .ratelimit import RateVerdict, ResponseRateLimiter
 from .settings import ServerSettings
 
@@ -104,20 +109,40 @@ class UdpServerCore:
 
     def handle_datagram(self, data: bytes, peer: Peer, now: float) -> bytes | PendingCall | None:
         """The reply to send back to ``peer`` for ``data``, a :class:`PendingCall`, or ``None`` for silence."""
-        counters = self.counters
         if self._drop_rate and self._rng.random() < self._drop_rate:
-            counters.drops[DropReason.DELIBERATE] += 1
+            self.counters.drops[DropReason.DELIBERATE] += 1
             return None
+        length = len(data)
+        if length >= HEADER_SIZE:
+            magic, version, flags, operation, result, request_id, size = unpack_fields(data)
+            # is_plainly_valid(), inlined: the common case skips building and judging a Header.
+            if (
+                magic == MAGIC
+                and version == VERSION
+                and not flags
+                and not result
+                and request_id
+                and length - HEADER_SIZE == size <= self._max_payload
+                and (operation in DEFINED_OPERATIONS or operation >= APPLICATION_RANGE_START)
+                and not (operation == INCREMENT and size)
+            ):
+                return self._serve(data, operation, request_id, peer, now)
         try:
             message = decode_request_datagram(data, self._max_payload)
         except ProtocolViolation as violation:
             return self._rejected(violation, peer, now)
         header = message.header
-        key = (peer[0], peer[1], header.request_id)
+        return self._serve(data, header.operation, header.request_id, peer, now)
+
+    def _serve(
+        self, data: bytes, operation: int, request_id: int, peer: Peer, now: float
+    ) -> bytes | PendingCall | None:
+        counters = self.counters
+        key = (peer[0], peer[1], request_id)
         cached = self.dedup.get(key, now)
         if cached is not None:
             counters.dedup_hits += 1
-            return self._limited(header, cached, peer, now)
+            return self._limited(operation, request_id, cached, peer, now)
         if key in self._in_progress:
             counters.drops[DropReason.IN_PROGRESS] += 1
             return None
@@ -126,33 +151,28 @@ class UdpServerCore:
             verdict = limiter.judge(peer[0], now)
             if verdict is not RateVerdict.SEND:
                 # Not carried out: the client's retransmission will be, once the rate allows.
-                return self._over_rate(header, verdict)
-        operation = header.operation
+                return self._over_rate(operation, request_id, verdict)
         counters.requests[operation] += 1
         try:
-            out = self.dispatcher.execute(operation, message.payload)
+            out = self.dispatcher.execute(operation, data[HEADER_SIZE:])
         except HandlerError as error:
-            reply = pack_reply(header, error.result)
-            return self._finish(key, header, reply, error.result, len(data), now)
+            return self._finish(key, operation, request_id, error.result, b"", len(data), now)
         if type(out) is not bytes:
             self._in_progress.add(key)
-            return PendingCall(header, out, peer, len(data))  # type: ignore[arg-type]
-        reply = pack_reply(header, _OK, out)
-        return self._finish(key, header, reply, _OK, len(data), now)
+            return PendingCall(unpack_header(data), out, peer, len(data))  # type: ignore[arg-type]
+        return self._finish(key, operation, request_id, _OK, out, len(data), now)
 
     def complete(self, call: PendingCall, value: object, error: BaseException | None, now: float) -> bytes:
         """The reply to send for a finished :class:`PendingCall`: ``value`` it returned, or ``error`` it raised."""
         header = call.header
         key = (call.peer[0], call.peer[1], header.request_id)
         self._in_progress.discard(key)
+        operation, request_id = header.operation, header.request_id
         try:
-            out = self.dispatcher.outcome_of(header.operation, value, error)
+            out = self.dispatcher.outcome_of(operation, value, error)
         except HandlerError as failure:
-            return self._finish(
-                key, header, pack_reply(header, failure.result), failure.result, call.datagram_length, now
-            )
-        reply = pack_reply(header, _OK, out)
-        return self._finish(key, header, reply, _OK, call.datagram_length, now)
+            return self._finish(key, operation, request_id, failure.result, b"", call.datagram_length, now)
+        return self._finish(key, operation, request_id, _OK, out, call.datagram_length, now)
 
     def get_timer(self) -> float | None:
         """When the oldest duplicate-reply entry expires, or ``None`` when the cache is empty."""
@@ -168,29 +188,37 @@ class UdpServerCore:
         return len(self._in_progress)
 
     def _finish(
-        self, key: tuple[str, int, int], header: Header, reply: bytes, result: int, request_length: int, now: float
+        self,
+        key: tuple[str, int, int],
+        operation: int,
+        request_id: int,
+        result: int,
+        payload: bytes,
+        request_length: int,
+        now: float,
     ) -> bytes:
+        reply = reply_bytes(operation, request_id, result, payload)
         if len(reply) > AMPLIFICATION_FACTOR * request_length:
             # UDP-SRV-5: never reflect more than AMPLIFICATION_FACTOR times what arrived.
             result = Result.TOO_LARGE
-            reply = pack_reply(header, result)
+            reply = reply_bytes(operation, request_id, result)
         self.dedup.put(key, reply, now)
         self.counters.replies[result] += 1
         return reply
 
-    def _limited(self, header: Header, reply: bytes, peer: Peer, now: float) -> bytes | None:
+    def _limited(self, operation: int, request_id: int, reply: bytes, peer: Peer, now: float) -> bytes | None:
         limiter = self.rate_limiter
         if limiter is not None:
             verdict = limiter.judge(peer[0], now)
             if verdict is not RateVerdict.SEND:
-                return self._over_rate(header, verdict)
+                return self._over_rate(operation, request_id, verdict)
         self.counters.replies[int.from_bytes(reply[6:8], "big")] += 1
         return reply
 
-    def _over_rate(self, header: Header, verdict: RateVerdict) -> bytes | None:
+    def _over_rate(self, operation: int, request_id: int, verdict: RateVerdict) -> bytes | None:
         if verdict is RateVerdict.SLIP:
             self.counters.replies[Result.BUSY] += 1
-            return pack_reply(header, Result.BUSY)
+            return reply_bytes(operation, request_id, Result.BUSY)
         self.counters.drops[DropReason.RATE_LIMITED] += 1
         return None
 
@@ -205,6 +233,7 @@ class UdpServerCore:
         if self.rate_limiter is not None:
             verdict = self.rate_limiter.judge(peer[0], now)
             if verdict is not RateVerdict.SEND:
-                return self._over_rate(violation.header, verdict)
+                header = violation.header
+                return self._over_rate(header.operation, header.request_id, verdict)
         counters.replies[violation.result] += 1
         return violation.error_reply()
