@@ -86,6 +86,7 @@ CASES = [
     case("answers-replies", {"SRV-1"}, BOTH),
     case("amplifying-errors", {"SRV-13", "UDP-SRV-5"}, BOTH),
     case("amplifying-operation", {"UDP-SRV-5"}, UDP, wildcard=False),  # and the reply-source skip path
+    case("cache-amplifies", {"UDP-SRV-5"}, UDP),
     case("reads-over-limit", {"TCP-SRV-4"}, TCP),
     case("no-idle-timeout", {"TCP-SRV-6"}, TCP),
     case("no-connection-limit", {"TCP-SRV-7"}, TCP),

@@ -71,6 +71,7 @@ class Breakage(StrEnum):
     SERIALIZED = "serialized"  # TCP-SRV-8: one lock held while any request is arriving
     BLOCKING_WRITES = "blocking-writes"  # TCP-SRV-10: no send timeout
     INCREMENTS_MALFORMED = "increments-malformed"  # SRV-7: counts an INCREMENT it rejects
+    CACHE_AMPLIFIES = "cache-amplifies"  # UDP-SRV-5: a bare header reusing an ID fetches a big cached reply
     CRASHES_ON_EMPTY = "crashes-on-empty"  # SRV-16: the UDP loop dies on an empty datagram
     RESERVED_REPLY_BITS = "reserved-reply-bits"  # MSG-3: sets flag bit 7 in replies
     KEEPS_BAD_VERSION = "keeps-bad-version"  # SRV-2: goes on reading after UNSUPPORTED_VERSION over TCP
@@ -207,6 +208,9 @@ class ToyServer:
         if not self.is_(Breakage.NO_DEDUP):
             cached = self.dedup.get(key)
             if cached is not None and now - cached[0] < window:
+                too_big = len(cached[1]) > AMPLIFICATION_FACTOR * len(datagram)
+                if too_big and not self.is_(Breakage.CACHE_AMPLIFIES):
+                    return self.reply(header, Result.TOO_LARGE)  # a reused ID must not fetch a bigger reply
                 return cached[1]
         leftover = bytes(self.udp_buffer[len(datagram) : len(datagram) + 16])
         result, out = self.execute(header, payload, leftover)

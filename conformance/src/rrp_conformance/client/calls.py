@@ -10,7 +10,7 @@ from rrp_spec import Op, Transport
 
 from ..context import CheckContext
 from .environment import ClientEnv
-from .hostile_tcp import HostileTcpServer, TcpBehaviour, TcpExchange
+from .hostile_tcp import HostileTcpServer, TcpBehaviour, TcpExchange, UnacceptingTcpServer
 from .hostile_udp import Datagram, HostileUdpServer, UdpBehaviour
 from .runner import ClientRun, run_client
 from .template import CallParameters
@@ -103,3 +103,14 @@ def call_over_tcp(ctx: CheckContext[ClientEnv], behaviour: TcpBehaviour) -> TcpC
         run = run_client(argv, hard_limit=hard_limit(ctx, Transport.TCP))
         ctx.log.event("client", run.summary())
     return TcpCall(run, server.exchanges, payload)
+
+
+def call_unaccepting_tcp(ctx: CheckContext[ClientEnv]) -> ClientRun:
+    """Run the client once against a TCP listener that never accepts its connection."""
+    env = ctx.env
+    with UnacceptingTcpServer(ctx.log, host=env.host) as server:
+        argv = env.template.render(_parameters(env, Transport.TCP, server.port, fresh_payload()).fields())
+        ctx.log.event("client", "run: " + " ".join(argv))
+        run = run_client(argv, hard_limit=hard_limit(ctx, Transport.TCP))
+        ctx.log.event("client", run.summary())
+    return run

@@ -17,7 +17,7 @@ from rrp_spec import HEADER_SIZE, Transport, unpack_header
 
 from ..context import CheckContext
 from ..registry import Registry
-from .calls import CALL_OPERATION, TcpCall, UdpCall, call_over_tcp, call_over_udp
+from .calls import CALL_OPERATION, TcpCall, UdpCall, call_over_tcp, call_over_udp, call_unaccepting_tcp
 from .environment import ClientEnv
 from .forged import FORGED_PAYLOAD, Forgery, genuine_reply, impostor_reply, malformed_replies, wrong_id_replies
 from .hostile_tcp import TcpExchange
@@ -472,3 +472,26 @@ def tcp_silent_server(ctx: Ctx) -> None:
         f"a non-zero exit at its deadline of {deadline:.3g} s (tolerated {limit:.3g} s)",
         _printed(run) if run.exit_code in (0, None) else f"exited {run.exit_code} after {waited:.3f} s",
     )
+
+
+@CLIENT_CHECKS.check(
+    "tcp/connect-timeout",
+    "a connection the server never accepts (its accept queue is full) is abandoned at the client's deadline",
+    area="tcp",
+    transport="tcp",
+    requirements=("TCP-CLI-2",),
+)
+def tcp_connect_timeout(ctx: Ctx) -> None:
+    _needs_plain_exchange(ctx, Transport.TCP)
+    run = call_unaccepting_tcp(ctx)
+    deadline = ctx.env.claims.call_timeout
+    if run.exit_code is not None:
+        ctx.measure("gave up after", run.duration, "s", f"process start-up included; its deadline is {deadline:.3g} s")
+    ctx.expect(
+        run.exit_code not in (0, None),
+        "TCP-CLI-2",
+        f"a non-zero exit once its connect deadline of {deadline:.3g} s passes",
+        _printed(run),
+    )
+    if run.exit_code not in (0, None) and run.duration < deadline / 2:
+        ctx.note("the client gave up well before its deadline: the connection may have been refused, not left pending")

@@ -229,3 +229,61 @@ class HostileTcpServer:
         if exchange.read_request():
             self._behaviour(exchange)
         exchange.watch_until_peer_closes()
+
+
+#: Connections the suite itself opens to fill an unaccepting listener's queue (Linux holds backlog + 1).
+_QUEUE_FILLERS = 4
+
+
+class UnacceptingTcpServer:
+    """A TCP listener whose accept queue the suite has filled and never drains: a client's connect stays pending.
+
+    With the queue full the kernel drops further SYNs (Linux, unless ``tcp_abort_on_overflow`` is set), so
+    a client connecting here learns nothing until its own connect deadline (TCP-CLI-2). Where the kernel
+    refuses instead, the client gets an immediate error, which tells the check nothing either way.
+    """
+
+    def __init__(self, log: WireLog, *, host: str = "127.0.0.1") -> None:
+        self._log = log
+        self._host = host
+        self._listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self._fillers: list[socket.socket] = []
+
+    @property
+    def host(self) -> str:
+        """The address the client must connect to."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The listening port."""
+        port: int = self._listener.getsockname()[1]
+        return port
+
+    def __enter__(self) -> UnacceptingTcpServer:
+        try:
+            self._listener.bind((self._host, 0))
+            self._listener.listen(0)
+            for _ in range(_QUEUE_FILLERS):
+                filler = socket.socket(self._listener.family, socket.SOCK_STREAM)
+                self._fillers.append(filler)
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect((self._host, self.port))
+        except BaseException:
+            self._close()
+            raise
+        self._log.event(
+            f"tcp {self._host}:{self.port}", f"listening, accept queue filled by {_QUEUE_FILLERS} connections"
+        )
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()

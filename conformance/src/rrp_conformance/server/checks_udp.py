@@ -35,6 +35,8 @@ GARBAGE_DATAGRAMS = 1000
 SECRET_SIZE = 2048
 #: A leaked window this long is not a coincidence (2^-64 per position).
 LEAK_WINDOW = 8
+#: Payload of the ECHO whose cached reply a bare header then asks for again (the amplification check).
+CACHED_ECHO = 1000
 #: The dedup-window check retransmits this far into the minimum window (the rest is margin for scheduling).
 DEDUP_PROBE_FRACTION = 0.85
 
@@ -225,6 +227,11 @@ def _amplification(ctx: CheckContext[ServerEnv]) -> None:
             ("bare ECHO header, size says 1000", pack_header(_header(Op.ECHO, size=1000))),
         ):
             udp_exchange(ctx, channel, data, what)
+        # A cached reply must not amplify either: a big ECHO, then a bare header reusing its ID from the same
+        # source (what a spoofer does to turn the duplicate-reply cache into a cannon).
+        reused = fresh_id()
+        udp_exchange(ctx, channel, pack_request(Op.ECHO, reused, bytes(CACHED_ECHO)), f"ECHO of {CACHED_ECHO} bytes")
+        udp_exchange(ctx, channel, pack_request(Op.NOOP, reused), "a bare header reusing that ECHO's request ID")
     meter = env.amplification
     ctx.measure("worst amplification", meter.worst, "x", f"{meter.worst_case}; over {meter.replies} UDP replies")
     ctx.expect(
