@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rrp_spec
-from rrp_spec import Action, Flag, ProtocolViolation, Result, Transport
+from rrp_spec import Action, Flag, ProtocolViolation, Result, Transport, validate
 
 headers = st.builds(
     rrp_spec.Header,
@@ -85,3 +85,19 @@ def test_violation_message_names_requirement_and_action() -> None:
         assert str(violation) == "SRV-7: INCREMENT carries a payload -> reply MALFORMED"
     else:
         raise AssertionError("accepted")
+
+
+@given(headers, st.sampled_from(list(Transport)), st.sampled_from([0, 5, 1 << 20]), st.integers(0, 80))
+def test_fast_guard_accepts_exactly_what_the_rule_by_rule_judge_accepts(
+    header: rrp_spec.Header, transport: Transport, max_payload: int, extra: int
+) -> None:
+    """The happy-path guard of check_request is an optimisation, never a second opinion."""
+    datagram_length = 20 + header.size if extra == 0 else extra
+    guard = validate._is_valid_request(header, transport, max_payload, datagram_length)
+    try:
+        validate._judge_request(header, transport, max_payload, datagram_length)
+    except ProtocolViolation:
+        judged_valid = False
+    else:
+        judged_valid = True
+    assert guard == judged_valid

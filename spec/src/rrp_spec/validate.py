@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .codes import Flag, Op, Result, is_reserved_operation
+from .codes import APPLICATION_RANGE_START, Flag, Op, Result, is_reserved_operation
 from .header import Header, pack_reply, unpack_header
 from .limits import DEFAULT_UDP_MAX_PAYLOAD, HEADER_SIZE, MAGIC, VERSION
 
@@ -105,6 +105,43 @@ def check_request(
     ``datagram_length`` is required for UDP. Whether an application-range
     operation is implemented is the server's own business (SRV-6).
     """
+    # The common case, a valid request, is one expression of int comparisons; the
+    # rule-by-rule judge runs only when something is wrong, to say what. A property
+    # test proves the two agree on every header.
+    if _is_valid_request(header, transport, max_payload, datagram_length):
+        return
+    _judge_request(header, transport, max_payload, datagram_length)
+
+
+def _is_valid_request(header: Header, transport: Transport, max_payload: int, datagram_length: int | None) -> bool:
+    size = header.size
+    operation = header.operation
+    return (
+        header.magic == MAGIC
+        and header.version == VERSION
+        and header.flags == 0
+        and header.result == 0
+        and header.request_id != 0
+        and size <= max_payload
+        and (transport is Transport.TCP or datagram_length == HEADER_SIZE + size)
+        and (
+            operation >= APPLICATION_RANGE_START
+            or (operation in _DEFINED_OPERATIONS and (size == 0 or operation != Op.INCREMENT))
+        )
+    )
+
+
+_DEFINED_OPERATIONS = frozenset(int(op) for op in Op)
+
+
+def _reply_violation(
+    header: Header, requirement: str, result: Result, detail: str, close_after: bool = False
+) -> ProtocolViolation:
+    return ProtocolViolation(requirement, Action.REPLY, detail, result=result, close_after=close_after, header=header)
+
+
+def _judge_request(header: Header, transport: Transport, max_payload: int, datagram_length: int | None) -> None:
+    """Apply the rules one by one, in the order of the module docstring, raising for the first one broken."""
     udp = transport is Transport.UDP
     if header.magic != MAGIC:
         if udp:
@@ -114,40 +151,40 @@ def check_request(
         raise ProtocolViolation(
             "SRV-1", Action.DROP if udp else Action.CLOSE, "REPLY flag set in a request", header=header
         )
-
-    def reply(requirement: str, result: Result, detail: str, close_after: bool = False) -> ProtocolViolation:
-        return ProtocolViolation(
-            requirement, Action.REPLY, detail, result=result, close_after=close_after, header=header
-        )
-
     if header.version != VERSION:
-        raise reply("SRV-2", Result.UNSUPPORTED_VERSION, f"version is {header.version}", close_after=not udp)
+        raise _reply_violation(
+            header, "SRV-2", Result.UNSUPPORTED_VERSION, f"version is {header.version}", close_after=not udp
+        )
     if udp:
         if datagram_length is None:
             raise TypeError("datagram_length is required for UDP")
         if datagram_length != HEADER_SIZE + header.size:
-            raise reply(
+            raise _reply_violation(
+                header,
                 "UDP-SRV-3",
                 Result.SIZE_MISMATCH,
                 f"datagram has {datagram_length - HEADER_SIZE} payload bytes, size says {header.size}",
             )
     if header.size > max_payload:
-        raise reply(
+        raise _reply_violation(
+            header,
             "SRV-8" if udp else "TCP-SRV-4",
             Result.TOO_LARGE,
             f"size {header.size} exceeds the limit of {max_payload}",
             close_after=not udp,
         )
     if header.flags != 0:
-        raise reply("SRV-3", Result.MALFORMED, f"reserved flag bits 0x{header.flags:02x} set")
+        raise _reply_violation(header, "SRV-3", Result.MALFORMED, f"reserved flag bits 0x{header.flags:02x} set")
     if header.result != 0:
-        raise reply("SRV-4", Result.MALFORMED, f"result is {header.result} in a request")
+        raise _reply_violation(header, "SRV-4", Result.MALFORMED, f"result is {header.result} in a request")
     if header.request_id == 0:
-        raise reply("SRV-5", Result.MALFORMED, "request_id is 0")
+        raise _reply_violation(header, "SRV-5", Result.MALFORMED, "request_id is 0")
     if is_reserved_operation(header.operation):
-        raise reply("SRV-6", Result.UNKNOWN_OPERATION, f"operation 0x{header.operation:04x} is reserved")
+        raise _reply_violation(
+            header, "SRV-6", Result.UNKNOWN_OPERATION, f"operation 0x{header.operation:04x} is reserved"
+        )
     if header.operation == Op.INCREMENT and header.size != 0:
-        raise reply("SRV-7", Result.MALFORMED, "INCREMENT carries a payload")
+        raise _reply_violation(header, "SRV-7", Result.MALFORMED, "INCREMENT carries a payload")
 
 
 @dataclass(frozen=True, slots=True)
