@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rrp_conformance.coverage import Coverage, coverage_rows, requirements_for, uncovered_musts
 from rrp_conformance.server.suite import GRADED_SIDES, build_registry
-from rrp_spec import BY_ID, Level
+from rrp_spec import BY_ID, REQUIREMENTS, Level
 
 
 def _covered_by() -> dict[str, list[str]]:
@@ -44,3 +44,12 @@ def test_check_names_are_unique_and_path_like() -> None:
     names = [c.name for c in build_registry()]
     assert len(names) == len(set(names))
     assert all(n.split("/", 1)[0] in {"udp", "tcp"} for n in names)
+
+
+def test_every_must_of_the_catalogue_is_covered_by_one_of_the_two_suites() -> None:
+    """The issue's rule for the whole catalogue: the server suite and the client suite together cover every MUST."""
+    from rrp_conformance.client.checks import CLIENT_CHECKS
+
+    covered = {rid for check in [*build_registry(), *CLIENT_CHECKS] for rid in check.requirements}
+    missing = [r.id for r in REQUIREMENTS if r.level is Level.MUST and r.id not in covered and not r.not_observable]
+    assert not missing
