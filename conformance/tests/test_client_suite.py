@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 TEST_CLIENT = Path(__file__).parent / "broken_clients" / "rrp_test_client.py"
+#: The ten-line adapter the adapter contract shows: it runs on the default schedule, so it claims that.
+EXAMPLE_ADAPTER = Path(__file__).parent.parent / "examples" / "rrp_adapter.py"
 RETRY_WORDS = (
     "--timeout {timeout} --attempts {attempts} --initial-timeout {initial_timeout} --max-timeout {max_timeout}"
 )
@@ -32,6 +34,7 @@ CONCURRENT_RUNS = 3
 EXPECTED: dict[str, frozenset[str]] = {
     "correct": frozenset(),
     "reference": frozenset(),
+    "example-adapter": frozenset(),
     "accepts-any-source": frozenset({"UDP-CLI-1"}),
     "ignores-request-id": frozenset({"CLI-3", "TCP-CLI-3"}),
     "sequential-ids": frozenset({"CLI-1"}),
@@ -40,6 +43,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "retries-forever": frozenset({"UDP-CLI-6"}),
     "gives-up-after-first-timeout": frozenset({"UDP-CLI-6"}),
     "no-tcp-reassembly": frozenset({"TCP-CLI-1"}),
+    "no-connect-timeout": frozenset({"TCP-CLI-2"}),
 }
 
 
@@ -70,6 +74,8 @@ class SuiteRun:
 
 def _template(name: str, state: Path) -> str:
     python = shlex.quote(sys.executable)
+    if name == "example-adapter":
+        return f"{python} {shlex.quote(str(EXAMPLE_ADAPTER))} {{url}} {{op}} {{payload_hex}} {{timeout}}"
     if name == "reference":
         return f"{python} -m rrp call {{url}} {{op}} --payload-hex {{payload_hex}} --hex {RETRY_WORDS}"
     flaw = "" if name == "correct" else f" --flaw {name} --state {shlex.quote(str(state))}"
@@ -85,7 +91,7 @@ def _run_suite(name: str, workdir: Path) -> SuiteRun:
         "client",
         "--command",
         _template(name, workdir / f"{name}.counter"),
-        *CLAIMS,
+        *(("--timeout", "2") if name == "example-adapter" else CLAIMS),
         "--report-dir",
         str(report_dir),
     ]

@@ -35,6 +35,7 @@ FLAWS = (
     "retries-forever",  # UDP: never gives up
     "gives-up-after-first-timeout",  # UDP: one attempt, whatever it claims
     "no-tcp-reassembly",  # TCP: one recv() is taken to be the whole reply
+    "no-connect-timeout",  # TCP: waits for a connection as long as the kernel does
 )
 _RECEIVE = 65535
 
@@ -122,7 +123,8 @@ def call_tcp(args: argparse.Namespace, host: str, port: int) -> int:
     message = pack_request(args.op, _new_id(args), args.payload)
     request = unpack_header(message)
     try:
-        with socket.create_connection((host, port), timeout=args.timeout) as sock:
+        connect_timeout = None if args.flaw == "no-connect-timeout" else args.timeout
+        with socket.create_connection((host, port), timeout=connect_timeout) as sock:
             sock.sendall(message)
             if args.flaw == "no-tcp-reassembly":
                 if not select.select([sock], [], [], args.timeout)[0]:
