@@ -56,11 +56,11 @@ class DedupCache:
 
     def put(self, key: Hashable, reply: bytes, now: float) -> None:
         """Remember ``reply`` for ``key`` until ``now + window``, evicting the oldest entries to stay in bounds."""
-        self.expire(now)
         entries = self._entries
-        old = entries.pop(key, None)
-        if old is not None:
-            self._bytes -= len(old[1])
+        if entries and next(iter(entries.values()))[0] <= now:
+            self.expire(now)
+        if key in entries:
+            self._bytes -= len(entries.pop(key)[1])
         size = len(reply)
         if size > self.max_bytes:
             return  # could never fit: the retransmission is carried out again, as if the cache had evicted it

@@ -46,7 +46,7 @@ from rrp_spec import (
 from .counters import DropReason, ServerCounters
 from .dedup import DedupCache
 from .dispatch import Dispatcher, HandlerCoroutine, HandlerError
-from .fastpath import DEFINED_OPERATIONS, INCREMENT, reply_bytes, unpack_fields
+from .fastpath import DEFINED_OPERATIONS, INCREMENT, REPLY_FLAG, pack_fields, reply_bytes, unpack_fields
 from .ratelimit import RateVerdict, ResponseRateLimiter
 from .settings import ServerSettings
 
@@ -160,7 +160,13 @@ class UdpServerCore:
         if type(out) is not bytes:
             self._in_progress.add(key)
             return PendingCall(unpack_header(data), out, peer, len(data))  # type: ignore[arg-type]
-        return self._finish(key, operation, request_id, _OK, out, len(data), now)
+        # _finish() inlined for the common OK reply.
+        reply = pack_fields(MAGIC, VERSION, REPLY_FLAG, operation, _OK, request_id, len(out)) + out
+        if len(reply) > AMPLIFICATION_FACTOR * len(data):
+            return self._finish(key, operation, request_id, _OK, out, len(data), now)
+        self.dedup.put(key, reply, now)
+        counters.replies[_OK] += 1
+        return reply
 
     def complete(self, call: PendingCall, value: object, error: BaseException | None, now: float) -> bytes:
         """The reply to send for a finished :class:`PendingCall`: ``value`` it returned, or ``error`` it raised."""
