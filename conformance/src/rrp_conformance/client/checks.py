@@ -202,6 +202,8 @@ def udp_retransmission(ctx: Ctx) -> None:
     if policy.max_attempts < 2:
         ctx.skip("the client claims a single attempt: there is no retransmission to judge")
     answer_at = policy.max_attempts - 1  # drop every attempt but the last, so every timeout is measured
+    if policy.max_attempts < 3:
+        ctx.note("with fewer than 3 claimed attempts there is one timeout to measure: backoff itself is not observable")
 
     def behaviour(index: int, d: Datagram) -> list[Send]:
         if index < answer_at or not _is_request(d):
