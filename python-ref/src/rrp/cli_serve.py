@@ -204,12 +204,13 @@ async def _serve(
     except BindError as error:
         print(f"rrp serve: {error}", file=sys.stderr)
         return _USAGE
-    for endpoint in endpoints:
-        print(f"listening {endpoint}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first: a script may send SIGTERM the moment it reads the listening lines.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    for endpoint in endpoints:
+        print(f"listening {endpoint}", flush=True)
     try:
         await stop.wait()
     finally:
