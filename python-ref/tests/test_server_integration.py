@@ -224,8 +224,12 @@ def test_short_request_is_answered_timeout_and_closed_at_the_deadline() -> None:
 
 
 def test_slow_drip_is_cut_off_at_the_whole_request_deadline_while_others_are_served() -> None:
-    """TCP-SRV-5, TCP-SRV-8: one byte every 0.5 s is cut off 1 s after the first; another client is not delayed."""
-    with running() as server, _connect(server.port("tcp")) as drip:
+    """TCP-SRV-5, TCP-SRV-8: one byte every 0.5 s is cut off 2 s after the first; another client is not delayed.
+
+    The other client comes 0.5 s in: a server stuck on the slow sender would answer it 1.5 s later.
+    """
+    settings = ServerSettings(request_deadline=2.0, grace=1.0)
+    with running(settings) as server, _connect(server.port("tcp")) as drip:
         request = pack_request(Op.ECHO, 1, b"z" * 30)
         start = time.monotonic()
         closed_at = None
@@ -240,7 +244,7 @@ def test_slow_drip_is_cut_off_at_the_whole_request_deadline_while_others_are_ser
                 with _connect(server.port("tcp")) as other:
                     other.sendall(pack_request(Op.NOOP, 2))
                     assert _tcp_reply(other)[0].result == Result.OK
-                assert time.monotonic() - other_start < 0.5
+                assert time.monotonic() - other_start < 0.9
             drip.settimeout(0.5)
             try:
                 if drip.recv(1) == b"":
@@ -249,7 +253,7 @@ def test_slow_drip_is_cut_off_at_the_whole_request_deadline_while_others_are_ser
             except TimeoutError:
                 continue
         assert closed_at is not None, "the slow sender was never cut off"
-        assert 0.7 < closed_at - start < 4.0
+        assert 1.7 < closed_at - start < 5.0
 
 
 def test_oversized_request_is_answered_too_large_and_closed_without_reading_the_payload() -> None:
@@ -275,7 +279,7 @@ def test_two_hundred_idle_connections_do_not_delay_a_new_client() -> None:
             with _connect(port) as sock:
                 sock.sendall(pack_request(Op.ECHO, 5, b"now"))
                 assert _tcp_reply(sock)[1] == b"now"
-            assert time.monotonic() - start < 0.5
+            assert time.monotonic() - start < 1.0
         finally:
             for sock in idle:
                 sock.close()
@@ -333,7 +337,7 @@ def test_per_source_limit_keeps_one_host_from_taking_every_slot() -> None:
             with _connect(port, source="127.0.0.1") as honest:
                 honest.sendall(pack_request(Op.NOOP, 6))
                 assert _tcp_reply(honest)[0].result == Result.OK
-            assert time.monotonic() - start < 0.5
+            assert time.monotonic() - start < 1.0
         finally:
             for sock in attackers:
                 sock.close()
