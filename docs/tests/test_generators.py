@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from rrp_docs import conformance_pages, diagrams, precedence, retry, source_docs, sphinx_roles, vector_tables
+from rrp_docs import (
+    conformance_pages,
+    diagrams,
+    includes,
+    precedence,
+    retry,
+    source_docs,
+    sphinx_roles,
+    vector_tables,
+)
 from rrp_docs.directives import DirectiveError, expand
 from rrp_docs.markdown import PageContext, requirement_link
 from rrp_spec import (
@@ -186,8 +196,7 @@ def _commands(page: str, program: str) -> list[list[str]]:
     ("page", "program", "module", "at_least"),
     [
         ("index.md", "rrp", "rrp.cli", 3),
-        ("index.md", "rrp-conformance", "rrp_conformance.cli", 2),
-        ("conformance.md", "rrp-conformance", "rrp_conformance.cli", 6),
+        ("conformance.md", "rrp-conformance", "rrp_conformance.cli", 5),
     ],
 )
 def test_example_commands_are_accepted_by_their_parsers(page: str, program: str, module: str, at_least: int) -> None:
@@ -218,3 +227,46 @@ def test_doc_comments_above_an_attribute_become_its_docstring() -> None:
     assert sphinx_roles.doc_comment_above(lines, 4) == "first line second line"
     assert sphinx_roles.doc_comment_above(lines, 6) is None
     assert sphinx_roles.doc_comment_above(lines, 1) is None
+
+
+def test_included_markdown_moves_headings_but_not_code_comments() -> None:
+    source = "# Title\n\ntext\n\n```sh\n# a shell comment\n```\n\n## Part\n###### Deepest\n"
+    assert includes.shift_headings(source, 1).splitlines() == [
+        "## Title",
+        "",
+        "text",
+        "",
+        "```sh",
+        "# a shell comment",
+        "```",
+        "",
+        "### Part",
+        "###### Deepest",
+    ]
+
+
+def test_includes_stay_inside_the_repository() -> None:
+    with pytest.raises(ValueError, match="outside the repository"):
+        includes.include("../../etc/passwd", 0)
+
+
+def test_home_page_make_commands_run_the_suite_as_shown() -> None:
+    cli = pytest.importorskip("rrp_conformance.cli", reason="the conformance suite's CLI is not importable")
+    home = (REPO / "docs" / "pages" / "index.md").read_text()
+    commands = [line.split("#", 1)[0].split() for line in home.splitlines() if line.startswith("make conformance")]
+    assert len(commands) == 2
+    for command in commands:
+        dry_run = subprocess.run(
+            [*command, "-n", "--always-make", "-o", ".venv/.installed"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        invocation = next(line for line in dry_run.splitlines() if "rrp-conformance " in line)
+        arguments = shlex.split(invocation.split("rrp-conformance ", 1)[1])
+        cli.build_parser().parse_args(arguments)
+        if any(word.startswith("UDP=") for word in command):
+            assert arguments[0] == "server" and "--udp" in arguments and "--tcp" in arguments
+        else:
+            assert arguments[0] == "reference"

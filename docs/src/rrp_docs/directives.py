@@ -19,7 +19,16 @@ from collections.abc import Callable, Mapping
 import rrp_spec
 from rrp_spec import DEFAULT_RETRY_POLICY, REQUIREMENTS, Op, Result
 
-from . import conformance_pages, diagrams, precedence, reference_pages, requirement_tables, retry, spec_tables
+from . import (
+    conformance_pages,
+    diagrams,
+    includes,
+    precedence,
+    reference_pages,
+    requirement_tables,
+    retry,
+    spec_tables,
+)
 from . import vector_tables as vt
 from .markdown import PageContext, requirement_link
 
@@ -65,6 +74,7 @@ BLOCKS: dict[str, Generator] = {
     "conformance-checks": lambda a, c: conformance_pages.checks_by_area(c),
     "conformance-cli": lambda a, c: conformance_pages.cli_usage(),
     "conformance-outcomes": lambda a, c: conformance_pages.outcome_table(),
+    "include": lambda a, c: includes.include(a["path"], int(a.get("shift", "0"))),
     "conformance-report": lambda a, c: conformance_pages.reference_report(c),
 }
 
