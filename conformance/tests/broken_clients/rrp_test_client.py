@@ -28,6 +28,7 @@ from rrp_spec import HEADER_SIZE, Header, Result, RetryPolicy, pack_request, rep
 
 FLAWS = (
     "accepts-any-source",  # UDP: an unconnected socket, replies taken from whoever sends them
+    "ignores-source-port",  # UDP: an unconnected socket, replies taken from the server's address on any port
     "ignores-request-id",  # a reply for any request ID is taken as the answer
     "sequential-ids",  # request IDs from a counter kept in --state
     "new-id-per-retransmission",  # UDP: each retransmission draws a fresh request ID
@@ -72,7 +73,7 @@ def _finish(data: bytes) -> int:
 def call_udp(args: argparse.Namespace, host: str, port: int) -> int:
     policy = RetryPolicy(initial_timeout=args.initial_timeout, max_timeout=args.max_timeout, max_attempts=args.attempts)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    promiscuous = args.flaw == "accepts-any-source"
+    promiscuous = args.flaw in ("accepts-any-source", "ignores-source-port")
     if not promiscuous:
         sock.connect((host, port))
     request_id = _new_id(args)
@@ -94,8 +95,10 @@ def call_udp(args: argparse.Namespace, host: str, port: int) -> int:
             if not select.select([sock], [], [], left)[0]:
                 break
             try:
-                data = sock.recv(_RECEIVE)
+                data, source = sock.recvfrom(_RECEIVE)
             except ConnectionRefusedError:  # ICMP from a closed port: keep waiting for the deadline
+                continue
+            if args.flaw == "ignores-source-port" and source[0] != host:
                 continue
             if _acceptable(data, request, datagram=True, ignore_id=args.flaw == "ignores-request-id"):
                 return _finish(data)

@@ -21,7 +21,7 @@ from .calls import CALL_OPERATION, TcpCall, UdpCall, call_over_tcp, call_over_ud
 from .environment import ClientEnv
 from .forged import FORGED_PAYLOAD, Forgery, genuine_reply, impostor_reply, malformed_replies, wrong_id_replies
 from .hostile_tcp import TcpExchange
-from .hostile_udp import AlternateAddressUnavailable, Datagram, Send
+from .hostile_udp import AlternateAddressUnavailable, Datagram, ReplySource, Send
 from .request_ids import judge_request_ids
 from .requests import request_problems
 from .runner import ClientRun
@@ -71,9 +71,9 @@ def _judge_ignored_forgery(ctx: Ctx, call: UdpCall, *, accepting_breaks: str, fo
         )
 
 
-def _replies(*forgeries: Forgery, request: bytes, from_alternate: bool = False) -> list[Send]:
-    sends = [Send(f.data, 0.0, from_alternate, f.note) for f in forgeries]
-    sends.append(Send(genuine_reply(request), FORGERY_LEAD if forgeries else 0.0, False, "genuine reply"))
+def _replies(*forgeries: Forgery, request: bytes, source: ReplySource = ReplySource.SERVER) -> list[Send]:
+    sends = [Send(f.data, 0.0, source, f.note) for f in forgeries]
+    sends.append(Send(genuine_reply(request), FORGERY_LEAD if forgeries else 0.0, ReplySource.SERVER, "genuine reply"))
     return sends
 
 
@@ -130,13 +130,34 @@ def udp_reply_from_other_address(ctx: Ctx) -> None:
     def behaviour(_: int, d: Datagram) -> list[Send]:
         if not _is_request(d):
             return []
-        return _replies(impostor_reply(d.data, ctx.env.alternate_host), request=d.data, from_alternate=True)
+        impostor = impostor_reply(d.data, f"{ctx.env.alternate_host}, same port")
+        return _replies(impostor, request=d.data, source=ReplySource.OTHER_ADDRESS)
 
     try:
         call = call_over_udp(ctx, behaviour, alternate=True)
     except AlternateAddressUnavailable as exc:
         ctx.skip(str(exc))
     _judge_ignored_forgery(ctx, call, accepting_breaks="UDP-CLI-1", forgery="a reply from another address")
+
+
+@CLIENT_CHECKS.check(
+    "udp/reply-from-other-port",
+    "a reply from the server's address but another port (right request ID) is ignored, the genuine one accepted",
+    area="udp",
+    transport="udp",
+    requirements=("UDP-CLI-1", "UDP-CLI-2"),
+)
+def udp_reply_from_other_port(ctx: Ctx) -> None:
+    _needs_plain_exchange(ctx, Transport.UDP)
+
+    def behaviour(_: int, d: Datagram) -> list[Send]:
+        if not _is_request(d):
+            return []
+        impostor = impostor_reply(d.data, f"{ctx.env.host}, another port")
+        return _replies(impostor, request=d.data, source=ReplySource.OTHER_PORT)
+
+    call = call_over_udp(ctx, behaviour)
+    _judge_ignored_forgery(ctx, call, accepting_breaks="UDP-CLI-1", forgery="a reply from another port")
 
 
 @CLIENT_CHECKS.check(

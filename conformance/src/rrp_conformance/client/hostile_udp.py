@@ -6,9 +6,11 @@ and a choice of socket. The server records every arrival with its time, so a
 check can measure the client's retransmission intervals where they cannot be
 blurred by the client's process start-up: between arrivals at the server.
 
-The optional *alternate* socket is bound to another loopback address (127.0.0.2
-by default) on the same port number as the main one, so that a reply sent from it
-carries the right port and request ID but the wrong source address (UDP-CLI-1).
+Replies can come from three sockets (:class:`ReplySource`): the one the client
+asked; an *other-port* socket on the same address; and, when asked for, an
+*other-address* socket bound to another loopback address (127.0.0.2 by default)
+on the same port number as the main one. A reply from either impostor carries the
+right request ID but the wrong source (UDP-CLI-1).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from types import TracebackType
 
 from ..wirelog import WireLog
@@ -54,6 +57,17 @@ class Datagram:
     data: bytes
 
 
+class ReplySource(StrEnum):
+    """Which of the server's sockets a datagram is sent from."""
+
+    #: The address and port the client sent its request to.
+    SERVER = "server"
+    #: The same address, another port.
+    OTHER_PORT = "other port"
+    #: Another loopback address, the same port number.
+    OTHER_ADDRESS = "other address"
+
+
 @dataclass(frozen=True, slots=True)
 class Send:
     """One datagram the behaviour wants sent to the client."""
@@ -61,8 +75,8 @@ class Send:
     data: bytes
     #: Seconds after the triggering arrival.
     delay: float = 0.0
-    #: Send from the alternate address instead of the one the client asked.
-    from_alternate: bool = False
+    #: The socket it is sent from.
+    source: ReplySource = ReplySource.SERVER
     #: Why, for the wire log ("forged reply: wrong request_id").
     note: str = ""
 
@@ -96,6 +110,7 @@ class HostileUdpServer:
         self._thread: threading.Thread | None = None
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         self._alternate: socket.socket | None = None
+        self._other_port = socket.socket(self._sock.family, socket.SOCK_DGRAM)
         #: An error the behaviour raised, re-raised when the server stops so that a broken check is not silent.
         self._failure: BaseException | None = None
 
@@ -125,6 +140,7 @@ class HostileUdpServer:
         try:
             self._sock.bind((self._host, 0))
             self._enable_kernel_timestamps()
+            self._other_port.bind((self._host, 0))
             if self._alternate_host is not None:
                 self._alternate = socket.socket(self._sock.family, socket.SOCK_DGRAM)
                 try:
@@ -152,6 +168,7 @@ class HostileUdpServer:
 
     def _close_sockets(self) -> None:
         self._sock.close()
+        self._other_port.close()
         if self._alternate is not None:
             self._alternate.close()
 
@@ -177,8 +194,11 @@ class HostileUdpServer:
         return data, now_monotonic, source
 
     def _serve(self) -> None:
-        local = _channel(self._sock)
-        alternate_local = _channel(self._alternate) if self._alternate is not None else local
+        sockets = {ReplySource.SERVER: self._sock, ReplySource.OTHER_PORT: self._other_port}
+        if self._alternate is not None:
+            sockets[ReplySource.OTHER_ADDRESS] = self._alternate
+        channels = {source: _channel(sock) for source, sock in sockets.items()}
+        local = channels[ReplySource.SERVER]
         due: list[tuple[float, int, Send, tuple[str, int]]] = []
         order = itertools.count()
         with selectors.DefaultSelector() as selector:
@@ -188,10 +208,10 @@ class HostileUdpServer:
                     now = time.monotonic()
                     while due and due[0][0] <= now:
                         _, _, send, destination = heapq.heappop(due)
-                        sock = self._alternate if send.from_alternate and self._alternate is not None else self._sock
+                        sender = send.source if send.source in sockets else ReplySource.SERVER
                         with contextlib.suppress(OSError):  # a client that already exited: nothing to grade
-                            sock.sendto(send.data, destination)
-                        self._log.sent(alternate_local if sock is self._alternate else local, send.data, note=send.note)
+                            sockets[sender].sendto(send.data, destination)
+                        self._log.sent(channels[sender], send.data, note=send.note)
                     wait = _POLL_INTERVAL if not due else max(0.0, min(_POLL_INTERVAL, due[0][0] - now))
                     if not selector.select(wait):
                         continue
