@@ -107,6 +107,16 @@ def test_reply_that_would_amplify_is_replaced_by_too_large() -> None:
     assert core.handle_datagram(echo, PEER, 0.0) == pack_reply(unpack_header(echo), Result.OK, b"x" * 1000)
 
 
+def test_short_datagram_reusing_an_id_never_draws_the_big_cached_reply() -> None:
+    """UDP-SRV-5 with UDP-SRV-7: the amplification bound holds for cached replies too."""
+    core = _core()
+    big = pack_request(Op.ECHO, 42, bytes(1000))
+    assert isinstance(core.handle_datagram(big, PEER, 0.0), bytes)
+    short = pack_request(Op.NOOP, 42)
+    assert core.handle_datagram(short, PEER, 0.1) == pack_reply(unpack_header(short), Result.TOO_LARGE)
+    assert len(core.handle_datagram(big, PEER, 0.2) or b"") == len(big), "the real retransmission still gets it"
+
+
 def test_failing_handler_is_a_bare_internal_error() -> None:
     """SRV-15: over UDP too, the failure is not disclosed and the next request is served."""
     core = _core()
@@ -200,7 +210,7 @@ class UdpCoreMachine(RuleBasedStateMachine):
         port=st.sampled_from([1000, 1001]),
         request_id=st.integers(1, 4),
         operation=st.sampled_from([Op.INCREMENT, Op.ECHO, Op.NOOP, BIG, FAILING]),
-        payload=st.binary(max_size=30),
+        payload=st.one_of(st.binary(max_size=30), st.binary(min_size=100, max_size=300)),
     )
     def request(self, host: str, port: int, request_id: int, operation: int, payload: bytes) -> None:
         if operation == Op.INCREMENT:

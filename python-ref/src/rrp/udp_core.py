@@ -142,6 +142,10 @@ class UdpServerCore:
         cached = self.dedup.get(key, now)
         if cached is not None:
             counters.dedup_hits += 1
+            if len(cached) > AMPLIFICATION_FACTOR * len(data):
+                # UDP-SRV-5 binds the cache too: a short datagram reusing a big request's ID (a spoofer's
+                # trick; a real retransmission is the same size) gets a bare TOO_LARGE, not the big reply.
+                cached = reply_bytes(operation, request_id, Result.TOO_LARGE)
             return self._limited(operation, request_id, cached, peer, now)
         if key in self._in_progress:
             counters.drops[DropReason.IN_PROGRESS] += 1
