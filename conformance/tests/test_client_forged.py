@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rrp_conformance.client.forged import (
@@ -40,11 +40,21 @@ def test_every_forgery_is_rejected_by_the_spec(request: bytes) -> None:
 
 
 @given(requests)
+@example(pack_request(Op.NOOP, 1 << 63))  # flipping its top bit alone would give the invalid ID 0
 def test_wrong_ids_differ_from_the_request_and_are_not_zero(request: bytes) -> None:
     request_id = unpack_header(request).request_id
     for forgery in wrong_id_replies(request):
         forged_id = unpack_header(forgery.data).request_id
         assert forged_id not in (0, request_id)
+
+
+@given(requests)
+@example(pack_request(Op.NOOP, 1 << 63))
+def test_the_high_half_forgery_keeps_the_low_32_bits(request: bytes) -> None:
+    request_id = unpack_header(request).request_id
+    _, high_half = wrong_id_replies(request)
+    forged_id = unpack_header(high_half.data).request_id
+    assert forged_id & 0xFFFFFFFF == request_id & 0xFFFFFFFF
 
 
 def test_impostor_reply_is_well_formed_so_only_its_source_is_wrong() -> None:

@@ -74,7 +74,10 @@ def wrong_id_replies(request: bytes) -> tuple[Forgery, ...]:
     """
     header = unpack_header(request)
     off_by_one = header.request_id % MAX_REQUEST_ID + 1  # never 0, never the request's own ID
-    top_bit_flipped = header.request_id ^ (MAX_REQUEST_ID ^ (MAX_REQUEST_ID >> 1))
+    top_bit = MAX_REQUEST_ID ^ (MAX_REQUEST_ID >> 1)
+    # Flipping the top bit of 0x8000000000000000 gives the invalid ID 0; flip a
+    # higher-half bit that is clear instead, so the low 32 bits still match.
+    top_bit_flipped = header.request_id ^ top_bit or header.request_id ^ (top_bit >> 31)
     return (
         Forgery("forged: request_id off by one", _message(_reply_header(header, request_id=off_by_one))),
         Forgery("forged: request_id, top bit flipped", _message(_reply_header(header, request_id=top_bit_flipped))),
