@@ -7,19 +7,29 @@ It only moves bytes and arms timers:
   re-armed only when the deadline moves *earlier*; when it fires early (the deadline
   moved later, as the idle deadline does after every request) it re-arms itself for
   the new one, so a busy connection costs no timer operations per request;
-* slow readers (TCP-SRV-10): above ``max_buffered_reply_bytes`` of unsent replies the
-  transport pauses writing, and the adapter stops reading the peer's requests; if the
-  peer then accepts no reply bytes for ``send_timeout``, the connection is aborted;
+* slow readers (TCP-SRV-10): whenever replies wait in the transport (the kernel took
+  no more), a progress timer runs; if the kernel then accepts none of them for
+  ``send_timeout``, the connection is reset. The count is of bytes handed to the
+  kernel, not of the buffer's size, so new replies cannot hide a stall. Above
+  ``max_buffered_reply_bytes`` the transport pauses writing and the adapter stops
+  reading the peer's requests, which bounds the memory a non-reader can take;
 * a close that follows a final reply (TOO_LARGE, BUSY, TIMEOUT, UNSUPPORTED_VERSION)
   half-closes and discards input for a short linger, so that the peer's unread
   request bytes do not make the kernel reset the connection before the reply
-  arrives (nginx's ``lingering_close``).
+  arrives (nginx's ``lingering_close``);
+* every forced close (send timeout, linger over, shutdown) is a reset: ``SO_LINGER``
+  of zero before the close. A plain close would leave the kernel an orphaned socket
+  in FIN-WAIT-1 that still holds the unsent replies and that a peer which never
+  reads keeps established for minutes: the peer would not be dropped at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import contextlib
+import socket
+import struct
+from typing import TYPE_CHECKING, cast
 
 from .connlimits import Admission
 from .counters import CloseReason
@@ -32,6 +42,8 @@ if TYPE_CHECKING:
 _LINGER_AFTER = frozenset({CloseReason.PROTOCOL, CloseReason.BUSY, CloseReason.REQUEST_DEADLINE})
 #: Longest linger after a final reply, in seconds (shorter when the request deadline is).
 MAX_LINGER = 1.0
+#: ``struct linger`` with l_onoff=1, l_linger=0: close() then discards unsent data and sends RST.
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class TcpConnectionProtocol(asyncio.Protocol):
@@ -47,7 +59,8 @@ class TcpConnectionProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = 0.0
         self._send_timer: asyncio.TimerHandle | None = None
-        self._unsent_at_pause = 0
+        self._bytes_written = 0  # every reply byte handed to the transport
+        self._sent_at_check = 0  # of those, how many the kernel had taken at the last progress check
         self._lingering = False
         self._reading_paused = False
         self._aborted = False
@@ -55,7 +68,8 @@ class TcpConnectionProtocol(asyncio.Protocol):
     # --- asyncio callbacks ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not an isinstance check: uvloop's TCP transport is not an asyncio.Transport subclass.
+        transport = cast(asyncio.Transport, transport)
         server = self._server
         self._transport = transport
         peer = transport.get_extra_info("peername")
@@ -105,13 +119,9 @@ class TcpConnectionProtocol(asyncio.Protocol):
         if not self._lingering and transport.is_reading():
             transport.pause_reading()
             self._reading_paused = True
-        self._unsent_at_pause = transport.get_write_buffer_size()
-        self._send_timer = self._loop.call_later(self._server.settings.send_timeout, self._check_send_progress)
+        self._watch_sends(transport)
 
     def resume_writing(self) -> None:
-        if self._send_timer is not None:
-            self._send_timer.cancel()
-            self._send_timer = None
         transport = self._transport
         if transport is not None and self._reading_paused and not transport.is_closing():
             self._reading_paused = False
@@ -146,7 +156,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
             if self._core is not None and not self._core.closed and not self._aborted:
                 self._server.counters.closes[CloseReason.SHUTDOWN] += 1
             self._aborted = True
-            self._transport.abort()
+            _reset(self._transport)
 
     def _after_core(self, core: TcpConnection) -> None:
         transport = self._transport
@@ -155,6 +165,8 @@ class TcpConnectionProtocol(asyncio.Protocol):
         out = core.data_to_send()
         if out:
             transport.write(out)
+            self._bytes_written += len(out)
+            self._watch_sends(transport)
         calls = core.take_calls()
         if calls:
             for call in calls:
@@ -180,31 +192,42 @@ class TcpConnectionProtocol(asyncio.Protocol):
         if core is None or self._transport is None:
             return
         if self._lingering:
-            self._transport.abort()
+            self._aborted = True
+            _reset(self._transport)
             return
         core.handle_timer(self._loop.time())
         self._after_core(core)
         if not core.closed and self._timer is None:
             self._arm(core.get_timer())
 
+    def _watch_sends(self, transport: asyncio.Transport) -> None:
+        """Start the send-progress timer if replies are waiting and it is not running (TCP-SRV-10)."""
+        if self._send_timer is None and transport.get_write_buffer_size():
+            self._sent_at_check = self._bytes_written - transport.get_write_buffer_size()
+            self._send_timer = self._loop.call_later(self._server.settings.send_timeout, self._check_send_progress)
+
     def _check_send_progress(self) -> None:
         self._send_timer = None
         transport = self._transport
-        if transport is None:
+        if transport is None or self._aborted:
             return
         unsent = transport.get_write_buffer_size()
-        if unsent < self._unsent_at_pause:
+        if not unsent:
+            return  # everything went out: the next reply that waits starts a new timer
+        sent = self._bytes_written - unsent
+        if sent > self._sent_at_check:
             # The peer took some bytes: it is slow, not stalled. Give it another send timeout.
-            self._unsent_at_pause = unsent
+            self._sent_at_check = sent
             self._send_timer = self._loop.call_later(self._server.settings.send_timeout, self._check_send_progress)
             return
         self._server.counters.closes[CloseReason.SEND_TIMEOUT] += 1
         self._aborted = True
-        transport.abort()
+        _reset(transport)
 
     def _close(self, *, final_reply: bool) -> None:
         transport = self._transport
         assert transport is not None
+        self._watch_sends(transport)  # asyncio's close waits for the buffer to drain: bound that wait too
         if not final_reply or not transport.can_write_eof():
             transport.close()
             return
@@ -225,3 +248,12 @@ class TcpConnectionProtocol(asyncio.Protocol):
             core.complete(call, value, None, self._loop.time())
         if self._transport is not None and not self._lingering:
             self._after_core(core)
+
+
+def _reset(transport: asyncio.Transport) -> None:
+    """Drop the connection with a reset, discarding what the kernel still holds to send (see the module docstring)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed by the peer: nothing is left to discard
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+    transport.abort()
