@@ -6,6 +6,7 @@ Screenshots go to build/docs-screenshots/ for people to look at.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -38,9 +39,18 @@ CHROMIUM_ARGS = [
 #: Milliseconds any one page load or browser action may take.
 TIMEOUT_MS = 30_000
 
+#: Set by .ci/run: there a missing Chromium is a failure, not a skip, so CI cannot pass without the browser test.
+REQUIRED = os.environ.get("RRP_REQUIRE_BROWSER") == "1"
+
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium binary on PATH (Debian: apt-get install chromium)"
+    CHROMIUM is None and not REQUIRED, reason="no Chromium binary on PATH (Debian: apt-get install chromium)"
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium_present() -> None:
+    if CHROMIUM is None:
+        pytest.fail("RRP_REQUIRE_BROWSER=1 but no Chromium binary on PATH (Debian: apt-get install chromium)")
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
