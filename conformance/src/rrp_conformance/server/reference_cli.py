@@ -38,7 +38,7 @@ class ReferenceSettings:
     request_deadline: float = 1.0
     idle_timeout: float = 2.0
     send_timeout: float = 2.0
-    max_connections: int = 64
+    max_connections: int = 128  # room for the slowloris check's 100 stalled connections plus the fresh client
     max_connections_per_source: int = 16
 
     def serve_arguments(self) -> list[str]:
