@@ -343,6 +343,34 @@ def test_per_source_limit_keeps_one_host_from_taking_every_slot() -> None:
                 sock.close()
 
 
+def test_pipelined_requests_to_an_async_handler_start_a_bounded_number_of_coroutines() -> None:
+    """TCP-SRV-2: 300 pipelined requests to a slow async handler run at most max_unanswered_requests at once.
+
+    Without the bound every request read would start a coroutine at once: memory grows
+    with whatever a client sends. With it, reading pauses and every reply still comes, in order.
+    """
+    limit, count, tracked_op = 8, 300, 0x8010
+    active = peak = 0
+
+    async def tracked(payload: bytes) -> bytes:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        active -= 1
+        return payload
+
+    settings = ServerSettings(max_unanswered_requests=limit, request_deadline=1.0, grace=1.0)
+    server = RunningServer(settings, [], [(LOOPBACK, 0)])
+    server.server.register(tracked_op, tracked)
+    with server, _connect(server.port("tcp")) as sock:
+        sock.sendall(b"".join(pack_request(tracked_op, n, n.to_bytes(4, "big")) for n in range(1, count + 1)))
+        for n in range(1, count + 1):
+            header, payload = _tcp_reply(sock)
+            assert (header.request_id, header.result, payload) == (n, Result.OK, n.to_bytes(4, "big"))
+        assert server.call_in_loop(lambda: peak) <= limit
+
+
 def _peer_still_established(sock: socket.socket) -> bool:
     """Whether this end's kernel still has the connection ESTABLISHED (Linux TCP_INFO, first byte)."""
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == 1  # TCP_ESTABLISHED

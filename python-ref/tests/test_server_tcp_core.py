@@ -10,7 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from rrp import CloseReason, Dispatcher, HandlerError, Phase, ServerCounters, ServerSettings, TcpConnection
+from rrp import (
+    CloseReason,
+    Dispatcher,
+    HandlerError,
+    Phase,
+    ServerCounters,
+    ServerSettings,
+    TcpCall,
+    TcpConnection,
+)
 from rrp_spec import (
     COUNTER_SIZE,
     HEADER_SIZE,
@@ -64,6 +73,11 @@ def _connection(now: float = 0.0, *, busy: bool = False, settings: ServerSetting
 def _is_open(connection: TcpConnection) -> bool:
     # A function, so that mypy does not narrow `closed` across the calls that change it.
     return not connection.closed
+
+
+def _wants_data(connection: TcpConnection) -> bool:
+    # A function for the same reason as _is_open.
+    return connection.wants_data
 
 
 def _reply(request: bytes, result: int, payload: bytes = b"") -> bytes:
@@ -190,6 +204,75 @@ def test_async_handler_reply_keeps_its_place_in_line() -> None:
     connection.complete(call, b"slow", None, 0.2)
     assert connection.data_to_send() == _reply(first, Result.OK, b"slow") + _reply(second, Result.OK, b"fast")
     assert connection.get_timer() == 0.2 + IDLE
+
+
+def _finish_next(connection: TcpConnection, calls: deque[TcpCall], now: float) -> None:
+    """Finish the oldest call, answering its request ID as 8 bytes."""
+    call = calls.popleft()
+    call.coroutine.close()
+    connection.complete(call, _id_bytes(call.header.request_id), None, now)
+
+
+def _id_bytes(request_id: int) -> bytes:
+    return request_id.to_bytes(8, "big")
+
+
+def test_unanswered_requests_are_bounded_and_the_rest_waits_in_order() -> None:
+    """TCP-SRV-2: pipelined requests to a slow async handler start at most max_unanswered_requests coroutines.
+
+    The rest stays buffered, unparsed, while ``wants_data`` tells the adapter to stop
+    reading; each finished call lets the next one start, and every reply leaves in order.
+    """
+    limit = 3
+    requests = [pack_request(ASYNC, n, b"") for n in range(1, 9)]
+    connection = _connection(settings=ServerSettings(tcp_max_payload=LIMIT, max_unanswered_requests=limit))
+    connection.receive_data(b"".join(requests), 0.0)
+    calls = deque(connection.take_calls())
+    assert len(calls) == limit and connection.calls_in_progress == limit
+    assert not connection.wants_data
+    assert connection.buffered_bytes == (len(requests) - limit) * HEADER_SIZE
+    assert connection.get_timer() is None, "waiting on our own handler: no deadline runs against the peer"
+    sent = b""
+    while calls:
+        _finish_next(connection, calls, 1.0)
+        calls.extend(connection.take_calls())
+        assert connection.calls_in_progress <= limit
+        sent += connection.data_to_send()
+    assert sent == b"".join(_reply(r, Result.OK, _id_bytes(unpack_header(r).request_id)) for r in requests)
+    assert _wants_data(connection) and connection.buffered_bytes == 0
+
+
+def test_queued_sync_replies_count_against_the_bound_too() -> None:
+    """TCP-SRV-2: NOOPs queued behind a slow call fill the bound, so replies cannot pile up either."""
+    limit = 4
+    slow = pack_request(ASYNC, 1, b"")
+    noops = [pack_request(Op.NOOP, n) for n in range(2, 12)]
+    connection = _connection(settings=ServerSettings(tcp_max_payload=LIMIT, max_unanswered_requests=limit))
+    connection.receive_data(slow + b"".join(noops), 0.0)
+    calls = deque(connection.take_calls())
+    assert not connection.wants_data
+    assert connection.buffered_bytes == (len(noops) - (limit - 1)) * HEADER_SIZE
+    _finish_next(connection, calls, 1.0)
+    assert connection.data_to_send() == _reply(slow, Result.OK, _id_bytes(1)) + b"".join(
+        _reply(n, Result.OK) for n in noops
+    )
+
+
+def test_end_of_stream_while_paused_answers_what_was_buffered_then_closes() -> None:
+    """TCP-SRV-1: whole requests buffered behind the bound are answered after the peer's FIN; half a one is not."""
+    requests = [pack_request(ASYNC, n, b"") for n in range(1, 4)]
+    partial = pack_request(Op.ECHO, 9, b"never finished")[:25]
+    connection = _connection(settings=ServerSettings(tcp_max_payload=LIMIT, max_unanswered_requests=1))
+    connection.receive_data(b"".join(requests) + partial, 0.0)
+    connection.receive_data(b"", 0.1)
+    calls = deque(connection.take_calls())
+    assert _is_open(connection), "a handler is still answering"
+    while calls:
+        _finish_next(connection, calls, 1.0)
+        calls.extend(connection.take_calls())
+    expected = b"".join(_reply(r, Result.OK, _id_bytes(unpack_header(r).request_id)) for r in requests)
+    assert connection.data_to_send() == expected
+    assert connection.closed and connection.close_reason is CloseReason.PEER
 
 
 # --- time ----------------------------------------------------------------------------------------

@@ -4,8 +4,11 @@ Memory bound. Under any input whatsoever, the server holds at most about::
 
     (max_connections + max_busy_connections)
         * (HEADER_SIZE + tcp_max_payload          # one connection's receive buffer (TCP-SRV-4)
+           + 256 KiB                               # plus one read that arrived as the server stopped reading
            + max_buffered_reply_bytes              # replies its peer has not read yet (TCP-SRV-10)
-           + HEADER_SIZE + tcp_max_payload)        # plus the reply being written when the bound is crossed
+           + HEADER_SIZE + tcp_max_payload         # plus the reply being written when the bound is crossed
+           + max_unanswered_requests               # requests an async handler holds, and the replies
+             * (HEADER_SIZE + tcp_max_payload))    #   queued behind it
     + dedup_bytes + dedup_entries * ~200 B         # the UDP duplicate-reply cache (UDP-SRV-9)
     + rate_limit_prefixes * ~150 B                 # the UDP response rate limiter's buckets (UDP-SRV-10)
     + one 64 KiB UDP receive buffer
@@ -48,6 +51,9 @@ DEFAULT_MAX_BUSY_CONNECTIONS = 64
 DEFAULT_RATE_LIMIT_PREFIXES = 65536
 #: Default time a shutting-down server waits for requests in flight.
 DEFAULT_GRACE = 5.0
+#: Default number of requests read from one TCP connection and not yet answered (waiting for an
+#: async handler, or queued behind one) before the server stops reading that connection.
+DEFAULT_MAX_UNANSWERED_REQUESTS = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +81,9 @@ class ServerSettings:
     send_timeout: float = DEFAULT_SEND_TIMEOUT
     #: Reply bytes buffered for one TCP connection above which the server stops reading it (TCP-SRV-10).
     max_buffered_reply_bytes: int = DEFAULT_MAX_BUFFERED_REPLY_BYTES
+    #: Requests read from one TCP connection and not yet answered (async handlers running, or replies
+    #: queued behind one) above which the server stops reading it until one is answered.
+    max_unanswered_requests: int = DEFAULT_MAX_UNANSWERED_REQUESTS
     #: How long a UDP reply is kept to answer retransmissions (UDP-SRV-7, UDP-SRV-8).
     dedup_window: float = DEFAULT_DEDUP_WINDOW
     #: Entries in the UDP duplicate-reply cache (UDP-SRV-9).
@@ -104,6 +113,7 @@ class ServerSettings:
         _positive("idle_timeout", self.idle_timeout, None)
         _positive("send_timeout", self.send_timeout, MAX_SEND_TIMEOUT)
         _in_range("max_buffered_reply_bytes", self.max_buffered_reply_bytes, 1, None)
+        _in_range("max_unanswered_requests", self.max_unanswered_requests, 1, None)
         if not self.dedup_window >= MIN_DEDUP_WINDOW:
             raise ValueError(f"dedup_window must be at least {MIN_DEDUP_WINDOW:g} s (UDP-SRV-8)")
         _in_range("dedup_entries", self.dedup_entries, 1, None)

@@ -27,6 +27,12 @@ connection is closed.
 
 Replies leave in request order (TCP-SRV-2) even when an ``async`` handler
 finishes after later requests: a reply waits behind every unfinished one.
+Once ``max_unanswered_requests`` requests wait that way, the core stops framing:
+further bytes stay in the buffer, :attr:`~TcpConnection.wants_data` turns false
+and the adapter must stop reading the socket until a handler finishes (so a
+client pipelining requests to a slow handler cannot make the server start
+coroutines, or queue replies, without bound). Paused time does not count
+against the peer's request deadline: the server, not the peer, is slow.
 
 The adapter feeds bytes with :meth:`~TcpConnection.receive_data` (``b""`` for
 end of stream), writes :meth:`~TcpConnection.data_to_send`, runs the coroutines of
@@ -110,6 +116,7 @@ class TcpConnection:
         "_idle_since",
         "_idle_timeout",
         "_max_payload",
+        "_max_unanswered",
         "_new_calls",
         "_on_reject",
         "_pending",
@@ -142,6 +149,7 @@ class TcpConnection:
         self._counters = counters
         self._on_reject = on_reject
         self._max_payload = settings.tcp_max_payload
+        self._max_unanswered = settings.max_unanswered_requests
         self._request_deadline = settings.request_deadline
         self._idle_timeout = settings.idle_timeout
         self._buffer = bytearray()
@@ -182,6 +190,11 @@ class TcpConnection:
     def request_started(self) -> float | None:
         """When the first byte of the request still arriving came in, or ``None`` between requests."""
         return self._request_started
+
+    @property
+    def wants_data(self) -> bool:
+        """False while ``max_unanswered_requests`` requests wait for a handler: stop reading the socket until true."""
+        return len(self._queue) < self._max_unanswered and not self._closed
 
     @property
     def calls_in_progress(self) -> int:
@@ -276,8 +289,10 @@ class TcpConnection:
             queue.popleft()
         if not self._calls:
             self._idle_since = now
-            if (self._eof or self._draining) and self._request_started is None:
-                self._close(CloseReason.PEER if self._eof else CloseReason.SHUTDOWN)
+        if self._buffer and self._request_started is None and not self._closed and self.wants_data:
+            self._resume_framing(now)
+        if not self._calls and (self._eof or self._draining) and self._request_started is None:
+            self._close(CloseReason.PEER if self._eof else CloseReason.SHUTDOWN)
 
     def shutdown(self, now: float) -> None:
         """Stop after the request in progress (and any running handler) is answered."""
@@ -286,6 +301,13 @@ class TcpConnection:
             self._close(CloseReason.SHUTDOWN)
 
     # --- framing -----------------------------------------------------------------------
+
+    def _resume_framing(self, now: float) -> None:
+        """Frame the requests left buffered when the queue was full (see the module docstring)."""
+        buffer = self._buffer
+        del buffer[: self._process(buffer, now)]
+        if self._eof and self._request_started is not None:
+            self._close(CloseReason.PEER)  # the rest of that request will never arrive
 
     def _process(self, data: bytes | bytearray, now: float) -> int:
         """Frame and answer every whole request in ``data``; returns how many bytes were used."""
@@ -297,6 +319,8 @@ class TcpConnection:
             if self._request_started is None:
                 if self._draining:
                     return end
+                if len(self._queue) >= self._max_unanswered:
+                    return pos  # too many unanswered: keep the rest until a handler finishes
                 self._request_started = now
             if phase is Phase.HEADER:
                 if end - pos < HEADER_SIZE:

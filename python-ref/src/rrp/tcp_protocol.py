@@ -62,7 +62,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
         self._bytes_written = 0  # every reply byte handed to the transport
         self._sent_at_check = 0  # of those, how many the kernel had taken at the last progress check
         self._lingering = False
-        self._reading_paused = False
+        self._write_blocked = False  # between pause_writing and resume_writing
         self._aborted = False
 
     # --- asyncio callbacks ---------------------------------------------------------------
@@ -116,16 +116,14 @@ class TcpConnectionProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
-        if not self._lingering and transport.is_reading():
-            transport.pause_reading()
-            self._reading_paused = True
+        self._write_blocked = True
+        self._update_reading(transport)
         self._watch_sends(transport)
 
     def resume_writing(self) -> None:
-        transport = self._transport
-        if transport is not None and self._reading_paused and not transport.is_closing():
-            self._reading_paused = False
-            transport.resume_reading()
+        self._write_blocked = False
+        if self._transport is not None:
+            self._update_reading(self._transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         for timer in (self._timer, self._send_timer):
@@ -174,6 +172,8 @@ class TcpConnectionProtocol(asyncio.Protocol):
         if core.closed:
             self._close(final_reply=bool(out) and core.close_reason in _LINGER_AFTER)
             return
+        if not core.wants_data or not transport.is_reading():
+            self._update_reading(transport)
         deadline = core.get_timer()
         if deadline is not None and (self._timer is None or deadline < self._timer_when):
             self._arm(deadline)
@@ -199,6 +199,18 @@ class TcpConnectionProtocol(asyncio.Protocol):
         self._after_core(core)
         if not core.closed and self._timer is None:
             self._arm(core.get_timer())
+
+    def _update_reading(self, transport: asyncio.Transport) -> None:
+        """Read the peer only while the core wants data and replies are not piling up (always, when lingering)."""
+        if transport.is_closing() and not self._lingering:
+            return
+        core = self._core
+        wanted = self._lingering or (not self._write_blocked and core is not None and core.wants_data)
+        if wanted != transport.is_reading():
+            if wanted:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
 
     def _watch_sends(self, transport: asyncio.Transport) -> None:
         """Start the send-progress timer if replies are waiting and it is not running (TCP-SRV-10)."""
@@ -234,9 +246,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
         # Linger: send the reply, then our FIN, and discard whatever the peer still sends for a moment.
         self._lingering = True
         transport.write_eof()
-        if self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
+        self._update_reading(transport)
         self._arm(self._loop.time() + min(MAX_LINGER, self._server.settings.request_deadline))
 
     async def _run_call(self, core: TcpConnection, call: TcpCall) -> None:
