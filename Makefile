@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
 .DEFAULT_GOAL := test
-.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools fuzz soak docs docs-serve conformance conformance-client
+.PHONY: help venv lint typecheck vectors check-vectors test clean bench bench-tools bench-publish fuzz soak docs docs-serve conformance conformance-client
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,6 +83,10 @@ bench-tools: $(BENCH_BUILD)/rrp-load $(BENCH_BUILD)/rrp-server ## build the C lo
 
 bench: bench-tools ## benchmark the reference server against naive and C servers (BENCH_ARGS="--duration 2 --rounds 3")
 	$(BIN)/python -m rrp_bench $(BENCH_ARGS)
+
+# The site's Performance page is generated from bench/published/, never from build/: publishing is a choice.
+bench-publish: $(STAMP) ## copy the last make bench run (build/bench) into bench/published/, the Performance page's snapshot
+	$(BIN)/python -m rrp_bench.publish --from $(BENCH_BUILD) --to bench/published $(PUBLISH_ARGS)
 
 # Robustness: bounded-time fuzzing and the soak under attack (robustness/); results land in build/.
 FUZZ_SECONDS ?= 60

@@ -6,6 +6,7 @@ must move (and that ``replies_ok`` does not).
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rrp_bench.listen_args import Endpoint
-from rrp_bench.load import LoadConfig, LoadResult, LoadRun, Transport
+from rrp_bench.load import C_SOURCE, LoadConfig, LoadResult, LoadRun, Transport, usage_text
 from rrp_bench.naive_blocking import payload_size, reply_to
 from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, Result
 
@@ -236,3 +237,23 @@ def test_bad_arguments_exit_2_with_a_message(tools: Path, arguments: list[str]) 
     assert completed.returncode == 2
     assert completed.stderr.strip()
     assert completed.stdout == ""
+
+
+def test_usage_read_from_the_source_is_what_the_program_prints(tools: Path) -> None:
+    # The site shows usage_text() without building the program: it must be the program's own --help.
+    completed = subprocess.run([str(tools / "rrp-load"), "--help"], capture_output=True, text=True, timeout=10)
+    assert completed.returncode == 0
+    assert completed.stdout == usage_text()
+    assert usage_text().startswith("usage: rrp-load ")
+
+
+def test_the_readme_documents_exactly_the_options_the_program_takes() -> None:
+    # bench/README.md's option table is the one written list of flags (the site includes it): no flag of the
+    # C source's getopt table may be missing from it, and it may list none the program does not take.
+    accepted = set(re.findall(r'\{"([a-z-]+)", (?:required|no)_argument', C_SOURCE.read_text())) - {"help"}
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## rrp-load: load-test your own server", 1)[1].split("\n## ", 1)[0]
+    option_rows = [line for line in section.splitlines() if line.startswith("| `-")]
+    documented = {name for row in option_rows for name in re.findall(r"--([a-z-]+)", row.split(" | ")[0])}
+    assert accepted
+    assert documented == accepted

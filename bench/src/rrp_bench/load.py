@@ -1,17 +1,37 @@
-"""Run the C load generator for one configuration and read its JSON line."""
+"""Run the C load generator for one configuration and read its JSON line; read its usage from its source."""
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from .listen_args import Endpoint
 from .pinning import pin_current_process
+
+#: The load generator's C source (built into build/bench/rrp-load by ``make bench-tools``).
+C_SOURCE = Path(__file__).resolve().parents[2] / "c" / "rrp-load.c"
+_USAGE_BODY = re.compile(r"^static void usage\(FILE \*to\) \{$(.*?)^\}$", re.MULTILINE | re.DOTALL)
+_C_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+
+
+def usage_text(source: Path = C_SOURCE) -> str:
+    """What ``rrp-load --help`` prints, read from the string literals of the C source's ``usage()``.
+
+    The site shows the generator's usage without needing the binary built; a test holds this equal to the
+    built program's own ``--help``.
+    """
+    body = _USAGE_BODY.search(source.read_text())
+    if body is None:
+        raise ValueError(f"{source} has no usage() function")
+    return codecs.decode("".join(_C_STRING.findall(body.group(1))), "unicode_escape")
 
 
 class Transport(StrEnum):
@@ -84,7 +104,11 @@ class LoadResult:
     @classmethod
     def from_json(cls, line: str) -> LoadResult:
         """Parse the generator's output line; unknown keys are ignored, missing ones are an error."""
-        data = json.loads(line)
+        return cls.from_dict(json.loads(line))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadResult:
+        """Build from a mapping of the fields (the generator's line, or ``results.json``); extra keys ignored."""
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 

@@ -9,7 +9,6 @@ compare runs made seconds apart.
 from __future__ import annotations
 
 import os
-import platform
 import selectors
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from rrp_spec import DEFAULT_MAX_CONNECTIONS_PER_SOURCE
 from .codec import CodecTiming, measure_codecs
 from .listen_args import Endpoint
 from .load import BY_NAME, LoadConfig, LoadError, LoadResult, LoadRun, Transport
+from .machine import machine_description
 from .pinning import Pinning, choose_pinning, pin_current_process
 from .servers import RunningServer, ServerKind, ServerStartError, server_command
 
@@ -104,6 +104,7 @@ class BenchResults:
     """All raw numbers of one run; the report and the chart are computed from these."""
 
     options: RunSettings
+    #: What the run ran on: see :data:`rrp_bench.machine.MACHINE_FIELDS`.
     machine: dict[str, str]
     pinning: str
     started: str
@@ -116,25 +117,6 @@ class BenchResults:
     #: 1-, 5- and 15-minute load averages when the run started and ended: how busy the shared machine was.
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
-
-
-def machine_description() -> dict[str, str]:
-    """CPU model, CPU count, kernel and Python, for the report's header."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cpus": str(os.cpu_count()),
-        "cpus_usable": str(len(os.sched_getaffinity(0))),
-        "kernel": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-    }
 
 
 class Attacker:
