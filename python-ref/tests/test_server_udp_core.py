@@ -141,6 +141,26 @@ def test_async_handler_and_retransmissions_while_it_runs() -> None:
     assert core.handle_datagram(request, PEER, 0.3) == reply
 
 
+def test_async_calls_beyond_the_limit_are_answered_busy_and_not_cached() -> None:
+    """Memory bound: past max_udp_calls running handlers a request gets a bare BUSY (UDP-SRV-5); a retry is served."""
+    core = _core(ServerSettings(max_udp_calls=2))
+    calls = [core.handle_datagram(pack_request(ASYNC, n, b"x" * 100), PEER, 0.0) for n in (1, 2)]
+    assert all(isinstance(call, PendingCall) for call in calls)
+    refused = pack_request(ASYNC, 3, b"x" * 100)
+    busy = core.handle_datagram(refused, PEER, 0.1)
+    assert busy == pack_reply(unpack_header(refused), Result.BUSY)
+    assert core.in_progress == 2
+    first = calls[0]
+    assert isinstance(first, PendingCall)
+    first.coroutine.close()
+    core.complete(first, b"done", None, 0.2)
+    retry = core.handle_datagram(refused, PEER, 0.3)
+    assert isinstance(retry, PendingCall), "BUSY was not cached: the retransmission runs the handler"
+    for call in (calls[1], retry):
+        assert isinstance(call, PendingCall)
+        call.coroutine.close()
+
+
 def test_drop_rate_drops_that_share_reproducibly() -> None:
     """--drop-rate with --seed: about that share is dropped, the same ones on every run."""
 

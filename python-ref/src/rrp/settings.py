@@ -12,6 +12,7 @@ Memory bound. Under any input whatsoever, the server holds at most about::
     + dedup_bytes + dedup_entries * ~200 B         # the UDP duplicate-reply cache (UDP-SRV-9)
     + rate_limit_prefixes * ~150 B                 # the UDP response rate limiter's buckets (UDP-SRV-10)
     + one 64 KiB UDP receive buffer
+    + max_udp_calls * udp_max_payload              # UDP requests held by async handlers
 
 plus what application handlers allocate themselves. With the defaults that is
 about 10 GiB in the theoretical worst case of every connection slot holding a
@@ -51,6 +52,8 @@ DEFAULT_MAX_BUSY_CONNECTIONS = 64
 DEFAULT_RATE_LIMIT_PREFIXES = 65536
 #: Default time a shutting-down server waits for requests in flight.
 DEFAULT_GRACE = 5.0
+#: Default number of UDP requests whose async handler may run at once; more are answered BUSY.
+DEFAULT_MAX_UDP_CALLS = 1024
 #: Default number of requests read from one TCP connection and not yet answered (waiting for an
 #: async handler, or queued behind one) before the server stops reading that connection.
 DEFAULT_MAX_UNANSWERED_REQUESTS = 64
@@ -84,6 +87,8 @@ class ServerSettings:
     #: Requests read from one TCP connection and not yet answered (async handlers running, or replies
     #: queued behind one) above which the server stops reading it until one is answered.
     max_unanswered_requests: int = DEFAULT_MAX_UNANSWERED_REQUESTS
+    #: UDP requests whose async handler may run at once; more are answered BUSY.
+    max_udp_calls: int = DEFAULT_MAX_UDP_CALLS
     #: How long a UDP reply is kept to answer retransmissions (UDP-SRV-7, UDP-SRV-8).
     dedup_window: float = DEFAULT_DEDUP_WINDOW
     #: Entries in the UDP duplicate-reply cache (UDP-SRV-9).
@@ -114,6 +119,7 @@ class ServerSettings:
         _positive("send_timeout", self.send_timeout, MAX_SEND_TIMEOUT)
         _in_range("max_buffered_reply_bytes", self.max_buffered_reply_bytes, 1, None)
         _in_range("max_unanswered_requests", self.max_unanswered_requests, 1, None)
+        _in_range("max_udp_calls", self.max_udp_calls, 1, None)
         if not self.dedup_window >= MIN_DEDUP_WINDOW:
             raise ValueError(f"dedup_window must be at least {MIN_DEDUP_WINDOW:g} s (UDP-SRV-8)")
         _in_range("dedup_entries", self.dedup_entries, 1, None)

@@ -18,6 +18,7 @@ Theory of operation. Every datagram goes through the same steps, in this order:
 An ``async`` handler cannot finish inside :meth:`UdpServerCore.handle_datagram`:
 the core returns a :class:`PendingCall` instead, the adapter runs its coroutine
 and hands the outcome to :meth:`UdpServerCore.complete`, which returns the reply.
+At most ``max_udp_calls`` run at once; a request beyond that is answered BUSY.
 
 The core never touches a socket or a clock; the adapter sends what it returns to
 the datagram's source, from the address the datagram arrived on (UDP-SRV-6).
@@ -102,6 +103,7 @@ class UdpServerCore:
             else None
         )
         self._max_payload = settings.udp_max_payload
+        self._max_calls = settings.max_udp_calls
         self._drop_rate = settings.drop_rate
         self._rng = rng or random.Random(settings.seed)
         self._on_reject = on_reject
@@ -162,6 +164,12 @@ class UdpServerCore:
         except HandlerError as error:
             return self._finish(key, operation, request_id, error.result, b"", len(data), now)
         if type(out) is not bytes:
+            if len(self._in_progress) >= self._max_calls:
+                # Every async slot is taken: answer BUSY (a bare header, never an amplifier) rather than
+                # start one more coroutine; nothing is cached, so the client's retransmission is served later.
+                out.close()  # type: ignore[union-attr]
+                counters.replies[Result.BUSY] += 1
+                return reply_bytes(operation, request_id, Result.BUSY)
             self._in_progress.add(key)
             return PendingCall(unpack_header(data), out, peer, len(data))  # type: ignore[arg-type]
         # _finish() inlined for the common OK reply.
