@@ -99,6 +99,7 @@ def test_unreachable_target_and_expected_failures_set_the_exit_status() -> None:
     assert exit_code_for((expected,), {}, 1) is ExitCode.OK
     assert exit_code_for((), {"udp": "no reply"}, 1) is ExitCode.UNREACHABLE
     assert exit_code_for((failing,), {"udp": "no reply"}, 2) is ExitCode.FAILED
+    assert exit_code_for((), {"udp": "no reply"}, 2) is ExitCode.UNREACHABLE, "half a target is not OK"
 
 
 def _report() -> RunReport:

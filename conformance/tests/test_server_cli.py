@@ -37,6 +37,8 @@ def _status(argv: list[str]) -> int | str | None:
         ["server"],
         ["server", "--udp", "localhost:7000"],
         ["server", "--udp", "127.0.0.1:70000"],
+        ["server", "--udp", "0.0.0.0:7000"],  # a wildcard is where a server listens, not where to send
+        ["server", "--tcp", "[::]:7000"],
         ["server", "--tcp", "127.0.0.1:7000", "--timeout-scale", "0"],
         ["server", "--tcp", "127.0.0.1:7000", "--request-deadline", "11"],
     ],

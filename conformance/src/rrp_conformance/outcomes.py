@@ -40,7 +40,9 @@ class ExitCode(IntEnum):
     FAILED = 1
     #: The command line was wrong (argparse's own status).
     USAGE = 2
-    #: The target could not be reached at all: no transport answered the first sanity probe.
+    #: A transport the run was asked to grade did not answer its first sanity probe (a wrong port, a
+    #: server that is down, or one that answers nothing), and no MUST failed on the other: its checks
+    #: were not run, so the run cannot say OK.
     UNREACHABLE = 3
 
 

@@ -42,9 +42,15 @@ class RunReport:
 
 
 def exit_code_for(results: tuple[CheckResult, ...], unreachable: Mapping[str, str], transports: int) -> ExitCode:
-    """0 unless a MUST failed (expected failures aside); :attr:`ExitCode.UNREACHABLE` when nothing answered."""
+    """0 unless a MUST failed (expected failures aside) or a transport asked for did not answer at all.
+
+    A failure on a reachable transport outranks an unreachable one; an unreachable transport is
+    never OK, or a mistyped port would pass with every check of its transport skipped.
+    """
     if transports and len(unreachable) == transports:
         return ExitCode.UNREACHABLE
     if any(r.counts_as_failure for r in results):
         return ExitCode.FAILED
+    if unreachable:
+        return ExitCode.UNREACHABLE
     return ExitCode.OK

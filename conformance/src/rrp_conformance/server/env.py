@@ -41,9 +41,14 @@ def parse_address(text: str) -> Address:
     if not 0 < port < 65536:
         raise ValueError(f"{text!r}: port {port} is out of range")
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
+    if address.is_unspecified:
+        loopback = "[::1]" if address.version == 6 else "127.0.0.1"
+        raise ValueError(
+            f"{text!r}: {host} is the wildcard a server binds to, not an address to send to; try {loopback}:{port}"
+        )
     return host, port
 
 
