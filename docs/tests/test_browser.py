@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Route, sync_playwright
 
+from rrp_docs.bench_pages import CHART_DOWNLOAD, PUBLISHED_CHART
 from rrp_docs.built_site import BuiltSite
 from rrp_spec import HEADER_LAYOUT, REQUIREMENTS
 
@@ -196,6 +197,20 @@ def test_requirements_page_anchors_every_requirement(browser: tuple[BrowserConte
     assert target.inner_text() == "UDP-SRV-5"
     assert target.is_visible()
     _shoot(page, "requirements-light")
+    _assert_clean(traffic)
+
+
+def test_performance_page_shows_the_published_chart(browser: tuple[BrowserContext, Traffic], origin: str) -> None:
+    if not PUBLISHED_CHART.is_file():
+        pytest.skip("no chart was published with the benchmark snapshot")
+    context, traffic = browser
+    page = _open(context, traffic, f"{origin}/performance/")
+    chart = page.locator(f'article img[src$="{CHART_DOWNLOAD}"]')
+    chart.scroll_into_view_if_needed()
+    assert chart.evaluate("img => img.complete && img.naturalWidth") > 0  # the image decoded, not a broken icon
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 0 and box["height"] > 0
+    _shoot(page, "performance-light")
     _assert_clean(traffic)
 
 

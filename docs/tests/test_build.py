@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rrp_docs import conformance_pages
+from rrp_bench.load import BY_NAME, usage_text
+from rrp_bench.report import median_metric, read_json, targets
+from rrp_docs import bench_pages, conformance_pages
 from rrp_docs.built_site import BuiltSite, build_site
 from rrp_docs.requirement_tables import areas, in_area
 from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, REQUIREMENTS, Op, Result, vectors
@@ -17,7 +19,17 @@ from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, REQUIREMENTS, Op, Result, vecto
 REPO = Path(__file__).resolve().parents[2]
 #: The header as issue 5 states it, independently of the generator: field offsets in wire order.
 EXPECTED_OFFSETS = [0, 2, 3, 4, 6, 8, 16]
-PAGES = ("", "specification", "security", "requirements", "vectors", "conformance", "implementers-guide", "reference")
+PAGES = (
+    "",
+    "specification",
+    "security",
+    "requirements",
+    "vectors",
+    "conformance",
+    "implementers-guide",
+    "reference",
+    "performance",
+)
 
 
 def test_strict_build_writes_every_page(site: BuiltSite) -> None:
@@ -119,3 +131,31 @@ def test_coverage_column_comes_from_the_check_registry(site: BuiltSite) -> None:
         assert all(name in listed for name in checks), row[0]
         if not checks:
             assert listed.startswith("none"), row[0]
+
+
+def test_performance_page_shows_the_published_snapshot(site: BuiltSite) -> None:
+    results = read_json(bench_pages.PUBLISHED_RESULTS)
+    page = site.page("performance")
+
+    throughput = {row["configuration"]: row for row in page.table_with_header("configuration", "reference", "c")}
+    for config in results.options.configs:
+        for server in results.options.servers:
+            median = median_metric(results, config, server, "rps")
+            assert median is not None
+            assert throughput[BY_NAME[config].describe()][server] == f"{median:,.0f}", (config, server)
+
+    verdicts = page.table_with_header("target", "bound", "verdict")
+    assert [(row["target"], row["verdict"]) for row in verdicts] == [
+        (t.description, t.verdict) for t in targets(results)
+    ]
+    facts = {row["what"]: row["value"] for row in page.table_with_header("what", "value")}
+    assert facts["git commit measured"] == results.machine["git_commit"]
+    assert facts["CPU model (/proc/cpuinfo)"] == results.machine["cpu"]
+
+    html = site.html("performance")
+    assert usage_text().splitlines()[0] in html
+    downloads = site.root / "downloads"
+    assert (downloads / bench_pages.RESULTS_DOWNLOAD).read_bytes() == bench_pages.PUBLISHED_RESULTS.read_bytes()
+    if bench_pages.PUBLISHED_CHART.is_file():
+        assert (downloads / bench_pages.CHART_DOWNLOAD).read_bytes() == bench_pages.PUBLISHED_CHART.read_bytes()
+        assert f'src="../downloads/{bench_pages.CHART_DOWNLOAD}"' in html

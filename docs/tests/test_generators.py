@@ -6,11 +6,14 @@ import json
 import re
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rrp_docs import (
+    bench_pages,
     conformance_pages,
     diagrams,
     includes,
@@ -270,3 +273,81 @@ def test_home_page_make_commands_run_the_suite_as_shown() -> None:
             assert arguments[0] == "server" and "--udp" in arguments and "--tcp" in arguments
         else:
             assert arguments[0] == "reference"
+
+
+def _snapshot(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the published benchmark snapshot, changed by ``change``."""
+    data = json.loads(bench_pages.PUBLISHED_RESULTS.read_text())
+    change(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_bench_tables_show_the_snapshots_numbers(tmp_path: Path) -> None:
+    def distinctive(data: dict[str, Any]) -> None:
+        data["machine"]["cpu"] = "Test CPU 9000"
+        for run in data["runs"]:
+            if run["config"] == "udp-k64" and run["server"] == "reference":
+                run["result"]["rps"] = 123456.0
+
+    path = _snapshot(tmp_path, distinctive)
+    row = next(line for line in bench_pages.bench_table("throughput", path).splitlines() if "UDP, K=64" in line)
+    assert row.split(" | ")[1] == "123,456"
+    assert "| CPU model (/proc/cpuinfo) | Test CPU 9000 |" in bench_pages.bench_table("facts", path)
+
+
+def test_an_unknown_bench_table_fails_the_page() -> None:
+    with pytest.raises(DirectiveError, match="no benchmark table 'nope'"):
+        expand("<!-- rrp:bench table=nope -->", PageContext("performance.md"))
+
+
+def test_without_a_published_run_the_page_says_so(tmp_path: Path) -> None:
+    for text in (
+        bench_pages.bench_table("throughput", tmp_path / "absent.json"),
+        bench_pages.summary(PageContext("performance.md"), tmp_path / "absent.json"),
+    ):
+        assert text.startswith('!!! note "No published benchmark"')
+
+
+def test_a_shortened_or_uncommitted_run_is_flagged(tmp_path: Path) -> None:
+    def full_and_clean(data: dict[str, Any]) -> None:
+        data["options"] |= {"duration": 2.0, "rounds": 3}
+        data["machine"]["git_changes"] = "none"
+
+    def short_and_dirty(data: dict[str, Any]) -> None:
+        data["options"] |= {"duration": 0.5, "rounds": 3}
+        data["machine"]["git_changes"] = "python-ref/src/rrp/x.py"
+
+    ctx = PageContext("performance.md")
+    assert "!!!" not in bench_pages.summary(ctx, _snapshot(tmp_path, full_and_clean))
+    flagged = bench_pages.summary(ctx, _snapshot(tmp_path, short_and_dirty))
+    assert '!!! warning "A shortened run"' in flagged
+    assert "0.5 s per run" in flagged
+    assert "python-ref/src/rrp/x.py" in flagged
+
+
+def test_rrp_load_usage_is_the_programs_own() -> None:
+    from rrp_bench.load import usage_text
+
+    block = bench_pages.load_usage()
+    assert block.startswith("```text\n$ rrp-load --help\nusage: rrp-load ")
+    assert usage_text().rstrip() in block
+
+
+def test_a_section_is_included_without_its_heading_up_to_the_next_of_its_level() -> None:
+    source = "# T\n\n## One\n\nfirst\n\n```sh\n## not a heading\n```\n\n### Inner\n\ndeep\n\n## Two\n\nsecond\n"
+    assert includes.section(source, "One").splitlines() == [
+        "first",
+        "",
+        "```sh",
+        "## not a heading",
+        "```",
+        "",
+        "### Inner",
+        "",
+        "deep",
+    ]
+    assert includes.section(source, "Two") == "second"
+    with pytest.raises(KeyError):
+        includes.section(source, "not a heading")

@@ -20,6 +20,7 @@ import rrp_spec
 from rrp_spec import DEFAULT_RETRY_POLICY, REQUIREMENTS, Op, Result
 
 from . import (
+    bench_pages,
     conformance_pages,
     diagrams,
     includes,
@@ -74,8 +75,12 @@ BLOCKS: dict[str, Generator] = {
     "conformance-checks": lambda a, c: conformance_pages.checks_by_area(c),
     "conformance-cli": lambda a, c: conformance_pages.cli_usage(),
     "conformance-outcomes": lambda a, c: conformance_pages.outcome_table(),
-    "include": lambda a, c: includes.include(a["path"], int(a.get("shift", "0"))),
+    "include": lambda a, c: includes.include(a["path"], int(a.get("shift", "0")), a.get("section")),
     "conformance-report": lambda a, c: conformance_pages.reference_report(c),
+    "bench": lambda a, c: bench_pages.bench_table(a["table"]),
+    "bench-summary": lambda a, c: bench_pages.summary(c),
+    "bench-chart": lambda a, c: bench_pages.chart(c),
+    "rrp-load-usage": lambda a, c: bench_pages.load_usage(),
 }
 
 #: Values ``{{ ... }}`` may name besides the attributes of :mod:`rrp_spec`.

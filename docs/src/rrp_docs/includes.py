@@ -25,9 +25,36 @@ def shift_headings(markdown: str, levels: int) -> str:
     return "\n".join(lines)
 
 
-def include(path: str, levels: int) -> str:
-    """The Markdown file at ``path`` (relative to the repository root), its headings shifted ``levels`` deeper."""
+def section(markdown: str, heading: str) -> str:
+    """The body under the heading whose text is ``heading``, up to the next heading of its level or above.
+
+    The heading itself is left out: the including page gives the part its own. ``KeyError`` when no
+    heading outside code fences has that text.
+    """
+    lines = markdown.splitlines()
+    fenced = False
+    start, depth = None, 0
+    for number, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        found = None if fenced else _HEADING.match(line)
+        if found is None:
+            continue
+        if start is None and line[len(found.group(1)) + 1 :].strip() == heading:
+            start, depth = number + 1, len(found.group(1))
+        elif start is not None and len(found.group(1)) <= depth:
+            return "\n".join(lines[start:number]).strip("\n")
+    if start is None:
+        raise KeyError(f"no heading {heading!r}")
+    return "\n".join(lines[start:]).strip("\n")
+
+
+def include(path: str, levels: int, heading: str | None = None) -> str:
+    """The Markdown file at ``path`` (relative to the repository root), its headings shifted ``levels`` deeper;
+    only the part under ``heading`` when one is given (see :func:`section`)."""
     source = (REPO_ROOT / path).resolve()
     if REPO_ROOT not in source.parents:
         raise ValueError(f"{path} is outside the repository")
-    return shift_headings(source.read_text(), levels)
+    text = source.read_text()
+    return shift_headings(text if heading is None else section(text, heading), levels)

@@ -11,6 +11,7 @@ from mkdocs.structure.pages import Page
 
 from rrp_spec.vectors import SCHEMA_PATH, VECTORS_PATH
 
+from .bench_pages import CHART_DOWNLOAD, PUBLISHED_CHART, PUBLISHED_RESULTS, RESULTS_DOWNLOAD
 from .conformance_pages import REFERENCE_REPORT_MD, REFERENCE_REPORT_NAME
 from .directives import DirectiveError, expand
 from .markdown import PageContext
@@ -27,9 +28,14 @@ class RrpSpecPlugin(BasePlugin[RrpSpecConfig]):  # type: ignore[no-untyped-call]
     """Renders the spec's tables and figures into the pages, and copies the test vectors into the site."""
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
-        """Add ``downloads/rrp-v1.json`` and its schema, straight from ``spec/vectors/``."""
+        """Add ``downloads/rrp-v1.json`` and its schema, straight from ``spec/vectors/``, and the published
+        benchmark run's ``results.json`` and chart from ``bench/published/``."""
         for source in (VECTORS_PATH, SCHEMA_PATH):
             files.append(File.generated(config, f"{DOWNLOADS_DIR}/{source.name}", abs_src_path=str(source)))
+        # The published benchmark run: its raw numbers, and the chart the Performance page shows.
+        for source, name in ((PUBLISHED_RESULTS, RESULTS_DOWNLOAD), (PUBLISHED_CHART, CHART_DOWNLOAD)):
+            if source.is_file():
+                files.append(File.generated(config, f"{DOWNLOADS_DIR}/{name}", abs_src_path=str(source)))
         if REFERENCE_REPORT_MD.is_file():
             # Published as .txt: a .md file in the docs would be rendered as a page.
             report = f"{DOWNLOADS_DIR}/{REFERENCE_REPORT_NAME}"
