@@ -96,6 +96,7 @@ CASES = [
     case("short-reads", {"TCP-SRV-1"}, TCP),
     case("serialized", {"TCP-SRV-8"}, TCP),
     case("blocking-writes", {"TCP-SRV-10"}, TCP),
+    case("fin-on-send-timeout", {"TCP-SRV-10"}, ("tcp/slow-reader",)),
     case("increments-malformed", {"SRV-7"}, BOTH),
     case("crashes-on-empty", {"SRV-16"}, UDP),
     case("reserved-reply-bits", {"MSG-3"}, BOTH),

@@ -70,6 +70,9 @@ class Breakage(StrEnum):
     SHORT_READS = "short-reads"  # TCP-SRV-1: one recv() is taken to return the whole payload
     SERIALIZED = "serialized"  # TCP-SRV-8: one lock held while any request is arriving
     BLOCKING_WRITES = "blocking-writes"  # TCP-SRV-10: no send timeout
+    # TCP-SRV-10: on the send timeout, reads what the peer sent and then close()s: with nothing unread the
+    # kernel closes gracefully, keeps the unsent replies in FIN-WAIT-1, and the peer stays connected.
+    FIN_ON_SEND_TIMEOUT = "fin-on-send-timeout"
     INCREMENTS_MALFORMED = "increments-malformed"  # SRV-7: counts an INCREMENT it rejects
     CACHE_AMPLIFIES = "cache-amplifies"  # UDP-SRV-5: a bare header reusing an ID fetches a big cached reply
     CRASHES_ON_EMPTY = "crashes-on-empty"  # SRV-16: the UDP loop dies on an empty datagram
@@ -380,6 +383,14 @@ class _Stream:
             del self.buffer[:take]
             n -= take
 
+    def _drain_input(self) -> None:
+        for _ in range(10_000):  # bounded: the receive queue holds a few MB at most
+            try:
+                if not self.conn.recv(1 << 16, socket.MSG_DONTWAIT):
+                    return
+            except (BlockingIOError, OSError):
+                return
+
     def complete_requests_buffered(self) -> list[tuple[Header, bytes]]:
         out = []
         while len(self.buffer) >= HEADER_SIZE:
@@ -396,6 +407,8 @@ class _Stream:
         try:
             self.conn.sendall(data)
         except TimeoutError:
+            if self.server.is_(Breakage.FIN_ON_SEND_TIMEOUT):
+                self._drain_input()
             raise _Closed from None  # the peer stopped reading: drop it (TCP-SRV-10)
         finally:
             self.conn.settimeout(None)
