@@ -1,9 +1,14 @@
 """The asyncio adapter for one UDP socket: move datagrams between the socket and :class:`~rrp.udp_core.UdpServerCore`.
 
-Why not ``asyncio.DatagramProtocol``: it reads one datagram per readiness event
-and cannot tell which local address a datagram was sent to. This adapter reads
-with ``recvfrom``/``recvmsg`` on a non-blocking socket in a loop until the socket
-is empty (or a batch is done, so TCP connections get their turn) on every wake-up.
+Why not ``asyncio.DatagramProtocol``: it reads one datagram per readiness event,
+sends each reply with its own system call and cannot tell which local address a
+datagram was sent to. On every wake-up this adapter reads the waiting datagrams in
+rounds of :data:`~rrp.udp_mmsg.SLOTS` (``recvmmsg`` where the C library has it,
+:mod:`rrp.udp_mmsg`; ``recvfrom``/``recvmsg`` otherwise), runs each through the
+core, and sends the round's replies together (:mod:`rrp.udp_replies`: runs of
+replies to one client go out as one segmented send). It stops when the socket is
+empty or after :data:`BATCH` datagrams, so that TCP connections get their turn;
+the event loop calls it again while datagrams wait.
 
 A socket bound to a wildcard address (``0.0.0.0``, ``::``) asks the kernel for each
 datagram's destination address (``IP_PKTINFO`` / ``IPV6_RECVPKTINFO``) and sends the
@@ -21,8 +26,10 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from . import udp_mmsg
 from .counters import DropReason
 from .udp_core import PendingCall, UdpServerCore
+from .udp_replies import Ancillary, Reply, ReplySender
 
 #: ``IP_PKTINFO`` from <linux/in.h>; CPython 3.11 does not export it.
 IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
@@ -34,11 +41,12 @@ _IN6_PKTINFO = struct.Struct("@16sI")
 RECV_BUFFER = 1 << 16
 #: Datagrams handled per wake-up at most, so that one busy UDP socket cannot starve TCP connections.
 BATCH = 256
+#: Datagrams read (and replies sent together) per round; a short round means the socket is empty.
+SLOTS = udp_mmsg.SLOTS
+_ROUNDS = BATCH // SLOTS
 _ANCILLARY_SPACE = socket.CMSG_SPACE(max(_IN_PKTINFO.size, _IN6_PKTINFO.size))
 #: Distinct local addresses remembered for building replies' control messages.
 _ANCILLARY_CACHE = 256
-
-Ancillary = list[tuple[int, int, bytes]]
 
 
 def is_wildcard(sock: socket.socket) -> bool:
@@ -69,7 +77,11 @@ def reply_ancillary(ancillary: list[tuple[int, int, bytes]]) -> Ancillary | None
 
 
 class UdpEndpoint:
-    """Serves one bound UDP socket through a shared :class:`UdpServerCore`."""
+    """Serves one bound UDP socket through a shared :class:`UdpServerCore`.
+
+    ``batched_receive`` and ``gso`` choose the system calls (``None``: the fastest this
+    system has); the standard-library paths they fall back to behave the same.
+    """
 
     def __init__(
         self,
@@ -77,6 +89,9 @@ class UdpEndpoint:
         sock: socket.socket,
         core: UdpServerCore,
         start_task: Callable[[Any], asyncio.Task[Any]],
+        *,
+        batched_receive: bool | None = None,
+        gso: bool | None = None,
     ) -> None:
         self._loop = loop
         self._sock = sock
@@ -89,16 +104,31 @@ class UdpEndpoint:
         sock.setblocking(False)
         if self._wildcard:
             enable_destination_address(sock)
+        if batched_receive is None:
+            batched_receive = udp_mmsg.available()
+        self._receiver = udp_mmsg.MmsgReceiver(sock) if batched_receive and not self._wildcard else None
+        self._receive = self._receiver.receive if self._receiver is not None else self._receive_plain
+        self._sender = ReplySender(sock, gso=gso)
 
     @property
     def socket(self) -> socket.socket:
         """The bound socket."""
         return self._sock
 
+    @property
+    def batched_receive(self) -> bool:
+        """Whether datagrams are read with ``recvmmsg``."""
+        return self._receiver is not None
+
+    @property
+    def gso(self) -> bool:
+        """Whether runs of replies to one client go out as one segmented send (until the kernel refuses)."""
+        return self._sender.gso
+
     def start(self) -> None:
         """Start reading datagrams."""
         if not self._reading:
-            self._loop.add_reader(self._sock.fileno(), self._read_pktinfo if self._wildcard else self._read_plain)
+            self._loop.add_reader(self._sock.fileno(), self._read_pktinfo if self._wildcard else self._read)
             self._reading = True
 
     def stop(self) -> None:
@@ -111,51 +141,69 @@ class UdpEndpoint:
         """Stop and close the socket."""
         self.stop()
         self._sock.close()
+        if self._receiver is not None:
+            self._receiver.close()
 
-    def _read_plain(self) -> None:
-        recvfrom = self._sock.recvfrom
-        sendto = self._sock.sendto
+    def _read(self) -> None:
         handle = self._core.handle_datagram
+        receive = self._receive
         now = self._loop.time()
         v6 = self._v6
-        for _ in range(BATCH):
+        for _ in range(_ROUNDS):
+            datagrams, addresses = receive()
+            replies: list[Reply] = []
+            try:
+                for data, address in zip(datagrams, addresses, strict=True):
+                    out = handle(data, (address[0], address[1]) if v6 else address, now)
+                    if out is None:
+                        continue
+                    if type(out) is bytes:
+                        replies.append((address, out, None))
+                    else:
+                        self._start_call(out, address, None)  # type: ignore[arg-type]
+            finally:
+                if replies:
+                    self._send(replies)
+            if len(datagrams) < SLOTS:
+                return
+
+    def _receive_plain(self) -> tuple[list[bytes], list[Any]]:
+        recvfrom = self._sock.recvfrom
+        datagrams: list[bytes] = []
+        addresses: list[Any] = []
+        for _ in range(SLOTS):
             try:
                 data, address = recvfrom(RECV_BUFFER)
-            except (BlockingIOError, InterruptedError):
-                return
             except OSError:
-                return  # e.g. a pending ICMP error on some platforms; the next wake-up reads on
-            out = handle(data, (address[0], address[1]) if v6 else address, now)
-            if out is None:
-                continue
-            if type(out) is bytes:
-                try:
-                    sendto(out, address)
-                except OSError:
-                    self._core.counters.drops[DropReason.SEND_FAILED] += 1
-            else:
-                self._start_call(out, address, None)  # type: ignore[arg-type]
+                break  # empty (BlockingIOError), or e.g. a pending ICMP error: the next wake-up reads on
+            datagrams.append(data)
+            addresses.append(address)
+        return datagrams, addresses
 
     def _read_pktinfo(self) -> None:
         recvmsg = self._sock.recvmsg
         handle = self._core.handle_datagram
         now = self._loop.time()
         v6 = self._v6
-        for _ in range(BATCH):
+        for _ in range(_ROUNDS):
+            replies: list[Reply] = []
             try:
-                data, ancillary, _flags, address = recvmsg(RECV_BUFFER, _ANCILLARY_SPACE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            out = handle(data, (address[0], address[1]) if v6 else address, now)
-            if out is None:
-                continue
-            reply_control = self._control_for(ancillary)
-            if type(out) is bytes:
-                self._send(out, address, reply_control)
-            else:
-                self._start_call(out, address, reply_control)  # type: ignore[arg-type]
+                for _ in range(SLOTS):
+                    try:
+                        data, ancillary, _flags, address = recvmsg(RECV_BUFFER, _ANCILLARY_SPACE)
+                    except OSError:
+                        return  # empty, or e.g. a pending ICMP error: the next wake-up reads on
+                    out = handle(data, (address[0], address[1]) if v6 else address, now)
+                    if out is None:
+                        continue
+                    reply_control = self._control_for(ancillary)
+                    if type(out) is bytes:
+                        replies.append((address, out, reply_control))
+                    else:
+                        self._start_call(out, address, reply_control)  # type: ignore[arg-type]
+            finally:
+                if replies:
+                    self._send(replies)
 
     def _control_for(self, ancillary: list[tuple[int, int, bytes]]) -> Ancillary | None:
         if not ancillary:
@@ -170,14 +218,10 @@ class UdpEndpoint:
             cache[key] = control
         return control
 
-    def _send(self, reply: bytes, address: Any, control: Ancillary | None) -> None:
-        try:
-            if control is None:
-                self._sock.sendto(reply, address)
-            else:
-                self._sock.sendmsg([reply], control, 0, address)
-        except OSError:
-            self._core.counters.drops[DropReason.SEND_FAILED] += 1
+    def _send(self, replies: list[Reply]) -> None:
+        failed = self._sender.send(replies)
+        if failed:
+            self._core.counters.drops[DropReason.SEND_FAILED] += failed
 
     def _start_call(self, call: PendingCall, address: Any, control: Ancillary | None) -> None:
         self._start_task(self._run_call(call, address, control))
@@ -190,4 +234,4 @@ class UdpEndpoint:
         else:
             reply = self._core.complete(call, value, None, self._loop.time())
         if self._sock.fileno() >= 0:
-            self._send(reply, address, control)
+            self._send([(address, reply, control)])

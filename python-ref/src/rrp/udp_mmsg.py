@@ -1,0 +1,178 @@
+"""Batched UDP receive for Linux: ``recvmmsg`` through :mod:`ctypes`, one system call for up to a batch of datagrams.
+
+Why: a 64-byte request read with ``recvfrom`` costs a system call, a new address
+tuple (its host string formatted afresh each time) and, once the socket is empty,
+a raised ``BlockingIOError``. ``recvmmsg`` fills up to :data:`SLOTS` datagrams in
+one call, a short count says the socket is empty, and the source addresses come
+back as raw ``sockaddr`` bytes, which :class:`MmsgReceiver` maps to the very tuple
+``recvfrom`` would have built through a small cache.
+
+Memory, allocated once per socket: :data:`SLOTS` ``struct mmsghdr``, each with one
+``iovec`` over a :data:`RECV_SLOT`-byte buffer (as large as any UDP datagram, so
+nothing is ever truncated; the buffers are an anonymous ``mmap``, so only the
+pages the kernel writes into are ever resident) and room for a ``sockaddr_in6``.
+
+Only for sockets bound to one address: a wildcard socket needs each datagram's
+destination address (UDP-SRV-6) and keeps ``recvmsg``. :func:`available` says
+whether this module can be used here; when it cannot (another OS, no
+``recvmmsg`` in the C library), the adapter reads with ``recvfrom``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import mmap
+import socket
+import struct
+import sys
+from typing import Any
+
+#: Datagrams one ``recvmmsg`` may return.
+SLOTS = 64
+#: Receive buffer per slot: larger than any UDP datagram (65535 - 8 over IPv6), so nothing is ever truncated.
+RECV_SLOT = 1 << 16
+#: Room for one ``sockaddr_in`` or ``sockaddr_in6``.
+_NAME_SLOT = 32
+#: Distinct source addresses remembered (raw ``sockaddr`` -> address tuples); the cache is cleared when full.
+_ADDRESS_CACHE = 4096
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = (
+        ("msg_name", ctypes.c_void_p),
+        ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.c_void_p),
+        ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p),
+        ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    )
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = (("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint))
+
+
+_HDR = ctypes.sizeof(_MMsgHdr)
+_IOV = ctypes.sizeof(_IoVec)
+_NAME = _MsgHdr.msg_name.offset
+_NAMELEN = _MsgHdr.msg_namelen.offset
+_MSG_LEN = _MMsgHdr.msg_len.offset
+_IOV_FIELD = _MsgHdr.msg_iov.offset
+_IOVEC = struct.Struct("@PN")
+_NAME_FIELDS = struct.Struct("@PI")
+_IOV_FIELDS = struct.Struct("@PN")
+
+_libc: Any = None
+
+
+def _load() -> Any:
+    global _libc
+    if _libc is None:
+        if not sys.platform.startswith("linux"):
+            _libc = False
+            return _libc
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            recvmmsg = libc.recvmmsg
+        except (OSError, AttributeError):
+            _libc = False
+            return _libc
+        recvmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p)
+        recvmmsg.restype = ctypes.c_int
+        _libc = libc
+    return _libc
+
+
+def available() -> bool:
+    """True when ``recvmmsg`` can be called here (Linux with a C library that has it)."""
+    return bool(_load())
+
+
+class MmsgReceiver:
+    """``recvmmsg`` on one non-blocking UDP socket bound to one address: :meth:`receive` reads up to a batch."""
+
+    def __init__(self, sock: socket.socket, *, slots: int = SLOTS) -> None:
+        libc = _load()
+        if not libc:
+            raise OSError(errno.ENOSYS, "recvmmsg is not available")
+        self._recvmmsg = libc.recvmmsg
+        self._sock = sock
+        #: Most datagrams one :meth:`receive` returns.
+        self.slots = slots
+        self._v6 = sock.family == socket.AF_INET6
+        #: Bytes of a source ``sockaddr`` that identify it (the rest is padding).
+        self._keylen = 28 if self._v6 else 16
+        # An anonymous mmap: pages the kernel never writes into are never resident.
+        self._data = mmap.mmap(-1, slots * RECV_SLOT)
+        self._headers = bytearray(slots * _HDR)
+        iovecs = bytearray(slots * _IOV)
+        self._names = bytearray(slots * _NAME_SLOT)
+        # ctypes views of the buffers, kept so that their addresses stay valid (and the mmap stays open).
+        self._views = [
+            ctypes.c_char.from_buffer(self._data),
+            *((ctypes.c_char * len(b)).from_buffer(b) for b in (self._headers, iovecs, self._names)),
+        ]
+        data, headers, iovec_base, names = (ctypes.addressof(view) for view in self._views)
+        self._headers_address = headers
+        for i in range(slots):
+            _IOVEC.pack_into(iovecs, i * _IOV, data + i * RECV_SLOT, RECV_SLOT)
+            _NAME_FIELDS.pack_into(self._headers, i * _HDR + _NAME, names + i * _NAME_SLOT, _NAME_SLOT)
+            _IOV_FIELDS.pack_into(self._headers, i * _HDR + _IOV_FIELD, iovec_base + i * _IOV, 1)
+        # One struct call reads every msg_len of a batch.
+        self._lengths = [struct.Struct("@" + f"{_MSG_LEN}xI{_HDR - _MSG_LEN - 4}x" * n) for n in range(slots + 1)]
+        self._data_offsets = range(0, slots * RECV_SLOT, RECV_SLOT)
+        self._name_offsets = range(0, slots * _NAME_SLOT, _NAME_SLOT)
+        self._addresses: dict[bytes, Any] = {}
+
+    def close(self) -> None:
+        """Release the buffers (the socket is the caller's)."""
+        self._views.clear()
+        self._data.close()
+
+    def receive(self) -> tuple[list[bytes], list[Any]]:
+        """The datagrams waiting (at most :attr:`slots`) and their sources, as ``recvfrom`` gives them.
+
+        Empty when the socket is empty, and on an error (a pending ICMP error, for one): the
+        next readiness event reads on.
+        """
+        count = self._recvmmsg(self._sock.fileno(), self._headers_address, self.slots, socket.MSG_DONTWAIT, None)
+        if count <= 0:
+            return [], []
+        data = self._data
+        datagrams = [
+            data[offset : offset + length]
+            for offset, length in zip(self._data_offsets, self._lengths[count].unpack_from(self._headers), strict=False)
+        ]
+        names = bytes(self._names[: count * _NAME_SLOT])
+        keylen = self._keylen
+        cache = self._addresses
+        addresses = []
+        for offset in self._name_offsets[:count]:
+            key = names[offset : offset + keylen]
+            address = cache.get(key)
+            if address is None:
+                address = self._address(key)
+            addresses.append(address)
+        return datagrams, addresses
+
+    def _address(self, raw: bytes) -> Any:
+        """A source ``sockaddr`` as ``recvfrom`` would give it, remembered for the next datagram from there."""
+        address: Any
+        if self._v6:
+            port, flowinfo = struct.unpack_from("!HI", raw, 2)
+            (scope,) = struct.unpack_from("@I", raw, 24)
+            address = (socket.inet_ntop(socket.AF_INET6, raw[8:24]), port, flowinfo, scope)
+        else:
+            address = (socket.inet_ntop(socket.AF_INET, raw[4:8]), int.from_bytes(raw[2:4], "big"))
+        cache = self._addresses
+        if len(cache) >= _ADDRESS_CACHE:
+            cache.clear()
+        cache[raw] = address
+        return address

@@ -1,0 +1,117 @@
+"""Send one wake-up's UDP replies with as few system calls as the kernel allows (UDP GSO on Linux).
+
+Why: on Linux most of a small reply's cost is the kernel's send path (a route
+lookup and the whole IP output and, on loopback, input path), paid once per
+``sendto``. With UDP generic segmentation offload (``UDP_SEGMENT``, Linux 4.18+)
+one ``sendmsg`` carries several replies for the same destination, of the same
+size, concatenated; the kernel (or the network card) cuts them apart again, so
+what the client receives is exactly the datagrams it would have received one by
+one. A client with many requests in flight gets most of its replies this way.
+
+A run of replies is sent as one segmented ``sendmsg`` when they follow each other
+in the batch, go to the same address from the same local address (the same
+``IP_PKTINFO`` control message, UDP-SRV-6) and have the same length, at most
+:data:`MAX_SEGMENT_SIZE` bytes (so no segment ever needs IP fragmentation, which
+GSO refuses) and at most :data:`MAX_SEGMENTS` of them. Anything else goes out
+alone, as before. Replies are never merged, split or reordered within one
+destination, so no reply grows (UDP-SRV-5) and none is lost by batching.
+
+When the kernel refuses a segmented send, the replies go out one by one; when it
+refuses because it cannot segment at all (an old kernel, a device without
+checksum offload) while a single reply to the same place goes out fine, GSO is
+switched off for the socket.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+import sys
+from typing import Any
+
+from rrp_spec import MAX_UDP_DATAGRAM
+
+#: ``UDP_SEGMENT`` from <linux/udp.h>; CPython 3.11 does not export it.
+UDP_SEGMENT: int = getattr(socket, "UDP_SEGMENT", 103)
+#: ``SOL_UDP``: the socket option level of ``UDP_SEGMENT``.
+SOL_UDP: int = getattr(socket, "SOL_UDP", socket.IPPROTO_UDP)
+#: Most segments in one send: the kernel's ``UDP_MAX_SEGMENTS`` before Linux 6.9 (128 since).
+MAX_SEGMENTS = 64
+#: Largest reply sent segmented: IPv6's minimum MTU (1280) less the IPv6 and UDP headers, so every path carries a
+#: segment unfragmented (GSO refuses to segment into datagrams that would need fragmenting).
+MAX_SEGMENT_SIZE = 1280 - 40 - 8
+#: Errors with which the kernel says it cannot segment (rather than that this destination cannot be reached).
+_NO_GSO = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
+_SEGMENT_SIZE = struct.Struct("=H")
+
+#: Ancillary data of a reply: the ``IP_PKTINFO``/``IPV6_PKTINFO`` control message, or ``None``.
+Ancillary = list[tuple[int, int, bytes]]
+#: One reply to send: (address as the socket module takes it, reply bytes, control message or ``None``).
+Reply = tuple[Any, bytes, "Ancillary | None"]
+
+
+def gso_supported() -> bool:
+    """True where ``UDP_SEGMENT`` may work (Linux); the first refusal switches it off anyway."""
+    return sys.platform.startswith("linux")
+
+
+class ReplySender:
+    """Sends batches of replies on one UDP socket, segmented where it can; counts the ones the kernel refused."""
+
+    __slots__ = ("_sock", "gso")
+
+    def __init__(self, sock: socket.socket, *, gso: bool | None = None) -> None:
+        self._sock = sock
+        #: Whether runs of equal replies to one destination go out as one segmented send.
+        self.gso = gso_supported() if gso is None else gso
+
+    def send(self, replies: list[Reply]) -> int:
+        """Send every reply in ``replies``, in order per destination; returns how many could not be sent."""
+        count = len(replies)
+        if count == 1 or not self.gso:
+            return sum(self._send_one(reply, address, control) for address, reply, control in replies)
+        failed = 0
+        start = 0
+        while start < count:
+            address, reply, control = replies[start]
+            size = len(reply)
+            end = start + 1
+            if size <= MAX_SEGMENT_SIZE:
+                limit = min(count, start + min(MAX_SEGMENTS, MAX_UDP_DATAGRAM // size if size else 1))
+                while end < limit:
+                    other_address, other, other_control = replies[end]
+                    if len(other) != size or other_address != address or other_control != control:
+                        break
+                    end += 1
+            if end - start == 1:
+                failed += self._send_one(reply, address, control)
+            else:
+                failed += self._send_segmented(replies, start, end, size, address, control)
+            start = end
+        return failed
+
+    def _send_one(self, reply: bytes, address: Any, control: Ancillary | None) -> int:
+        try:
+            if control is None:
+                self._sock.sendto(reply, address)
+            else:
+                self._sock.sendmsg([reply], control, 0, address)
+        except OSError:
+            return 1
+        return 0
+
+    def _send_segmented(
+        self, replies: list[Reply], start: int, end: int, size: int, address: Any, control: Ancillary | None
+    ) -> int:
+        segment = (SOL_UDP, UDP_SEGMENT, _SEGMENT_SIZE.pack(size))
+        data = b"".join([reply for _, reply, _ in replies[start:end]])
+        try:
+            self._sock.sendmsg([data], [segment] if control is None else [*control, segment], 0, address)
+        except OSError as error:
+            # One by one instead; if a lone reply to the same place goes out, segmenting was the problem.
+            failed = sum(self._send_one(reply, address, control) for _, reply, _ in replies[start:end])
+            if error.errno in _NO_GSO and failed < end - start:
+                self.gso = False
+            return failed
+        return 0

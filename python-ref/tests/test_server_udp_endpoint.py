@@ -1,0 +1,399 @@
+"""The UDP adapter over real loopback sockets: batched receive (``recvmmsg``), segmented replies (UDP GSO), and the
+standard-library paths they fall back to, which must all answer exactly the same."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from rrp import Dispatcher, DropReason, ServerCounters, ServerSettings, UdpServerCore, udp_mmsg
+from rrp.udp_endpoint import BATCH, UdpEndpoint
+from rrp.udp_replies import MAX_SEGMENT_SIZE, SOL_UDP, UDP_SEGMENT, ReplySender
+from rrp_spec import HEADER_SIZE, MAX_UDP_DATAGRAM, Op, Result, pack_request, unpack_header
+
+LOOPBACK = "127.0.0.1"
+UPPER = 0x8000
+ASYNC_UPPER = 0x8001
+FAILING = 0x8002
+TIMEOUT = 5.0
+#: Large enough for a few hundred small datagrams waiting at once.
+RCVBUF = 1 << 22
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="recvmmsg and UDP GSO are Linux's")
+#: Every combination of the fast paths and their fallbacks.
+PATHS = pytest.mark.parametrize(
+    ("batched_receive", "gso"),
+    [(True, True), (True, False), (False, True), (False, False)],
+    ids=["recvmmsg+gso", "recvmmsg", "recvfrom+gso", "recvfrom"],
+)
+
+
+class CountingSocket(socket.socket):
+    """A UDP socket that counts its sends and can refuse segmented ones, as a kernel without GSO would."""
+
+    def __init__(self, family: int = socket.AF_INET, *, refuse_gso: int | None = None) -> None:
+        super().__init__(family, socket.SOCK_DGRAM)
+        self.refuse_gso = refuse_gso
+        self.segmented_sends = 0
+        self.single_sends = 0
+
+    def sendto(self, data: Any, *args: Any) -> int:
+        self.single_sends += 1
+        return super().sendto(data, *args)
+
+    def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
+        if any(level == SOL_UDP and kind == UDP_SEGMENT for level, kind, _ in ancdata):
+            self.segmented_sends += 1
+            if self.refuse_gso is not None:
+                raise OSError(self.refuse_gso, "segmentation refused (test)")
+        else:
+            self.single_sends += 1
+        return super().sendmsg(buffers, ancdata, flags, address)
+
+
+def _core() -> UdpServerCore:
+    dispatcher = Dispatcher()
+    dispatcher.register(UPPER, lambda payload: payload.upper())
+
+    async def upper_later(payload: bytes) -> bytes:
+        await asyncio.sleep(0.01)
+        return payload.upper()
+
+    def failing(payload: bytes) -> bytes:
+        raise KeyError("internal detail")
+
+    dispatcher.register(ASYNC_UPPER, upper_later)
+    dispatcher.register(FAILING, failing)
+    return UdpServerCore(ServerSettings(), dispatcher, ServerCounters())
+
+
+def _socket(host: str = LOOPBACK, sock: socket.socket | None = None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = sock or socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    sock.bind((host, 0))
+    return sock
+
+
+def _client(host: str = LOOPBACK) -> socket.socket:
+    client = _socket(host)
+    client.setblocking(False)
+    return client
+
+
+class Harness:
+    """One :class:`UdpEndpoint` on the running loop, its core, and the tasks it started."""
+
+    def __init__(self, sock: socket.socket, *, batched_receive: bool | None = None, gso: bool | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.core = _core()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.endpoint = UdpEndpoint(
+            self.loop, sock, self.core, self._start_task, batched_receive=batched_receive, gso=gso
+        )
+        self.port: int = sock.getsockname()[1]
+
+    def _start_task(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = self.loop.create_task(coroutine)
+        self.tasks.append(task)
+        return task
+
+
+async def _collect(client: socket.socket, count: int, timeout: float = TIMEOUT) -> list[tuple[bytes, Any]]:
+    """``count`` datagrams from ``client`` (fewer if they do not come within ``timeout``), with their sources."""
+    received: list[tuple[bytes, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(received) < count and time.monotonic() < deadline:
+        try:
+            received.append(client.recvfrom(1 << 16))
+        except BlockingIOError:
+            await asyncio.sleep(0.002)
+    return received
+
+
+async def _quiet(client: socket.socket, wait: float = 0.1) -> list[bytes]:
+    """Whatever else arrives at ``client`` within ``wait`` seconds (should be nothing)."""
+    extra = await _collect(client, 1, wait)
+    return [data for data, _ in extra]
+
+
+def _run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(test())  # type: ignore[arg-type]
+
+
+def _by_id(replies: list[tuple[bytes, Any]]) -> dict[int, bytes]:
+    found: dict[int, bytes] = {}
+    for data, _ in replies:
+        request_id = unpack_header(data).request_id
+        assert request_id not in found, f"two replies to request {request_id}"
+        found[request_id] = data
+    return found
+
+
+@PATHS
+def test_a_burst_from_two_clients_is_answered_once_each_and_correctly(batched_receive: bool, gso: bool) -> None:
+    """Requests queued before the endpoint reads (so they arrive in batches) all get their own, right reply."""
+    if batched_receive and not udp_mmsg.available():
+        pytest.skip("no recvmmsg here")
+
+    async def test() -> None:
+        harness = Harness(_socket(), batched_receive=batched_receive, gso=gso)
+        assert harness.endpoint.batched_receive is batched_receive
+        clients = [_client(), _client()]
+        expected: list[dict[int, bytes]] = [{}, {}]
+        requests: dict[int, bytes] = {}
+        for request_id in range(1, 181):
+            # Runs of equal sizes (segmentable), size changes, both clients interleaved in small runs.
+            which = (request_id // 7) % 2
+            payload = bytes([97 + request_id % 26]) * (16 if request_id % 50 < 30 else request_id % 50)
+            operation = Op.ECHO if request_id % 3 else UPPER
+            requests[request_id] = pack_request(operation, request_id, payload)
+            clients[which].sendto(requests[request_id], (LOOPBACK, harness.port))
+            expected[which][request_id] = payload if operation == Op.ECHO else payload.upper()
+        clients[0].sendto(b"short", (LOOPBACK, harness.port))  # invalid: silently dropped (UDP-SRV-1)
+        harness.endpoint.start()
+        for client, wanted in zip(clients, expected, strict=True):
+            replies = _by_id(await _collect(client, len(wanted)))
+            assert {request_id: data[HEADER_SIZE:] for request_id, data in replies.items()} == wanted
+            assert all(unpack_header(data).result == Result.OK for data in replies.values())
+            assert await _quiet(client) == []
+        # A retransmission gets the cached reply (UDP-SRV-7), once.
+        clients[0].sendto(requests[1], (LOOPBACK, harness.port))
+        (again,) = await _collect(clients[0], 1)
+        assert again[0][HEADER_SIZE:] == expected[0][1]
+        assert harness.core.counters.dedup_hits == 1
+        assert harness.core.counters.drops[DropReason.SEND_FAILED] == 0
+        harness.endpoint.close()
+        for client in clients:
+            client.close()
+
+    _run(test)
+
+
+@linux_only
+def test_a_run_of_equal_replies_to_one_client_goes_out_in_one_segmented_send() -> None:
+    """64 same-size replies to one client: one or two ``sendmsg`` with UDP_SEGMENT, 64 separate datagrams arrive."""
+
+    async def test() -> None:
+        sock = _socket(sock=CountingSocket())
+        assert isinstance(sock, CountingSocket)
+        harness = Harness(sock, gso=True)
+        client = _client()
+        for request_id in range(1, 65):
+            client.sendto(pack_request(Op.ECHO, request_id, bytes([request_id]) * 40), (LOOPBACK, harness.port))
+        harness.endpoint.start()
+        replies = await _collect(client, 64)
+        assert len(replies) == 64 and {len(data) for data, _ in replies} == {HEADER_SIZE + 40}
+        assert all(source == (LOOPBACK, harness.port) for _, source in replies)
+        assert {unpack_header(data).request_id: data[-1] for data, _ in replies} == {i: i for i in range(1, 65)}
+        if not harness.endpoint.gso:
+            pytest.skip("this kernel refused UDP_SEGMENT")
+        # Some of the 64 may have been read in an earlier round, but never one send each.
+        assert 1 <= sock.segmented_sends <= 8 and sock.single_sends < 32
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+
+
+@pytest.mark.parametrize("refusal", [errno.EIO, errno.EINVAL, errno.ENOPROTOOPT])
+def test_when_the_kernel_refuses_segmentation_the_replies_go_out_one_by_one_and_gso_is_switched_off(
+    refusal: int,
+) -> None:
+    async def test() -> None:
+        sock = _socket(sock=CountingSocket(refuse_gso=refusal))
+        assert isinstance(sock, CountingSocket)
+        harness = Harness(sock, gso=True)
+        client = _client()
+        for request_id in range(1, 41):
+            client.sendto(pack_request(Op.ECHO, request_id, b"x" * 30), (LOOPBACK, harness.port))
+        harness.endpoint.start()
+        replies = _by_id(await _collect(client, 40))
+        assert sorted(replies) == list(range(1, 41))
+        assert sock.segmented_sends == 1, "segmentation is tried once, then switched off"
+        assert harness.endpoint.gso is False
+        assert harness.core.counters.drops[DropReason.SEND_FAILED] == 0
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+
+
+def test_an_unreachable_destination_counts_its_replies_as_failed_but_keeps_gso() -> None:
+    """A spoofed source port 0 makes every send fail (EINVAL): counted, and it cannot switch segmentation off."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        sender = ReplySender(sock, gso=True)
+        assert sender.send([((LOOPBACK, 0), b"r" * 30, None)] * 3) == 3
+        assert sender.gso is True
+
+
+def test_replies_larger_than_a_segment_or_alone_go_out_singly() -> None:
+    with CountingSocket() as sock, _client() as client:
+        sock.bind((LOOPBACK, 0))
+        target = client.getsockname()
+        big = b"b" * (MAX_SEGMENT_SIZE + 1)
+        sender = ReplySender(sock, gso=True)
+        assert sender.send([(target, big, None), (target, big, None), (target, b"one", None)]) == 0
+        assert sock.segmented_sends == 0 and sock.single_sends == 3
+        deadline = time.monotonic() + TIMEOUT
+        got: list[bytes] = []
+        while len(got) < 3 and time.monotonic() < deadline:
+            try:
+                got.append(client.recv(1 << 16))
+            except BlockingIOError:
+                time.sleep(0.002)
+        assert got == [big, big, b"one"]
+
+
+def test_one_wake_up_handles_at_most_a_batch_so_tcp_is_not_starved() -> None:
+    """With more than BATCH datagrams waiting, the loop gets control back after at most BATCH of them."""
+
+    async def test() -> None:
+        harness = Harness(_socket())
+        calls = 0
+        handle = harness.core.handle_datagram
+
+        def counting(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return handle(*args)
+
+        harness.core.handle_datagram = counting  # type: ignore[method-assign, assignment]
+        client = _client()
+        total = BATCH + 100
+        for request_id in range(1, total + 1):
+            client.sendto(pack_request(Op.NOOP, request_id), (LOOPBACK, harness.port))
+        seen: list[int] = []
+
+        def tick() -> None:
+            seen.append(calls)
+            if calls < total:
+                harness.loop.call_soon(tick)
+
+        harness.endpoint.start()
+        harness.loop.call_soon(tick)
+        replies = await _collect(client, total)
+        assert len(replies) == total
+        steps = [seen[0]] + [after - before for before, after in itertools.pairwise(seen)]
+        assert max(steps) <= BATCH
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+
+
+@PATHS
+def test_async_handlers_and_handler_errors(batched_receive: bool, gso: bool) -> None:
+    """An async handler's reply is sent when it finishes; a failing handler gives INTERNAL_ERROR (SRV-15)."""
+    if batched_receive and not udp_mmsg.available():
+        pytest.skip("no recvmmsg here")
+
+    async def test() -> None:
+        harness = Harness(_socket(), batched_receive=batched_receive, gso=gso)
+        client = _client()
+        for request_id in range(1, 11):
+            operation = ASYNC_UPPER if request_id % 2 else FAILING
+            client.sendto(pack_request(operation, request_id, b"abc"), (LOOPBACK, harness.port))
+        harness.endpoint.start()
+        replies = _by_id(await _collect(client, 10))
+        for request_id, data in replies.items():
+            if request_id % 2:
+                assert unpack_header(data).result == Result.OK and data[HEADER_SIZE:] == b"ABC"
+            else:
+                assert unpack_header(data).result == Result.INTERNAL_ERROR and data[HEADER_SIZE:] == b""
+        assert len(replies) == 10 and len(harness.tasks) == 5
+        assert harness.core.in_progress == 0
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+
+
+@PATHS
+def test_wildcard_bound_replies_come_from_the_address_the_requests_were_sent_to(
+    batched_receive: bool, gso: bool
+) -> None:
+    """UDP-SRV-6 with batches: bound to 0.0.0.0, runs of requests to 127.0.0.2 are answered from 127.0.0.2."""
+
+    async def test() -> None:
+        harness = Harness(_socket("0.0.0.0"), batched_receive=batched_receive, gso=gso)
+        assert harness.endpoint.batched_receive is False, "a wildcard socket reads with recvmsg"
+        client = _client()
+        for request_id in range(1, 61):
+            destination = "127.0.0.2" if request_id % 20 < 15 else LOOPBACK
+            payload = b"p" * 24 if request_id % 3 else b"q" * 25
+            operation = Op.ECHO if request_id % 10 else ASYNC_UPPER
+            client.sendto(pack_request(operation, request_id, payload), (destination, harness.port))
+        harness.endpoint.start()
+        replies = await _collect(client, 60)
+        assert len(replies) == 60
+        for data, source in replies:
+            request_id = unpack_header(data).request_id
+            assert source == ("127.0.0.2" if request_id % 20 < 15 else LOOPBACK, harness.port), request_id
+        assert len(_by_id(replies)) == 60
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+
+
+def test_stop_stops_reading_and_close_closes() -> None:
+    async def test() -> None:
+        sock = _socket()
+        harness = Harness(sock)
+        client = _client()
+        harness.endpoint.start()
+        client.sendto(pack_request(Op.ECHO, 1, b"a"), (LOOPBACK, harness.port))
+        assert len(await _collect(client, 1)) == 1
+        harness.endpoint.stop()
+        client.sendto(pack_request(Op.ECHO, 2, b"b"), (LOOPBACK, harness.port))
+        assert await _quiet(client, 0.2) == []
+        harness.endpoint.start()
+        assert len(await _collect(client, 1)) == 1, "the waiting datagram is read after start()"
+        harness.endpoint.close()
+        assert sock.fileno() == -1
+        harness.endpoint.stop()  # idempotent after close
+        client.close()
+
+    _run(test)
+
+
+@pytest.mark.skipif(not udp_mmsg.available(), reason="no recvmmsg here")
+@pytest.mark.parametrize("host", [LOOPBACK, "::1"])
+def test_mmsg_receiver_gives_what_recvfrom_would(host: str) -> None:
+    """Same bytes (empty and maximum-size datagrams included) and the very address tuples ``recvfrom`` returns."""
+    if ":" in host and not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        server, reference = _socket(host), _socket(host)
+    except OSError:
+        pytest.skip(f"cannot bind {host}")
+    receiver = udp_mmsg.MmsgReceiver(server, slots=8)
+    try:
+        with _client(host) as first, _client(host) as second:
+            sizes = [0, 1, 100, MAX_UDP_DATAGRAM if host == LOOPBACK else 65527, 7, 20, 20, 3, 5, 9, 11]
+            for index, size in enumerate(sizes):
+                datagram = bytes([index]) * size
+                for target in (server, reference):
+                    (first if index % 3 else second).sendto(datagram, target.getsockname())
+            time.sleep(0.05)
+            reference.setblocking(False)
+            expected = [reference.recvfrom(1 << 17) for _ in sizes]
+            batch_one = receiver.receive()
+            batch_two = receiver.receive()
+            assert len(batch_one[0]) == 8 and len(batch_two[0]) == len(sizes) - 8
+            assert list(zip(*batch_one, strict=True)) + list(zip(*batch_two, strict=True)) == expected
+            assert receiver.receive() == ([], [])
+    finally:
+        receiver.close()
+        server.close()
+        reference.close()
