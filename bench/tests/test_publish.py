@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,6 +106,28 @@ def test_changed_paths_keep_their_first_letter() -> None:
     assert machine.describe_changes("") == "none"
     many = "".join(f" M f{i}\n" for i in range(machine.MAX_LISTED_CHANGES + 2))
     assert machine.describe_changes(many).endswith(" and 2 more")
+
+
+def test_uncommitted_changes_to_measured_code_are_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    for path in ("spec/a.py", "docs/b.md"):
+        (tmp_path / path).parent.mkdir()
+        (tmp_path / path).write_text("1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x")
+    monkeypatch.setattr(machine, "REPO_ROOT", tmp_path)
+    assert machine.machine_description()["git_changes"] == "none"
+
+    # Only tracked code the run measures counts: docs and untracked scratch files do not.
+    for path in ("spec/a.py", "docs/b.md"):
+        (tmp_path / path).write_text("2\n")
+    (tmp_path / "spec" / "scratch.py").write_text("")
+    described = machine.machine_description()
+    assert described["git_changes"] == "spec/a.py"
+    assert len(described["git_commit"]) == 40
 
 
 def test_the_machine_is_described_by_every_field() -> None:
