@@ -69,9 +69,11 @@ class ReplySender:
     def send(self, replies: list[Reply]) -> int:
         """Send every reply in ``replies``, in order per destination; returns how many could not be sent."""
         count = len(replies)
-        if count == 1 or not self.gso:
-            return sum(self._send_one(reply, address, control) for address, reply, control in replies)
         failed = 0
+        if count == 1 or not self.gso:
+            for address, reply, control in replies:
+                failed += self._send_one(reply, address, control)
+            return failed
         start = 0
         while start < count:
             address, reply, control = replies[start]
