@@ -10,12 +10,13 @@ back as raw ``sockaddr`` bytes, which :class:`MmsgReceiver` maps to the very tup
 Memory, allocated once per socket: :data:`SLOTS` ``struct mmsghdr``, each with one
 ``iovec`` over a :data:`RECV_SLOT`-byte buffer (as large as any UDP datagram, so
 nothing is ever truncated; the buffers are an anonymous ``mmap``, so only the
-pages the kernel writes into are ever resident) and room for a ``sockaddr_in6``.
+pages the kernel writes into are ever resident), room for the source ``sockaddr``
+and, on a wildcard socket, for the ``IP_PKTINFO``/``IPV6_PKTINFO`` control message
+that says where the datagram was sent to (UDP-SRV-6; :meth:`MmsgReceiver.receive_with_control`).
 
-Only for sockets bound to one address: a wildcard socket needs each datagram's
-destination address (UDP-SRV-6) and keeps ``recvmsg``. :func:`available` says
-whether this module can be used here; when it cannot (another OS, no
-``recvmmsg`` in the C library), the adapter reads with ``recvfrom``.
+:func:`available` says whether this module can be used here; when it cannot
+(another OS, no ``recvmmsg`` in the C library), the adapter reads with
+``recvfrom``/``recvmsg``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ _NAMELEN = _MsgHdr.msg_namelen.offset
 _MSG_LEN = _MMsgHdr.msg_len.offset
 _IOV_FIELD = _MsgHdr.msg_iov.offset
 _FIRST_LENGTH = struct.Struct(f"@{_MSG_LEN}xI")
+_CONTROL = _MsgHdr.msg_control.offset
+_CONTROL_FIELDS = struct.Struct("@PN")
+_CONTROL_LENGTH = _MsgHdr.msg_controllen.offset
+#: msg_controllen, then msg_len, of one ``struct mmsghdr``.
+_CONTROL_LENGTH_FORMAT = (
+    f"{_CONTROL_LENGTH}xN{_MSG_LEN - _CONTROL_LENGTH - struct.calcsize('N')}xI{_HDR - _MSG_LEN - 4}x"
+)
+#: ``struct cmsghdr``: length (header included), level, type; the data starts at ``CMSG_LEN(0)``.
+_CMSG_HEADER = struct.Struct("@Nii")
+_CMSG_DATA = socket.CMSG_LEN(0)
 _IOVEC = struct.Struct("@PN")
 _NAME_FIELDS = struct.Struct("@PI")
 _IOV_FIELDS = struct.Struct("@PN")
@@ -115,9 +126,13 @@ def available() -> bool:
 
 
 class MmsgReceiver:
-    """``recvmmsg`` on one non-blocking UDP socket bound to one address: :meth:`receive` reads up to a batch."""
+    """``recvmmsg`` on one non-blocking UDP socket: :meth:`receive` reads up to a batch.
 
-    def __init__(self, sock: socket.socket, *, slots: int = SLOTS) -> None:
+    With ``control_space`` (bytes of control messages per datagram), read with
+    :meth:`receive_with_control` instead.
+    """
+
+    def __init__(self, sock: socket.socket, *, slots: int = SLOTS, control_space: int = 0) -> None:
         libc = _load()
         if not libc:
             raise OSError(errno.ENOSYS, "recvmmsg is not available")
@@ -131,24 +146,34 @@ class MmsgReceiver:
         # Anonymous mmaps: pages the kernel never writes into are never resident, and slicing one gives bytes.
         self._data = mmap.mmap(-1, slots * RECV_SLOT)
         self._names = mmap.mmap(-1, slots * stride)
+        self._controls = mmap.mmap(-1, max(slots * control_space, 1))
         self._headers = bytearray(slots * _HDR)
         iovecs = bytearray(slots * _IOV)
         # ctypes views of the buffers, kept so that their addresses stay valid (and the mmaps open).
         self._views = [
             ctypes.c_char.from_buffer(self._data),
             ctypes.c_char.from_buffer(self._names),
+            ctypes.c_char.from_buffer(self._controls),
             (ctypes.c_char * len(self._headers)).from_buffer(self._headers),
             (ctypes.c_char * len(iovecs)).from_buffer(iovecs),
         ]
-        data, names, _, iovec_base = (ctypes.addressof(view) for view in self._views)
-        self._headers_view = self._views[2]
+        data, names, controls, _, iovec_base = (ctypes.addressof(view) for view in self._views)
+        self._headers_view = self._views[3]
         for i in range(slots):
             _IOVEC.pack_into(iovecs, i * _IOV, data + i * RECV_SLOT, RECV_SLOT)
             _NAME_FIELDS.pack_into(self._headers, i * _HDR + _NAME, names + i * stride, stride)
             _IOV_FIELDS.pack_into(self._headers, i * _HDR + _IOV_FIELD, iovec_base + i * _IOV, 1)
-        # One struct call reads every msg_len of a batch.
+            if control_space:
+                _CONTROL_FIELDS.pack_into(
+                    self._headers, i * _HDR + _CONTROL, controls + i * control_space, control_space
+                )
+        # The kernel overwrites msg_namelen and msg_controllen; a copy restores them after each call that used them.
+        self._pristine = bytes(self._headers)
+        # One struct call reads every msg_len of a batch (and every msg_controllen).
         self._lengths = [struct.Struct("@" + f"{_MSG_LEN}xI{_HDR - _MSG_LEN - 4}x" * n) for n in range(slots + 1)]
+        self._control_lengths = [struct.Struct("@" + _CONTROL_LENGTH_FORMAT * n) for n in range(slots + 1)]
         self._data_offsets = range(0, slots * RECV_SLOT, RECV_SLOT)
+        self._control_offsets = range(0, slots * control_space, control_space) if control_space else range(0)
         self._name_slices = [slice(i * stride, (i + 1) * stride) for i in range(slots)]
         self._addresses: dict[bytes, Any] = {}
 
@@ -157,6 +182,7 @@ class MmsgReceiver:
         self._views.clear()
         self._data.close()
         self._names.close()
+        self._controls.close()
 
     def receive(self) -> tuple[list[bytes], list[Any]]:
         """The datagrams waiting (at most :attr:`slots`) and their sources, as ``recvfrom`` gives them.
@@ -179,6 +205,31 @@ class MmsgReceiver:
         keys = map(self._names.__getitem__, self._name_slices[:count])
         return datagrams, [cache.get(key) or self._address(key) for key in keys]
 
+    def receive_with_control(self) -> tuple[list[bytes], list[Any], list[bytes]]:
+        """Like :meth:`receive`, with each datagram's raw control messages (for ``control_space`` > 0).
+
+        :func:`parse_control` reads them; on a wildcard socket with ``IP_PKTINFO``/``IPV6_RECVPKTINFO``
+        they say where each datagram was sent to (UDP-SRV-6).
+        """
+        count = self._recvmmsg(self._sock.fileno(), self._headers_view, self.slots, socket.MSG_DONTWAIT, None)
+        if count <= 0:
+            return [], [], []
+        headers = self._headers
+        fields = self._control_lengths[count].unpack_from(headers)
+        headers[: count * _HDR] = self._pristine[: count * _HDR]
+        data = self._data
+        datagrams = [
+            data[offset : offset + length] for offset, length in zip(self._data_offsets, fields[1::2], strict=False)
+        ]
+        controls = self._controls
+        received = [
+            controls[offset : offset + length]
+            for offset, length in zip(self._control_offsets, fields[::2], strict=False)
+        ]
+        cache = self._addresses
+        keys = map(self._names.__getitem__, self._name_slices[:count])
+        return datagrams, [cache.get(key) or self._address(key) for key in keys], received
+
     def _address(self, raw: bytes) -> Any:
         """A source ``sockaddr`` as ``recvfrom`` would give it, remembered for the next datagram from there."""
         address: Any
@@ -193,3 +244,16 @@ class MmsgReceiver:
             cache.clear()
         cache[raw] = address
         return address
+
+
+def parse_control(raw: bytes) -> list[tuple[int, int, bytes]]:
+    """Control messages as ``recvmsg`` returns them: ``(level, type, data)`` each."""
+    found: list[tuple[int, int, bytes]] = []
+    offset = 0
+    while offset + _CMSG_HEADER.size <= len(raw):
+        length, level, kind = _CMSG_HEADER.unpack_from(raw, offset)
+        if length < _CMSG_HEADER.size or offset + length > len(raw):
+            break
+        found.append((level, kind, raw[offset + _CMSG_DATA : offset + length]))
+        offset += socket.CMSG_SPACE(length - _CMSG_DATA)
+    return found
