@@ -205,6 +205,30 @@ def test_a_run_of_equal_replies_to_one_client_goes_out_in_one_segmented_send() -
     _run(test)
 
 
+@linux_only
+def test_segmented_replies_carry_the_source_address_control_message_too() -> None:
+    """UDP-SRV-6 and GSO together: a run of replies to a request sent to 127.0.0.2 leaves, segmented, from it."""
+
+    async def test() -> None:
+        sock = _socket("0.0.0.0", CountingSocket())
+        assert isinstance(sock, CountingSocket)
+        harness = Harness(sock, gso=True)
+        client = _client()
+        for request_id in range(1, 33):
+            client.sendto(pack_request(Op.ECHO, request_id, b"two" * 10), ("127.0.0.2", harness.port))
+        harness.endpoint.start()
+        replies = await _collect(client, 32)
+        assert len(_by_id(replies)) == 32
+        assert all(source == ("127.0.0.2", harness.port) for _, source in replies)
+        if not harness.endpoint.gso:
+            pytest.skip("this kernel refused UDP_SEGMENT")
+        assert sock.segmented_sends >= 1 and sock.single_sends < 16
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+
+
 @pytest.mark.parametrize("refusal", [errno.EIO, errno.EINVAL, errno.ENOPROTOOPT])
 def test_when_the_kernel_refuses_segmentation_the_replies_go_out_one_by_one_and_gso_is_switched_off(
     refusal: int,
