@@ -22,7 +22,6 @@ that says where the datagram was sent to (UDP-SRV-6; :meth:`MmsgReceiver.receive
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import mmap
 import socket
@@ -108,7 +107,9 @@ def _load() -> Any:
             _libc = False
             return _libc
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+            # The running interpreter's own symbols, libc's among them: no library search (which may spawn
+            # ldconfig or a compiler) at server start.
+            libc = ctypes.CDLL(None)
             recvmmsg = libc.recvmmsg
         except (OSError, AttributeError):
             _libc = False

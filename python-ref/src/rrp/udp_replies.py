@@ -36,7 +36,7 @@ from rrp_spec import MAX_UDP_DATAGRAM
 UDP_SEGMENT: int = getattr(socket, "UDP_SEGMENT", 103)
 #: ``SOL_UDP``: the socket option level of ``UDP_SEGMENT``.
 SOL_UDP: int = getattr(socket, "SOL_UDP", socket.IPPROTO_UDP)
-#: Most segments in one send: the kernel's ``UDP_MAX_SEGMENTS`` before Linux 6.9 (128 since).
+#: Most segments in one send: the kernel's ``UDP_MAX_SEGMENTS`` on older kernels (newer ones take 128).
 MAX_SEGMENTS = 64
 #: Largest reply sent segmented: IPv6's minimum MTU (1280) less the IPv6 and UDP headers, so every path carries a
 #: segment unfragmented (GSO refuses to segment into datagrams that would need fragmenting).
@@ -67,7 +67,7 @@ class ReplySender:
         self.gso = gso_supported() if gso is None else gso
 
     def send(self, replies: list[Reply]) -> int:
-        """Send every reply in ``replies``, in order per destination; returns how many could not be sent."""
+        """Send every reply in ``replies``, in order; returns how many could not be sent."""
         count = len(replies)
         failed = 0
         if count == 1 or not self.gso:
