@@ -77,19 +77,20 @@ class ReplySender:
         start = 0
         while start < count:
             address, reply, control = replies[start]
-            size = len(reply)
             end = start + 1
-            if size <= MAX_SEGMENT_SIZE:
-                limit = min(count, start + min(MAX_SEGMENTS, MAX_UDP_DATAGRAM // size if size else 1))
-                while end < limit:
-                    other_address, other, other_control = replies[end]
-                    if len(other) != size or other_address != address or other_control != control:
-                        break
-                    end += 1
+            # Most replies either start a run or have a neighbour for another client: look one ahead first.
+            if end < count:
+                next_address, next_reply, next_control = replies[end]
+                if (
+                    len(next_reply) == len(reply) <= MAX_SEGMENT_SIZE
+                    and next_address == address
+                    and next_control == control
+                ):
+                    end = _run_end(replies, start, count)
             if end - start == 1:
                 failed += self._send_one(reply, address, control)
             else:
-                failed += self._send_segmented(replies, start, end, size, address, control)
+                failed += self._send_segmented(replies, start, end, address, control)
             start = end
         return failed
 
@@ -104,9 +105,9 @@ class ReplySender:
         return 0
 
     def _send_segmented(
-        self, replies: list[Reply], start: int, end: int, size: int, address: Any, control: Ancillary | None
+        self, replies: list[Reply], start: int, end: int, address: Any, control: Ancillary | None
     ) -> int:
-        segment = (SOL_UDP, UDP_SEGMENT, _SEGMENT_SIZE.pack(size))
+        segment = (SOL_UDP, UDP_SEGMENT, _SEGMENT_SIZE.pack(len(replies[start][1])))
         data = b"".join([reply for _, reply, _ in replies[start:end]])
         try:
             self._sock.sendmsg([data], [segment] if control is None else [*control, segment], 0, address)
@@ -117,3 +118,17 @@ class ReplySender:
                 self.gso = False
             return failed
         return 0
+
+
+def _run_end(replies: list[Reply], start: int, count: int) -> int:
+    """Where the run of replies that can share one segmented send with ``replies[start]`` ends."""
+    address, reply, control = replies[start]
+    size = len(reply)
+    limit = min(count, start + MAX_SEGMENTS, start + MAX_UDP_DATAGRAM // max(size, 1))
+    end = start + 1
+    while end < limit:
+        other_address, other, other_control = replies[end]
+        if len(other) != size or other_address != address or other_control != control:
+            break
+        end += 1
+    return end
