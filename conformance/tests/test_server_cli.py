@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,15 @@ def test_an_unreachable_target_exits_3_and_still_writes_reports(tmp_path: Path) 
     assert doc["exit_status"] == ExitCode.UNREACHABLE and "tcp" in doc["unreachable"]
     assert {c["outcome"] for c in doc["checks"]} == {"SKIPPED"}
     assert (tmp_path / "report.md").exists() and (tmp_path / "junit.xml").exists()
+
+
+@pytest.mark.skipif(shutil.which("rrp") is None and not Path(sys.executable).with_name("rrp").exists(), reason="no rrp")
+def test_the_reference_passes_every_check_it_runs(tmp_path: Path) -> None:
+    """``rrp-conformance reference`` (what ``make conformance`` runs) starts ``rrp serve``, grades it, exits 0.
+
+    The suite reaches the reference only as a command, never as an import, so the two cannot share a bug.
+    """
+    assert main(["reference", "--report-dir", str(tmp_path)]) == ExitCode.OK
+    doc = json.loads((tmp_path / "results.json").read_text())
+    outcomes = {c["name"]: c["outcome"] for c in doc["checks"]}
+    assert not [check for check, outcome in outcomes.items() if outcome in ("FAIL", "NON-STRICT", "SKIPPED")]

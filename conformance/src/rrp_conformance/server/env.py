@@ -28,7 +28,18 @@ Address = tuple[str, int]
 
 
 def parse_address(text: str) -> Address:
-    """``HOST:PORT`` or ``[V6]:PORT`` as a ``(host, port)`` pair; ``ValueError`` with one sentence if malformed."""
+    """A target's ``HOST:PORT`` or ``[V6]:PORT``; ``ValueError`` with one sentence if malformed or a wildcard."""
+    host, port = parse_listening_address(text)
+    if ipaddress.ip_address(host).is_unspecified:
+        loopback = "[::1]" if ":" in host else "127.0.0.1"
+        raise ValueError(
+            f"{text!r}: {host} is the wildcard a server binds to, not an address to send to; try {loopback}:{port}"
+        )
+    return host, port
+
+
+def parse_listening_address(text: str) -> Address:
+    """``HOST:PORT`` or ``[V6]:PORT`` as a ``(host, port)`` pair, wildcards included (what a server says it bound)."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not host:
         raise ValueError(f"{text!r} is not HOST:PORT")
@@ -41,14 +52,9 @@ def parse_address(text: str) -> Address:
     if not 0 < port < 65536:
         raise ValueError(f"{text!r}: port {port} is out of range")
     try:
-        address = ipaddress.ip_address(host)
+        ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
-    if address.is_unspecified:
-        loopback = "[::1]" if address.version == 6 else "127.0.0.1"
-        raise ValueError(
-            f"{text!r}: {host} is the wildcard a server binds to, not an address to send to; try {loopback}:{port}"
-        )
     return host, port
 
 

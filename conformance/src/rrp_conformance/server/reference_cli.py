@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, options_from_args
-from .env import DEFAULT_ALT_ADDRESS, Address, ServerClaims, ServerEnv, parse_address
+from .env import DEFAULT_ALT_ADDRESS, Address, ServerClaims, ServerEnv, parse_listening_address
 from .suite import grade_server
 
 #: Seconds to wait for the reference to print its listening lines.
@@ -91,7 +91,7 @@ def _read_listening(process: subprocess.Popen[bytes], timeout: float) -> dict[st
                 raise UsageError(f"the reference server exited with status {process.wait()} before listening")
             match = _LISTENING.match(line)
             if match:
-                found[match.group(1)] = parse_address(match.group(2))
+                found[match.group(1)] = parse_listening_address(match.group(2))
     return found
 
 
