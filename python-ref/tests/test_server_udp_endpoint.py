@@ -252,6 +252,39 @@ def test_when_the_kernel_refuses_segmentation_the_replies_go_out_one_by_one_and_
     _run(test)
 
 
+class OldKernelSocket(socket.socket):
+    """A UDP socket that behaves like Linux before 4.18: ``UDP_SEGMENT`` is an unknown option and its control
+    message is skipped, not refused, so a segmented send leaves as one datagram of all the replies."""
+
+    def getsockopt(self, level: int, option: int, *args: Any) -> Any:
+        if (level, option) == (SOL_UDP, UDP_SEGMENT):
+            raise OSError(errno.ENOPROTOOPT, "Protocol not available (test)")
+        return super().getsockopt(level, option, *args)
+
+    def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
+        kept = [item for item in ancdata if item[0] != SOL_UDP]
+        return super().sendmsg(buffers, kept, flags, address)
+
+
+@pytest.mark.parametrize("gso", [None, True])
+def test_a_kernel_that_would_ignore_udp_segment_gets_no_segmented_sends(gso: bool | None) -> None:
+    """Even when asked for, no run of replies may reach a client merged into one datagram (UDP-SRV-5)."""
+    with OldKernelSocket(socket.AF_INET, socket.SOCK_DGRAM) as sock, _client() as client:
+        sock.bind((LOOPBACK, 0))
+        sender = ReplySender(sock, gso=gso)
+        assert sender.gso is False
+        replies = [bytes([index]) * 30 for index in range(5)]
+        assert sender.send([(client.getsockname(), reply, None) for reply in replies]) == 0
+        deadline = time.monotonic() + TIMEOUT
+        got: list[bytes] = []
+        while len(got) < len(replies) and time.monotonic() < deadline:
+            try:
+                got.append(client.recv(1 << 16))
+            except BlockingIOError:
+                time.sleep(0.002)
+        assert got == replies
+
+
 def test_an_unreachable_destination_counts_its_replies_as_failed_but_keeps_gso() -> None:
     """A spoofed source port 0 makes every send fail (EINVAL): counted, and it cannot switch segmentation off."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -16,10 +16,12 @@ GSO refuses) and at most :data:`MAX_SEGMENTS` of them. Anything else goes out
 alone, as before. Replies are never merged, split or reordered within one
 destination, so no reply grows (UDP-SRV-5) and none is lost by batching.
 
-When the kernel refuses a segmented send, the replies go out one by one; when it
-refuses because it cannot segment at all (an old kernel, a device without
-checksum offload) while a single reply to the same place goes out fine, GSO is
-switched off for the socket.
+A kernel older than 4.18 does not refuse ``UDP_SEGMENT``, it ignores it and would
+send a run as one merged datagram, so GSO is only used where the kernel answers
+the ``UDP_SEGMENT`` socket option (:func:`kernel_segments`). When the kernel
+refuses a segmented send, the replies go out one by one; when it refuses because
+it cannot segment (a device without checksum offload) while a single reply to the
+same place goes out fine, GSO is switched off for the socket.
 """
 
 from __future__ import annotations
@@ -56,6 +58,20 @@ def gso_supported() -> bool:
     return sys.platform.startswith("linux")
 
 
+def kernel_segments(sock: socket.socket) -> bool:
+    """True when the kernel behind ``sock`` knows ``UDP_SEGMENT`` (Linux 4.18+ answers the socket option).
+
+    Why a probe rather than waiting for a refusal: an older kernel does not refuse the control message, it
+    ignores it (``ip_cmsg_send`` skips levels other than ``SOL_IP``) and sends the concatenated replies as one
+    datagram, which merges replies and breaks UDP-SRV-5.
+    """
+    try:
+        sock.getsockopt(SOL_UDP, UDP_SEGMENT)
+    except OSError:
+        return False
+    return True
+
+
 class ReplySender:
     """Sends batches of replies on one UDP socket, segmented where it can; counts the ones the kernel refused."""
 
@@ -63,8 +79,9 @@ class ReplySender:
 
     def __init__(self, sock: socket.socket, *, gso: bool | None = None) -> None:
         self._sock = sock
-        #: Whether runs of equal replies to one destination go out as one segmented send.
-        self.gso = gso_supported() if gso is None else gso
+        #: Whether runs of equal replies to one destination go out as one segmented send (never where the kernel
+        #: would ignore ``UDP_SEGMENT``, even when asked for).
+        self.gso = (gso_supported() if gso is None else gso) and kernel_segments(sock)
 
     def send(self, replies: list[Reply]) -> int:
         """Send every reply in ``replies``, in order; returns how many could not be sent."""
