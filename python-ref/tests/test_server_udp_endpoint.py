@@ -4,6 +4,7 @@ standard-library paths they fall back to, which must all answer exactly the same
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import itertools
 import socket
@@ -463,6 +464,55 @@ def test_mmsg_receiver_gives_what_recvfrom_would(host: str) -> None:
         receiver.close()
         server.close()
         reference.close()
+
+
+class RefusingLibc:
+    """A C library that has ``recvmmsg`` while the kernel refuses the system call, as under a seccomp filter."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.calls = 0
+
+    def recvmmsg(self, *args: Any) -> int:
+        self.calls += 1
+        ctypes.set_errno(self.code)
+        return -1
+
+
+@pytest.mark.parametrize("code", [errno.ENOSYS, errno.EPERM])
+def test_a_refused_recvmmsg_system_call_falls_back_to_recvfrom(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    """Not an endlessly woken reader that never reads: the endpoint reads with recvfrom and answers."""
+    libc = RefusingLibc(code)
+    monkeypatch.setattr(udp_mmsg, "_libc", libc)
+    monkeypatch.setattr(udp_mmsg, "_libc_errno", libc, raising=False)
+
+    async def test() -> None:
+        harness = Harness(_socket())
+        assert harness.endpoint.batched_receive is False
+        client = _client()
+        for request_id in range(1, 11):
+            client.sendto(pack_request(Op.ECHO, request_id, b"e"), (LOOPBACK, harness.port))
+        harness.endpoint.start()
+        assert sorted(_by_id(await _collect(client, 10, 1.0))) == list(range(1, 11))
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+    with _socket() as sock, pytest.raises(OSError, match="recvmmsg does not work here") as refused:
+        udp_mmsg.MmsgReceiver(sock)
+    assert refused.value.errno == code
+
+
+@pytest.mark.skipif(not udp_mmsg.available(), reason="no recvmmsg here")
+def test_the_recvmmsg_check_leaves_a_waiting_datagram_to_be_read() -> None:
+    with _socket() as server, _client() as client:
+        client.sendto(b"first", server.getsockname())
+        time.sleep(0.05)
+        receiver = udp_mmsg.MmsgReceiver(server, slots=4)
+        try:
+            assert receiver.receive() == ([b"first"], [client.getsockname()])
+        finally:
+            receiver.close()
 
 
 def _ipv6_loopback() -> bool:

@@ -109,18 +109,28 @@ class UdpEndpoint:
         sock.setblocking(False)
         if self._wildcard:
             enable_destination_address(sock)
-        if batched_receive is None:
-            batched_receive = udp_mmsg.available()
         self._receiver: udp_mmsg.MmsgReceiver | None = None
         self._receive = self._receive_plain
         self._receive_pktinfo = self._receive_pktinfo_plain
         self._reply_control: Callable[[Any], Ancillary | None] = self._control_for
-        if batched_receive:
+        if batched_receive is None:
+            self._receiver = self._batched_receiver_if_it_works()
+        elif batched_receive:
             self._receiver = udp_mmsg.MmsgReceiver(sock, control_space=_ANCILLARY_SPACE if self._wildcard else 0)
+        if self._receiver is not None:
             self._receive = self._receiver.receive
             self._receive_pktinfo = self._receiver.receive_with_control
             self._reply_control = self._control_for_raw
         self._sender = ReplySender(sock, gso=gso)
+
+    def _batched_receiver_if_it_works(self) -> udp_mmsg.MmsgReceiver | None:
+        """A ``recvmmsg`` reader where the C library has it and the kernel lets it run (else ``recvfrom``)."""
+        if not udp_mmsg.available():
+            return None
+        try:
+            return udp_mmsg.MmsgReceiver(self._sock, control_space=_ANCILLARY_SPACE if self._wildcard else 0)
+        except OSError:
+            return None
 
     @property
     def socket(self) -> socket.socket:

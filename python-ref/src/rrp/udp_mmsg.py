@@ -14,9 +14,10 @@ pages the kernel writes into are ever resident), room for the source ``sockaddr`
 and, on a wildcard socket, for the ``IP_PKTINFO``/``IPV6_PKTINFO`` control message
 that says where the datagram was sent to (UDP-SRV-6; :meth:`MmsgReceiver.receive_with_control`).
 
-:func:`available` says whether this module can be used here; when it cannot
-(another OS, no ``recvmmsg`` in the C library), the adapter reads with
-``recvfrom``/``recvmsg``.
+:func:`available` says whether this module can be used here, and
+:class:`MmsgReceiver` raises :class:`OSError` when the kernel refuses the call on
+its socket (a seccomp filter); when it cannot (another OS, no ``recvmmsg`` in the
+C library, a refused system call), the adapter reads with ``recvfrom``/``recvmsg``.
 """
 
 from __future__ import annotations
@@ -98,10 +99,12 @@ _NAME_FIELDS = struct.Struct("@PI")
 _IOV_FIELDS = struct.Struct("@PN")
 
 _libc: Any = None
+#: The same C library with ``errno`` kept (``use_errno``), for the one checked call of :class:`MmsgReceiver`.
+_libc_errno: Any = None
 
 
 def _load() -> Any:
-    global _libc
+    global _libc, _libc_errno
     if _libc is None:
         if not sys.platform.startswith("linux"):
             _libc = False
@@ -111,12 +114,15 @@ def _load() -> Any:
             # ldconfig or a compiler) at server start.
             libc = ctypes.CDLL(None)
             recvmmsg = libc.recvmmsg
+            checked = ctypes.CDLL(None, use_errno=True)
+            checked.recvmmsg.restype = ctypes.c_int
         except (OSError, AttributeError):
             _libc = False
             return _libc
         # No argtypes: every argument is passed as a ready C value (ints, a ctypes array as its address, None as
         # NULL), which skips ctypes' per-argument conversion, a third of the cost of a call.
         recvmmsg.restype = ctypes.c_int
+        _libc_errno = checked
         _libc = libc
     return _libc
 
@@ -170,6 +176,7 @@ class MmsgReceiver:
                 )
         # The kernel overwrites msg_namelen and msg_controllen; a copy restores them after each call that used them.
         self._pristine = bytes(self._headers)
+        self._check(sock)
         # One struct call reads every msg_len of a batch (and every msg_controllen).
         self._lengths = [struct.Struct("@" + f"{_MSG_LEN}xI{_HDR - _MSG_LEN - 4}x" * n) for n in range(slots + 1)]
         self._control_lengths = [struct.Struct("@" + _CONTROL_LENGTH_FORMAT * n) for n in range(slots + 1)]
@@ -177,6 +184,22 @@ class MmsgReceiver:
         self._control_offsets = range(0, slots * control_space, control_space) if control_space else range(0)
         self._name_slices = [slice(i * stride, (i + 1) * stride) for i in range(slots)]
         self._addresses: dict[bytes, Any] = {}
+
+    def _check(self, sock: socket.socket) -> None:
+        """Raise :class:`OSError` unless ``recvmmsg`` works on ``sock``: peek at one datagram, with ``errno`` kept.
+
+        Why: the C library may have ``recvmmsg`` while the system call is refused (a seccomp filter: ``ENOSYS``,
+        ``EPERM``). :meth:`receive` cannot tell that from an empty socket, so the level-triggered reader would be
+        called again at once, for ever, and no datagram would ever be read. Only "nothing waiting" passes.
+        """
+        ctypes.set_errno(0)
+        count = _libc_errno.recvmmsg(sock.fileno(), self._headers_view, 1, socket.MSG_DONTWAIT | socket.MSG_PEEK, None)
+        self._headers[:_HDR] = self._pristine[:_HDR]
+        if count < 0:
+            code = ctypes.get_errno()
+            if code not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                self.close()
+                raise OSError(code, f"recvmmsg does not work here: {errno.errorcode.get(code, code)}")
 
     def close(self) -> None:
         """Release the buffers (the socket is the caller's)."""
