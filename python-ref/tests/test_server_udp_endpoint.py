@@ -550,6 +550,32 @@ def test_ipv6_wildcard_bound_replies_come_from_the_address_the_requests_were_sen
     _run(test)
 
 
+@linux_only
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.parametrize("destination", ["::1", "127.0.0.2"], ids=["ipv6", "ipv4-mapped"])
+def test_segmented_replies_on_an_ipv6_wildcard_socket_keep_the_source_address(destination: str) -> None:
+    """UDP-SRV-6 and GSO over IPv6: IPV6_PKTINFO and UDP_SEGMENT in one sendmsg, native and IPv4-mapped."""
+
+    async def test() -> None:
+        sock = CountingSocket(socket.AF_INET6)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        harness = Harness(_socket("::", sock), gso=True)
+        client = _client(destination)
+        for request_id in range(1, 33):
+            client.sendto(pack_request(Op.ECHO, request_id, b"v6" * 10), (destination, harness.port))
+        harness.endpoint.start()
+        replies = await _collect(client, 32)
+        assert len(_by_id(replies)) == 32
+        assert all(source[:2] == (destination, harness.port) for _, source in replies)
+        if not harness.endpoint.gso:
+            pytest.skip("this kernel refused UDP_SEGMENT")
+        assert sock.segmented_sends >= 1 and sock.single_sends < 16
+        harness.endpoint.close()
+        client.close()
+
+    _run(test)
+
+
 def test_parse_control_reads_what_recvmsg_returns() -> None:
     """The raw control messages of a recvmmsg slot parse to recvmsg's ``(level, type, data)`` list."""
     pktinfo = bytes(range(12))
