@@ -515,6 +515,18 @@ def test_the_recvmmsg_check_leaves_a_waiting_datagram_to_be_read() -> None:
             receiver.close()
 
 
+@pytest.mark.skipif(not udp_mmsg.available(), reason="no recvmmsg here")
+def test_a_closed_receiver_reads_nothing_into_its_released_buffers() -> None:
+    with _socket() as server, _client() as client:
+        receiver = udp_mmsg.MmsgReceiver(server, slots=4)
+        receiver.close()
+        client.sendto(b"after close", server.getsockname())
+        time.sleep(0.05)
+        assert receiver.receive() == ([], [])
+        server.setblocking(False)
+        assert server.recvfrom(100) == (b"after close", client.getsockname()), "the datagram is still there"
+
+
 def _ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:

@@ -202,7 +202,10 @@ class MmsgReceiver:
                 raise OSError(code, f"recvmmsg does not work here: {errno.errorcode.get(code, code)}")
 
     def close(self) -> None:
-        """Release the buffers (the socket is the caller's)."""
+        """Release the buffers (the socket is the caller's); a later :meth:`receive` reads nothing."""
+        # The headers still point into the buffers: a call after this one would have the kernel write datagrams
+        # into unmapped memory (losing them) or into whatever is mapped there next. Zero slots asks for none.
+        self.slots = 0
         self._views.clear()
         self._data.close()
         self._names.close()
