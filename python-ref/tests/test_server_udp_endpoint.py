@@ -18,8 +18,8 @@ import pytest
 
 from rrp import Dispatcher, DropReason, ServerCounters, ServerSettings, UdpServerCore, udp_mmsg
 from rrp.udp_endpoint import BATCH, UdpEndpoint
-from rrp.udp_replies import MAX_SEGMENT_SIZE, SOL_UDP, UDP_SEGMENT, ReplySender
-from rrp_spec import HEADER_SIZE, MAX_UDP_DATAGRAM, Op, Result, pack_request, unpack_header
+from rrp.udp_replies import MAX_SEGMENT_SIZE, REFUSALS_BEFORE_OFF, SOL_UDP, UDP_SEGMENT, ReplySender
+from rrp_spec import HEADER_SIZE, MAX_UDP_DATAGRAM, Op, Result, pack_reply, pack_request, unpack_header
 
 LOOPBACK = "127.0.0.1"
 UPPER = 0x8000
@@ -231,9 +231,7 @@ def test_segmented_replies_carry_the_source_address_control_message_too() -> Non
 
 
 @pytest.mark.parametrize("refusal", [errno.EIO, errno.EINVAL, errno.ENOPROTOOPT])
-def test_when_the_kernel_refuses_segmentation_the_replies_go_out_one_by_one_and_gso_is_switched_off(
-    refusal: int,
-) -> None:
+def test_when_the_kernel_refuses_segmentation_the_replies_go_out_one_by_one(refusal: int) -> None:
     async def test() -> None:
         sock = _socket(sock=CountingSocket(refuse_gso=refusal))
         assert isinstance(sock, CountingSocket)
@@ -244,13 +242,43 @@ def test_when_the_kernel_refuses_segmentation_the_replies_go_out_one_by_one_and_
         harness.endpoint.start()
         replies = _by_id(await _collect(client, 40))
         assert sorted(replies) == list(range(1, 41))
-        assert sock.segmented_sends == 1, "segmentation is tried once, then switched off"
-        assert harness.endpoint.gso is False
+        assert sock.segmented_sends >= 1
         assert harness.core.counters.drops[DropReason.SEND_FAILED] == 0
         harness.endpoint.close()
         client.close()
 
     _run(test)
+
+
+class RouteRefusingSocket(socket.socket):
+    """Refuses segmented sends to one port only, as a route with an IPsec policy or a forged tiny MTU would."""
+
+    def __init__(self, refused_port: int) -> None:
+        super().__init__(socket.AF_INET, socket.SOCK_DGRAM)
+        self.refused_port = refused_port
+
+    def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
+        segmented = any(level == SOL_UDP and kind == UDP_SEGMENT for level, kind, _ in ancdata)
+        if segmented and address is not None and address[1] == self.refused_port:
+            raise OSError(errno.EINVAL, "segmentation refused on this route (test)")
+        return super().sendmsg(buffers, ancdata, flags, address)
+
+
+@linux_only
+def test_one_destination_whose_route_refuses_segmentation_cannot_switch_gso_off_for_everyone() -> None:
+    with _client() as attacker, _client() as honest, RouteRefusingSocket(attacker.getsockname()[1]) as sock:
+        sock.bind((LOOPBACK, 0))
+        sender = ReplySender(sock, gso=True)
+        if not sender.gso:
+            pytest.skip("this kernel does not know UDP_SEGMENT")
+        reply = pack_reply(unpack_header(pack_request(Op.ECHO, 1, b"x")), Result.OK, b"x")
+        for _ in range(3 * REFUSALS_BEFORE_OFF):
+            assert sender.send([(attacker.getsockname(), reply, None)] * 4) == 0  # one by one instead
+            assert sender.send([(honest.getsockname(), reply, None)] * 4) == 0
+        assert sender.gso, "the honest client's segmented sends keep GSO on"
+        for _ in range(REFUSALS_BEFORE_OFF):
+            sender.send([(attacker.getsockname(), reply, None)] * 4)
+        assert not sender.gso, "refused every time with nothing going out between: the socket cannot segment"
 
 
 class OldKernelSocket(socket.socket):

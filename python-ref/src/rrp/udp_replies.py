@@ -19,9 +19,11 @@ destination, so no reply grows (UDP-SRV-5) and none is lost by batching.
 A kernel older than 4.18 does not refuse ``UDP_SEGMENT``, it ignores it and would
 send a run as one merged datagram, so GSO is only used where the kernel answers
 the ``UDP_SEGMENT`` socket option (:func:`kernel_segments`). When the kernel
-refuses a segmented send, the replies go out one by one; when it refuses because
-it cannot segment (a device without checksum offload) while a single reply to the
-same place goes out fine, GSO is switched off for the socket.
+refuses a segmented send, the replies go out one by one. A refusal can come from
+one destination's route (an IPsec policy, a tiny path MTU a client may forge with
+ICMP), so one client must not switch GSO off for everyone: only after
+:data:`REFUSALS_BEFORE_OFF` refusals in a row, with no segmented send going out
+between them, is GSO switched off for the socket (a device that cannot segment).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ MAX_SEGMENTS = 64
 #: segment unfragmented (GSO refuses to segment into datagrams that would need fragmenting).
 MAX_SEGMENT_SIZE = 1280 - 40 - 8
 #: Errors with which the kernel says it cannot segment (rather than that this destination cannot be reached).
+#: Segmented sends refused in a row (none going out between them) after which GSO is switched off.
+REFUSALS_BEFORE_OFF = 8
 _NO_GSO = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
 _SEGMENT_SIZE = struct.Struct("=H")
 
@@ -75,13 +79,14 @@ def kernel_segments(sock: socket.socket) -> bool:
 class ReplySender:
     """Sends batches of replies on one UDP socket, segmented where it can; counts the ones the kernel refused."""
 
-    __slots__ = ("_sock", "gso")
+    __slots__ = ("_refusals", "_sock", "gso")
 
     def __init__(self, sock: socket.socket, *, gso: bool | None = None) -> None:
         self._sock = sock
         #: Whether runs of equal replies to one destination go out as one segmented send (never where the kernel
         #: would ignore ``UDP_SEGMENT``, even when asked for).
         self.gso = (gso_supported() if gso is None else gso) and kernel_segments(sock)
+        self._refusals = 0  # segmented sends refused since the last one that went out
 
     def send(self, replies: list[Reply]) -> int:
         """Send every reply in ``replies``, in order; returns how many could not be sent."""
@@ -132,8 +137,11 @@ class ReplySender:
             # One by one instead; if a lone reply to the same place goes out, segmenting was the problem.
             failed = sum(self._send_one(reply, address, control) for _, reply, _ in replies[start:end])
             if error.errno in _NO_GSO and failed < end - start:
-                self.gso = False
+                self._refusals += 1
+                if self._refusals >= REFUSALS_BEFORE_OFF:
+                    self.gso = False
             return failed
+        self._refusals = 0
         return 0
 
 
