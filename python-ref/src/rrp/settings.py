@@ -11,7 +11,8 @@ Memory bound. Under any input whatsoever, the server holds at most about::
              * (HEADER_SIZE + tcp_max_payload))    #   queued behind it
     + dedup_bytes + dedup_entries * ~200 B         # the UDP duplicate-reply cache (UDP-SRV-9)
     + rate_limit_prefixes * ~150 B                 # the UDP response rate limiter's buckets (UDP-SRV-10)
-    + one 64 KiB UDP receive buffer
+    + per UDP socket, 64 receive slots of 64 KiB (4 MiB of address space for
+      recvmmsg; only the pages datagrams are written into become resident)
     + max_udp_calls * udp_max_payload              # UDP requests held by async handlers
 
 plus what application handlers allocate themselves. With the defaults that is
