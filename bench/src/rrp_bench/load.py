@@ -54,6 +54,8 @@ class LoadConfig:
     def describe(self) -> str:
         """Human-readable shape for the report."""
         if self.transport is Transport.UDP:
+            if self.connections > 1:
+                return f"UDP, {self.connections} sockets × {self.inflight} in flight"
             return f"UDP, K={self.inflight}"
         return f"TCP, {self.connections} conn × {self.inflight} in flight"
 
@@ -62,6 +64,9 @@ class LoadConfig:
 CONFIGS: tuple[LoadConfig, ...] = (
     LoadConfig("udp-k1", Transport.UDP, 1, 1),
     LoadConfig("udp-k64", Transport.UDP, 1, 64),
+    # The same 64 in flight from 64 client sockets: no two replies in a row go to one address, so
+    # batching replies per destination (UDP GSO) cannot help; udp-k64 is its best case, this its worst.
+    LoadConfig("udp-64x1", Transport.UDP, 64, 1),
     LoadConfig("tcp-1x1", Transport.TCP, 1, 1),
     LoadConfig("tcp-1x64", Transport.TCP, 1, 64),
     LoadConfig("tcp-64x1", Transport.TCP, 64, 1),
