@@ -39,7 +39,7 @@ DESCRIPTIONS: dict[ServerKind, str] = {
     ServerKind.REFERENCE: "`rrp serve`, the hardened reference server (python-ref)",
     ServerKind.NAIVE_BLOCKING: "UNSAFE naive Python: blocking recvfrom/sendto loop + socketserver.ThreadingTCPServer",
     ServerKind.NAIVE_ASYNCIO: "UNSAFE naive Python: asyncio DatagramProtocol + asyncio streams",
-    ServerKind.C: "C: recvmmsg/sendmmsg with UDP GSO + epoll, one thread, no protections (the machine's practical limit)",
+    ServerKind.C: "C: recvmmsg/sendmmsg with UDP GSO + epoll, one thread, no protections (the practical limit)",
 }
 
 
