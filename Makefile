@@ -25,8 +25,9 @@ lint: $(STAMP) ## ruff: lint and formatting
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP) ## mypy --strict over every package, one package at a time
+typecheck: $(STAMP) ## mypy --strict over every package, one package at a time (and the shared conftest.py)
 	@set -e; for p in $(PACKAGES); do echo "mypy $$p"; $(BIN)/mypy $$p; done
+	$(BIN)/mypy conftest.py
 
 vectors: $(STAMP) ## regenerate spec/vectors/rrp-v1.json from the spec
 	$(BIN)/python -m rrp_spec.vectors

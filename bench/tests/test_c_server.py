@@ -43,15 +43,6 @@ def kernel_segments() -> bool:
     return True
 
 
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 class CServer:
     """A running rrp-server: its UDP endpoint, its process, and what it writes on standard error."""
 
@@ -159,7 +150,7 @@ class Client:
 
 HOSTS = [
     pytest.param("127.0.0.1", id="ipv4"),
-    pytest.param("::1", id="ipv6", marks=pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")),
+    pytest.param("::1", id="ipv6", marks=pytest.mark.needs_ipv6_loopback),
 ]
 GSO = [pytest.param((), id="gso"), pytest.param(("--no-gso",), id="no-gso")]
 

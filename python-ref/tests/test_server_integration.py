@@ -435,18 +435,7 @@ def test_wildcard_bound_udp_answers_from_the_address_the_request_was_sent_to() -
         assert async_source == ("127.0.0.2", port) and async_data[HEADER_SIZE:] == b"A"
 
 
-def _ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+@pytest.mark.needs_ipv6_loopback
 def test_wildcard_bound_udp_over_ipv6_answers_from_the_destination_address() -> None:
     """UDP-SRV-6: bound to ::, a request to ::1 is answered from ::1 (IPV6_PKTINFO path)."""
     with running(udp=[("::", 0)], tcp=[("::1", 0)]) as server:

@@ -555,16 +555,7 @@ def test_a_closed_receiver_reads_nothing_into_its_released_buffers() -> None:
         assert server.recvfrom(100) == (b"after close", client.getsockname()), "the datagram is still there"
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.needs_ipv6_loopback
 @PATHS
 def test_ipv6_wildcard_bound_replies_come_from_the_address_the_requests_were_sent_to(
     batched_receive: bool, gso: bool
@@ -591,7 +582,7 @@ def test_ipv6_wildcard_bound_replies_come_from_the_address_the_requests_were_sen
 
 
 @linux_only
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.needs_ipv6_loopback
 @pytest.mark.parametrize("destination", ["::1", "127.0.0.2"], ids=["ipv6", "ipv4-mapped"])
 def test_segmented_replies_on_an_ipv6_wildcard_socket_keep_the_source_address(destination: str) -> None:
     """UDP-SRV-6 and GSO over IPv6: IPV6_PKTINFO and UDP_SEGMENT in one sendmsg, native and IPv4-mapped."""
