@@ -287,22 +287,21 @@ def cpu_table(results: BenchResults) -> str:
 
 def ratio_table(results: BenchResults) -> str:
     """Reference / other req/s, every round's ratio and their median."""
-    bases = _bases(results)
-    if not bases:
-        return "No ratios: the reference server was not measured beside another."
-    columns = [f"reference / {b}" for b in bases]
-    by_column = dict(zip(columns, bases, strict=True))
-    return _per_config(results, columns, lambda c, col: _ratio_cell(round_ratios(results, c, by_column[col])))
+    return _ratios_by_base(results, "reference / {base}", lambda config, base: round_ratios(results, config, base))
 
 
 def cpu_ratio_table(results: BenchResults) -> str:
     """Other / reference server CPU per reply, every round's ratio and their median."""
+    return _ratios_by_base(results, "{base} / reference", lambda config, base: cpu_ratios(results, config, base))
+
+
+def _ratios_by_base(results: BenchResults, heading: str, ratios: Callable[[str, str], list[float]]) -> str:
+    """One column per server the reference was measured beside, each cell a round-by-round ratio cell."""
     bases = _bases(results)
     if not bases:
         return "No ratios: the reference server was not measured beside another."
-    columns = [f"{b} / reference" for b in bases]
-    by_column = dict(zip(columns, bases, strict=True))
-    return _per_config(results, columns, lambda c, col: _ratio_cell(cpu_ratios(results, c, by_column[col])))
+    by_column = {heading.format(base=base): base for base in bases}
+    return _per_config(results, list(by_column), lambda config, column: _ratio_cell(ratios(config, by_column[column])))
 
 
 def codec_table(results: BenchResults) -> str:
