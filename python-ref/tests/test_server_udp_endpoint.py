@@ -31,10 +31,15 @@ RCVBUF = 1 << 22
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="recvmmsg and UDP GSO are Linux's")
 #: Every combination of the fast paths and their fallbacks.
+_NEEDS_RECVMMSG = pytest.mark.skipif(not udp_mmsg.available(), reason="no recvmmsg here")
 PATHS = pytest.mark.parametrize(
     ("batched_receive", "gso"),
-    [(True, True), (True, False), (False, True), (False, False)],
-    ids=["recvmmsg+gso", "recvmmsg", "recvfrom+gso", "recvfrom"],
+    [
+        pytest.param(True, True, id="recvmmsg+gso", marks=_NEEDS_RECVMMSG),
+        pytest.param(True, False, id="recvmmsg", marks=_NEEDS_RECVMMSG),
+        pytest.param(False, True, id="recvfrom+gso"),
+        pytest.param(False, False, id="recvfrom"),
+    ],
 )
 
 
@@ -143,8 +148,6 @@ def _by_id(replies: list[tuple[bytes, Any]]) -> dict[int, bytes]:
 @PATHS
 def test_a_burst_from_two_clients_is_answered_once_each_and_correctly(batched_receive: bool, gso: bool) -> None:
     """Requests queued before the endpoint reads (so they arrive in batches) all get their own, right reply."""
-    if batched_receive and not udp_mmsg.available():
-        pytest.skip("no recvmmsg here")
 
     async def test() -> None:
         harness = Harness(_socket(), batched_receive=batched_receive, gso=gso)
@@ -381,8 +384,6 @@ def test_one_wake_up_handles_at_most_a_batch_so_tcp_is_not_starved() -> None:
 @PATHS
 def test_async_handlers_and_handler_errors(batched_receive: bool, gso: bool) -> None:
     """An async handler's reply is sent when it finishes; a failing handler gives INTERNAL_ERROR (SRV-15)."""
-    if batched_receive and not udp_mmsg.available():
-        pytest.skip("no recvmmsg here")
 
     async def test() -> None:
         harness = Harness(_socket(), batched_receive=batched_receive, gso=gso)
@@ -414,8 +415,6 @@ def test_wildcard_bound_replies_come_from_the_address_the_requests_were_sent_to(
     batched_receive: bool, gso: bool
 ) -> None:
     """UDP-SRV-6 with batches: bound to 0.0.0.0, runs of requests to 127.0.0.2 are answered from 127.0.0.2."""
-    if batched_receive and not udp_mmsg.available():
-        pytest.skip("no recvmmsg here")
 
     async def test() -> None:
         harness = Harness(_socket("0.0.0.0"), batched_receive=batched_receive, gso=gso)
@@ -462,7 +461,7 @@ def test_stop_stops_reading_and_close_closes() -> None:
     _run(test)
 
 
-@pytest.mark.skipif(not udp_mmsg.available(), reason="no recvmmsg here")
+@_NEEDS_RECVMMSG
 @pytest.mark.parametrize("host", [LOOPBACK, "::1"])
 def test_mmsg_receiver_gives_what_recvfrom_would(host: str) -> None:
     """Same bytes (empty and maximum-size datagrams included) and the very address tuples ``recvfrom`` returns."""
@@ -561,8 +560,6 @@ def test_ipv6_wildcard_bound_replies_come_from_the_address_the_requests_were_sen
     batched_receive: bool, gso: bool
 ) -> None:
     """UDP-SRV-6 over IPv6: bound to ::, a batch of requests to ::1 is answered from ::1 (IPV6_PKTINFO)."""
-    if batched_receive and not udp_mmsg.available():
-        pytest.skip("no recvmmsg here")
 
     async def test() -> None:
         sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
