@@ -71,7 +71,8 @@ def test_the_reference_passes_every_check_it_runs(tmp_path: Path) -> None:
 
     The suite reaches the reference only as a command, never as an import, so the two cannot share a bug.
     """
-    assert main(["reference", "--report-dir", str(tmp_path)]) == ExitCode.OK
+    # Scaled like the proof tests: make test shares the machine; make conformance itself runs at scale 1.
+    assert main(["reference", "--timeout-scale", "2", "--report-dir", str(tmp_path)]) == ExitCode.OK
     doc = json.loads((tmp_path / "results.json").read_text())
     outcomes = {c["name"]: c["outcome"] for c in doc["checks"]}
     assert not [check for check, outcome in outcomes.items() if outcome in ("FAIL", "NON-STRICT", "SKIPPED")]
