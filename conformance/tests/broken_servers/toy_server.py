@@ -104,6 +104,7 @@ class ToyServer:
     """A threaded RRP/1 server on loopback with at most one deliberate mistake."""
 
     def __init__(self, breakage: Breakage | None, settings: Settings, udp_host: str, tcp_host: str) -> None:
+        family = socket.AF_INET6 if ":" in udp_host else socket.AF_INET
         self.broken = breakage
         self.s = settings
         self.stop = threading.Event()
@@ -113,11 +114,12 @@ class ToyServer:
         self.open_by_source: dict[str, int] = {}
         self.open_total = 0
         self.dedup: dict[tuple[tuple[str, int], int], tuple[float, bytes]] = {}
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp = socket.socket(family, socket.SOCK_DGRAM)
         self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.udp.bind((udp_host, 0))
-        self.udp.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if family == socket.AF_INET:  # over IPv6 the toy binds ::1 only, so it needs no destination address
+            self.udp.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        self.tcp = socket.socket(family, socket.SOCK_STREAM)
         self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.tcp.bind((tcp_host, 0))
         self.tcp.listen(256)
@@ -417,11 +419,12 @@ class _Stream:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--breakage", type=Breakage, default=None, choices=list(Breakage))
-    parser.add_argument("--udp-host", default="127.0.0.1")
+    parser.add_argument("--udp-host", default="127.0.0.1", help="::1 serves both transports over IPv6")
     args = parser.parse_args(argv)
     if not ipaddress.ip_address(args.udp_host).is_loopback and args.udp_host != "0.0.0.0":
         parser.error("loopback or the IPv4 wildcard only")
-    server = ToyServer(args.breakage, Settings(), args.udp_host, "127.0.0.1")
+    tcp_host = "::1" if args.udp_host == "::1" else "127.0.0.1"
+    server = ToyServer(args.breakage, Settings(), args.udp_host, tcp_host)
     workers: list[Callable[[], None]] = [server.serve_udp, server.serve_tcp]
     for work in workers:
         threading.Thread(target=work, daemon=True).start()
