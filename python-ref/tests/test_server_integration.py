@@ -423,6 +423,27 @@ def test_slow_reader_is_dropped_after_the_send_timeout() -> None:
         assert server.call_in_loop(lambda: server.server.open_connections) == 0
 
 
+@pytest.mark.skipif(not hasattr(socket, "TCP_INFO"), reason="needs Linux TCP_INFO to see a close without reading")
+def test_idle_timeout_drops_a_peer_that_left_replies_unread() -> None:
+    """TCP-SRV-6: a peer that never read its replies is reset at the idle timeout, not left connected.
+
+    The replies fit the kernel's buffers, so no write ever blocks (TCP-SRV-10 has nothing to
+    do); a graceful close would queue the FIN behind them and the peer would stay ESTABLISHED.
+    """
+    settings = ServerSettings(idle_timeout=0.5, send_timeout=5.0, request_deadline=1.0, grace=1.0)
+    with running(settings) as server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        with sock:
+            sock.connect((LOOPBACK, server.port("tcp")))
+            sock.sendall(b"".join(pack_request(Op.ECHO, n, b"u" * 1000) for n in range(1, 11)))
+            start = time.monotonic()
+            while _peer_still_established(sock) and time.monotonic() - start < 5.0:
+                time.sleep(0.02)
+            assert not _peer_still_established(sock), "still connected after the idle timeout"
+            assert time.monotonic() - start < settings.idle_timeout + 2.0
+
+
 def test_wildcard_bound_udp_answers_from_the_address_the_request_was_sent_to() -> None:
     """UDP-SRV-6: bound to 0.0.0.0, a request to 127.0.0.2 is answered from 127.0.0.2, not 127.0.0.1."""
     with running(udp=[("0.0.0.0", 0)], tcp=[]) as server:

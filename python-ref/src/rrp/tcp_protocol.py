@@ -20,15 +20,19 @@ It only moves bytes and arms timers:
 * every forced close (send timeout, linger over, shutdown) is a reset: ``SO_LINGER``
   of zero before the close. A plain close would leave the kernel an orphaned socket
   in FIN-WAIT-1 that still holds the unsent replies and that a peer which never
-  reads keeps established for minutes: the peer would not be dropped at all.
+  reads keeps established for minutes: the peer would not be dropped at all. The
+  idle timeout resets too when the kernel still holds replies the peer has not
+  taken (``TIOCOUTQ``): after a whole idle timeout, that peer is not reading.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import socket
 import struct
+import termios
 from typing import TYPE_CHECKING, cast
 
 from .connlimits import Admission
@@ -170,6 +174,10 @@ class TcpConnectionProtocol(asyncio.Protocol):
             for call in calls:
                 self._server.start_task(self._run_call(core, call))
         if core.closed:
+            if core.close_reason is CloseReason.IDLE and _kernel_unsent(transport):
+                self._aborted = True
+                _reset(transport)
+                return
             self._close(final_reply=bool(out) and core.close_reason in _LINGER_AFTER)
             return
         if not core.wants_data or not transport.is_reading():
@@ -258,6 +266,19 @@ class TcpConnectionProtocol(asyncio.Protocol):
             core.complete(call, value, None, self._loop.time())
         if self._transport is not None and not self._lingering:
             self._after_core(core)
+
+
+def _kernel_unsent(transport: asyncio.Transport) -> int:
+    """Bytes the kernel holds for the peer, not yet acknowledged (0 where the platform cannot tell)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or not hasattr(termios, "TIOCOUTQ"):
+        return 0
+    try:
+        answer = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    unsent: int = struct.unpack("i", answer)[0]
+    return unsent
 
 
 def _reset(transport: asyncio.Transport) -> None:
