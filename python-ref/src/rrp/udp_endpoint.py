@@ -116,7 +116,7 @@ class UdpEndpoint:
         if batched_receive is None:
             self._receiver = self._batched_receiver_if_it_works()
         elif batched_receive:
-            self._receiver = udp_mmsg.MmsgReceiver(sock, control_space=_ANCILLARY_SPACE if self._wildcard else 0)
+            self._receiver = self._new_receiver()
         if self._receiver is not None:
             self._receive = self._receiver.receive
             self._receive_pktinfo = self._receiver.receive_with_control
@@ -128,9 +128,13 @@ class UdpEndpoint:
         if not udp_mmsg.available():
             return None
         try:
-            return udp_mmsg.MmsgReceiver(self._sock, control_space=_ANCILLARY_SPACE if self._wildcard else 0)
+            return self._new_receiver()
         except OSError:
             return None
+
+    def _new_receiver(self) -> udp_mmsg.MmsgReceiver:
+        """A ``recvmmsg`` reader for this socket, with room for IP_PKTINFO when it is wildcard-bound."""
+        return udp_mmsg.MmsgReceiver(self._sock, control_space=_ANCILLARY_SPACE if self._wildcard else 0)
 
     @property
     def socket(self) -> socket.socket:
