@@ -198,7 +198,7 @@ def _commands(page: str, program: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("page", "program", "module", "at_least"),
     [
-        ("index.md", "rrp", "rrp.cli", 3),
+        ("index.md", "rrp", "rrp._cli.main", 3),
         ("conformance.md", "rrp-conformance", "rrp_conformance.cli", 5),
     ],
 )
@@ -211,7 +211,7 @@ def test_example_commands_are_accepted_by_their_parsers(page: str, program: str,
 
 
 def test_home_page_uses_the_servers_default_address() -> None:
-    cli_serve = pytest.importorskip("rrp.cli_serve", reason="rrp.cli_serve is not importable")
+    cli_serve = pytest.importorskip("rrp._cli.serve", reason="rrp._cli.serve is not importable")
     home = (REPO / "docs" / "pages" / "index.md").read_text()
     addresses = set(re.findall(r"127\.0\.0\.1:(\d+)", home.split("## Who it is for")[0]))
     assert addresses == {str(cli_serve.DEFAULT_PORT)}

@@ -20,10 +20,17 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
-from rrp.async_client import AsyncClient
-from rrp.client import Client, call_many
-from rrp.client_errors import ConnectionClosed, ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, ReplyRejected
-from rrp.client_events import ClientEvent, DatagramIgnored, IgnoreReason
+from rrp._aio.async_client import AsyncClient
+from rrp._blocking.client import Client, call_many
+from rrp._sansio.client_errors import (
+    ConnectionClosed,
+    ConnectionFailed,
+    DeadlineExceeded,
+    ErrorResult,
+    GaveUp,
+    ReplyRejected,
+)
+from rrp._sansio.client_events import ClientEvent, DatagramIgnored, IgnoreReason
 from rrp_spec import (
     APPLICATION_RANGE_END,
     DEFAULT_CONNECT_TIMEOUT,

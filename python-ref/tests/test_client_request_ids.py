@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from rrp.request_ids import new_request_id
-from rrp.udp_exchange import UdpExchange
+from rrp._sansio.request_ids import new_request_id
+from rrp._sansio.udp_exchange import UdpExchange
 from rrp_spec import MAX_REQUEST_ID, Op, RetryPolicy, unpack_header
 
 DRAWS = 2000

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rrp.client_errors import ConnectionClosed, ReplyRejected
-from rrp.tcp_reply_reader import TcpReplyReader
+from rrp._sansio.client_errors import ConnectionClosed, ReplyRejected
+from rrp._sansio.tcp_reply_reader import TcpReplyReader
 from rrp_spec import HEADER_SIZE, Flag, Header, Message, Op, Result, pack_header, pack_reply
 
 REQUEST = Header(operation=Op.ECHO, request_id=0xFEDC_BA98_7654_3210, size=5)

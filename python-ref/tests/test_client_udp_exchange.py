@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rrp.client_errors import GaveUp
-from rrp.client_events import (
+from rrp._sansio.client_errors import GaveUp
+from rrp._sansio.client_events import (
     AttemptStarted,
     DatagramIgnored,
     ExchangeEvent,
@@ -21,8 +21,8 @@ from rrp.client_events import (
     IgnoreReason,
     ReplyAccepted,
 )
-from rrp.reply import Reply
-from rrp.udp_exchange import ExchangeState, UdpExchange
+from rrp._sansio.reply import Reply
+from rrp._sansio.udp_exchange import ExchangeState, UdpExchange
 from rrp_spec import (
     APPLICATION_RANGE_END,
     DEFAULT_RETRY_POLICY,

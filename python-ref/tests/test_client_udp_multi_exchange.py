@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from rrp.client_errors import GaveUp
-from rrp.client_events import DatagramIgnored, ExchangeEvent, ExchangeGaveUp, IgnoreReason, ReplyAccepted
-from rrp.reply import Reply
-from rrp.udp_multi_exchange import UdpMultiExchange
+from rrp._sansio.client_errors import GaveUp
+from rrp._sansio.client_events import DatagramIgnored, ExchangeEvent, ExchangeGaveUp, IgnoreReason, ReplyAccepted
+from rrp._sansio.reply import Reply
+from rrp._sansio.udp_multi_exchange import UdpMultiExchange
 from rrp_spec import Header, Op, Result, RetryPolicy, pack_reply, unpack_header
 
 A = ("127.0.0.1", 7001)

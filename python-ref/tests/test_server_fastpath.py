@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rrp import ServerSettings, TcpConnection, UdpServerCore
-from rrp.counters import ServerCounters
-from rrp.dispatch import Dispatcher
-from rrp.fastpath import is_plainly_valid, unpack_fields
+from rrp._sansio.counters import ServerCounters
+from rrp._sansio.dispatch import Dispatcher
+from rrp._sansio.fastpath import is_plainly_valid, unpack_fields
 from rrp_spec import (
     HEADER_SIZE,
     MAX_UDP_PAYLOAD,

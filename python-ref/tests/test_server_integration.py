@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from rrp import Endpoint, Server, ServerSettings
-from rrp.rejectlog import RateLimitedLog
+from rrp import Server, ServerSettings
+from rrp._aio.server import Endpoint
+from rrp._sansio.rejectlog import RateLimitedLog
 from rrp_spec import COUNTER_SIZE, HEADER_SIZE, Header, Op, Result, pack_header, pack_request, unpack_header
 
 LOOPBACK = "127.0.0.1"

@@ -10,16 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from rrp import (
-    CloseReason,
-    Dispatcher,
-    HandlerError,
-    Phase,
-    ServerCounters,
-    ServerSettings,
-    TcpCall,
-    TcpConnection,
-)
+from rrp import HandlerError, ServerSettings, TcpConnection
+from rrp._sansio.counters import CloseReason, ServerCounters
+from rrp._sansio.dispatch import Dispatcher
+from rrp._sansio.tcp_core import Phase, TcpCall
 from rrp_spec import (
     COUNTER_SIZE,
     HEADER_SIZE,

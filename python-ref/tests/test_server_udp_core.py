@@ -7,21 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from rrp import (
-    Admission,
-    ConnectionLimits,
-    DedupCache,
-    Dispatcher,
-    DropReason,
-    PendingCall,
-    RateVerdict,
-    ResponseRateLimiter,
-    ServerCounters,
-    ServerSettings,
-    UdpServerCore,
-)
-from rrp.prefixes import source_prefix
-from rrp.rejectlog import RateLimitedLog
+from rrp import ServerSettings, UdpServerCore
+from rrp._sansio.connlimits import Admission, ConnectionLimits
+from rrp._sansio.counters import DropReason, ServerCounters
+from rrp._sansio.dedup import DedupCache
+from rrp._sansio.dispatch import Dispatcher
+from rrp._sansio.prefixes import source_prefix
+from rrp._sansio.ratelimit import RateVerdict, ResponseRateLimiter
+from rrp._sansio.rejectlog import RateLimitedLog
+from rrp._sansio.udp_core import PendingCall
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,

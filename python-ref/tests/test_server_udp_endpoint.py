@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
-from rrp import Dispatcher, DropReason, ServerCounters, ServerSettings, UdpServerCore, udp_mmsg
-from rrp.udp_endpoint import BATCH, UdpEndpoint
-from rrp.udp_replies import MAX_SEGMENT_SIZE, REFUSALS_BEFORE_OFF, SOL_UDP, UDP_SEGMENT, ReplySender
+from rrp import ServerSettings, UdpServerCore
+from rrp._aio import udp_mmsg
+from rrp._aio.udp_endpoint import BATCH, UdpEndpoint
+from rrp._aio.udp_replies import MAX_SEGMENT_SIZE, REFUSALS_BEFORE_OFF, SOL_UDP, UDP_SEGMENT, ReplySender
+from rrp._sansio.counters import DropReason, ServerCounters
+from rrp._sansio.dispatch import Dispatcher
 from rrp_spec import HEADER_SIZE, MAX_UDP_DATAGRAM, Op, Result, pack_reply, pack_request, unpack_header
 
 LOOPBACK = "127.0.0.1"

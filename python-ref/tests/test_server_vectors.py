@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from rrp import Dispatcher, ServerCounters, ServerSettings, TcpConnection, UdpServerCore
+from rrp import ServerSettings, TcpConnection, UdpServerCore
+from rrp._sansio.counters import ServerCounters
+from rrp._sansio.dispatch import Dispatcher
 from rrp_spec import COUNTER_SIZE, HEADER_SIZE, Flag, Op, Result, unpack_header
 from rrp_spec.vectors import load
 

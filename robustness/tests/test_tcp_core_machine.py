@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from rrp import Dispatcher, ServerCounters, ServerSettings, TcpConnection
+from rrp import ServerSettings, TcpConnection
+from rrp._sansio.counters import ServerCounters
+from rrp._sansio.dispatch import Dispatcher
 from rrp_robustness.judged_tcp import JudgedTcpConnection
 from rrp_spec import (
     DEFAULT_IDLE_TIMEOUT,

@@ -24,12 +24,15 @@ def public_modules(package: str) -> list[str]:
     return sorted(names)
 
 
-def api_reference(package: str) -> str:
-    """One mkdocstrings block per public module of ``package``, each under its own heading."""
+def api_reference(package: str, *, root_members: bool = False) -> str:
+    """One mkdocstrings block per public module of ``package``, each under its own heading.
+
+    With ``root_members`` the package's own ``__all__`` is its API (its modules are private) and is shown in
+    full; without, the package only re-exports its public modules' names, so only its docstring is shown.
+    """
     blocks = []
     for name in public_modules(package):
-        # The package itself only re-exports its modules' names: show its docstring, not the members twice.
-        members = "\n      members: false" if name == package else ""
+        members = "\n      members: false" if name == package and not root_members else ""
         blocks.append(
             f"### `{name}`\n\n::: {name}\n    options:\n      show_root_heading: false\n      heading_level: 4{members}"
         )
@@ -37,6 +40,6 @@ def api_reference(package: str) -> str:
 
 
 def cli_usage() -> str:
-    """The help of ``rrp`` and of each subcommand, from ``rrp.cli.build_parser()``."""
+    """The help of ``rrp`` and of each subcommand, from ``rrp._cli.main.build_parser()``."""
     cli = importlib.import_module(f"{PACKAGE}.cli")
     return usage_sections(cli.build_parser())

@@ -1,14 +1,27 @@
-"""RRP/1 reference implementation: sans-IO server and client cores, asyncio and blocking adapters, the ``rrp`` command.
+"""RRP/1 reference implementation: a server and clients built on sans-IO protocol cores.
 
-The protocol itself (wire format, codes, limits, requirements) lives in :mod:`rrp_spec`.
+The public surface is what this module exports, and :mod:`rrp.events` for the events the clients
+report. Everything under a leading underscore is private and may change without notice:
+
+- ``rrp._sansio``: the protocol itself, no sockets, no clock (bytes, transport facts and ``now`` in;
+  replies, closes, events and the next deadline out). :class:`UdpServerCore`, :class:`TcpConnection`,
+  :class:`UdpExchange` and :class:`TcpReplyReader` are its public entry points, the API to read
+  when reimplementing RRP.
+- ``rrp._aio``: the asyncio adapters (the :class:`Server`, :class:`AsyncClient`), which only move bytes
+  and arm timers.
+- ``rrp._blocking``: the blocking :class:`Client`.
+- ``rrp._cli``: the ``rrp`` command.
+
+The protocol's definitions (wire format, codes, limits, requirements) live in :mod:`rrp_spec`.
 """
 
 from __future__ import annotations
 
-from .addresses import Address, address_key, format_address
-from .async_client import AsyncClient
-from .client import Client, call_many
-from .client_errors import (
+from . import events
+from ._aio.async_client import AsyncClient
+from ._aio.server import Server
+from ._blocking.client import Client, call_many
+from ._sansio.client_errors import (
     ConnectionClosed,
     ConnectionFailed,
     DeadlineExceeded,
@@ -18,81 +31,34 @@ from .client_errors import (
     RrpError,
     TimedOut,
 )
-from .client_events import (
-    AttemptStarted,
-    ClientEvent,
-    Connected,
-    DatagramIgnored,
-    EventObserver,
-    ExchangeGaveUp,
-    IgnoreReason,
-    ReplyAccepted,
-    RequestSent,
-)
-from .connlimits import Admission, ConnectionLimits
-from .counters import CloseReason, CounterSnapshot, DropReason, ServerCounters
-from .dedup import DedupCache
-from .dispatch import Dispatcher, HandlerError
-from .ratelimit import RateVerdict, ResponseRateLimiter
-from .reply import Reply, ServerOutcome
-from .request_ids import RequestIdSource, new_request_id
-from .server import Endpoint, Server
-from .settings import ServerSettings
-from .tcp_core import Phase, TcpCall, TcpConnection
-from .tcp_reply_reader import TcpReplyReader
-from .udp_core import PendingCall, UdpServerCore
-from .udp_exchange import ExchangeState, UdpExchange
-from .udp_multi_exchange import UdpMultiExchange
+from ._sansio.dispatch import HandlerError
+from ._sansio.reply import Reply, ServerOutcome
+from ._sansio.settings import ServerSettings
+from ._sansio.tcp_core import TcpConnection
+from ._sansio.tcp_reply_reader import TcpReplyReader
+from ._sansio.udp_core import UdpServerCore
+from ._sansio.udp_exchange import UdpExchange
 
 __all__ = [
-    "Address",
-    "Admission",
     "AsyncClient",
-    "AttemptStarted",
     "Client",
-    "ClientEvent",
-    "CloseReason",
-    "Connected",
     "ConnectionClosed",
     "ConnectionFailed",
-    "ConnectionLimits",
-    "CounterSnapshot",
-    "DatagramIgnored",
     "DeadlineExceeded",
-    "DedupCache",
-    "Dispatcher",
-    "DropReason",
-    "Endpoint",
     "ErrorResult",
-    "EventObserver",
-    "ExchangeGaveUp",
-    "ExchangeState",
     "GaveUp",
     "HandlerError",
-    "IgnoreReason",
-    "PendingCall",
-    "Phase",
-    "RateVerdict",
     "Reply",
-    "ReplyAccepted",
     "ReplyRejected",
-    "RequestIdSource",
-    "RequestSent",
-    "ResponseRateLimiter",
     "RrpError",
     "Server",
-    "ServerCounters",
     "ServerOutcome",
     "ServerSettings",
-    "TcpCall",
     "TcpConnection",
     "TcpReplyReader",
     "TimedOut",
     "UdpExchange",
-    "UdpMultiExchange",
     "UdpServerCore",
-    "address_key",
     "call_many",
-    "format_address",
-    "new_request_id",
+    "events",
 ]

@@ -1,5 +1,5 @@
 """``python -m rrp``: the same as the ``rrp`` command."""
 
-from .cli import main
+from ._cli.main import main
 
 raise SystemExit(main())

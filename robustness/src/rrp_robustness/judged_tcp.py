@@ -13,7 +13,9 @@ connection takes over, so a long run keeps exploring. The state-machine test and
 
 from __future__ import annotations
 
-from rrp import Dispatcher, ServerCounters, ServerSettings, TcpConnection
+from rrp import ServerSettings, TcpConnection
+from rrp._sansio.counters import ServerCounters
+from rrp._sansio.dispatch import Dispatcher
 from rrp_spec import HEADER_SIZE, Result, pack_reply
 
 from .contract import require

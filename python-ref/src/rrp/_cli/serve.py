@@ -37,9 +37,10 @@ from rrp_spec import (
     DEFAULT_UDP_MAX_PAYLOAD,
 )
 
-from .rejectlog import RateLimitedLog
-from .server import BindError, Server
-from .settings import DEFAULT_GRACE, ServerSettings
+from .._aio.server import BindError, Server
+from .._sansio.rejectlog import RateLimitedLog
+from .._sansio.settings import DEFAULT_GRACE, ServerSettings
+from .exit_status import ExitCode
 
 #: The port ``rrp serve`` uses when given no address at all.
 DEFAULT_PORT = 7373
@@ -47,8 +48,8 @@ DEFAULT_PORT = 7373
 DEFAULT_HOST = "127.0.0.1"
 _MAX_PORT = 0xFFFF
 _ADDRESS = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})")
-#: Exit status for a bad command line (the same as :attr:`rrp.cli.ExitCode.USAGE`; argparse's own).
-_USAGE = 2
+#: Exit status for a bad command line (argparse's own).
+_USAGE = ExitCode.USAGE
 
 
 def parse_address(text: str) -> tuple[str, int]:

@@ -11,7 +11,7 @@ Theory of operation. Every datagram goes through the same steps, in this order:
    again (UDP-SRV-7); one whose original is still running is dropped, and the
    client's next retransmission finds the reply.
 4. The response rate limiter, when on, may hold the reply back (UDP-SRV-10).
-5. The :class:`~rrp.dispatch.Dispatcher` carries the request out; a reply larger
+5. The :class:`~rrp._sansio.dispatch.Dispatcher` carries the request out; a reply larger
    than :data:`~rrp_spec.AMPLIFICATION_FACTOR` times the request datagram is
    replaced by TOO_LARGE (UDP-SRV-5); the reply is cached and returned.
 

@@ -1,4 +1,4 @@
-"""Asking several UDP servers at once, sans-IO: one :class:`~rrp.udp_exchange.UdpExchange` per server.
+"""Asking several UDP servers at once, sans-IO: one :class:`~rrp._sansio.udp_exchange.UdpExchange` per server.
 
 Each server gets its own request with its own request ID, and a datagram is routed
 to the exchange of the server it came from (by address *and* port), so each reply

@@ -2,8 +2,8 @@
 
 This module only moves bytes and waits: every decision (retransmit, accept,
 ignore, give up, reject) is made by the sans-IO cores in
-:mod:`rrp.udp_exchange`, :mod:`rrp.udp_multi_exchange` and
-:mod:`rrp.tcp_reply_reader`.
+:mod:`rrp._sansio.udp_exchange`, :mod:`rrp._sansio.udp_multi_exchange` and
+:mod:`rrp._sansio.tcp_reply_reader`.
 
 The UDP socket is ``connect()``-ed, so the kernel already drops datagrams from
 other sources; the exchange checks the source again anyway (UDP-CLI-1), because
@@ -28,9 +28,9 @@ from rrp_spec import (
     RetryPolicy,
 )
 
-from .addresses import Address, address_key, format_address
-from .client_errors import ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, RrpError
-from .client_events import (
+from .._sansio.addresses import Address, address_key, format_address
+from .._sansio.client_errors import ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, RrpError
+from .._sansio.client_events import (
     Connected,
     DatagramIgnored,
     EventObserver,
@@ -39,11 +39,11 @@ from .client_events import (
     RequestSent,
     ignore_event,
 )
-from .reply import Reply, ServerOutcome
-from .request_ids import RequestIdSource, new_request_id
-from .tcp_reply_reader import TcpReplyReader
-from .udp_exchange import JitterSource, UdpExchange, build_request
-from .udp_multi_exchange import UdpMultiExchange
+from .._sansio.reply import Reply, ServerOutcome
+from .._sansio.request_ids import RequestIdSource, new_request_id
+from .._sansio.tcp_reply_reader import TcpReplyReader
+from .._sansio.udp_exchange import JitterSource, UdpExchange, build_request
+from .._sansio.udp_multi_exchange import UdpMultiExchange
 
 # Big enough for any UDP datagram, so an oversized reply is seen whole and judged, never silently truncated.
 _DATAGRAM_BUFFER = 1 << 16

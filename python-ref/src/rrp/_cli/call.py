@@ -1,6 +1,6 @@
 """``rrp call URL OP [PAYLOAD]``: send one request with the reference client and print the reply.
 
-Exit statuses (:class:`rrp.cli.ExitCode`): 0 OK; 1 the server answered an error
+Exit statuses (:class:`rrp._cli.main.ExitCode`): 0 OK; 1 the server answered an error
 result; 2 usage error; 3 no reply in time (UDP gave up, TCP deadline); 4 the
 connection failed (refused, closed mid-reply, an unacceptable reply over TCP).
 Every failure is one sentence on stderr, never a traceback.
@@ -27,11 +27,12 @@ from rrp_spec import (
     Transport,
 )
 
-from .client import Client
-from .client_errors import ConnectionFailed, ErrorResult, TimedOut
-from .client_events import ClientEvent, EventObserver, ignore_event
-from .reply import Reply
-from .udp_exchange import MAX_OPERATION
+from .._blocking.client import Client
+from .._sansio.client_errors import ConnectionFailed, ErrorResult, TimedOut
+from .._sansio.client_events import ClientEvent, EventObserver, ignore_event
+from .._sansio.reply import Reply
+from .._sansio.udp_exchange import MAX_OPERATION
+from .exit_status import ExitCode
 
 _MAX_PORT = 0xFFFF
 _URL = re.compile(r"(?P<scheme>[a-z]+)://(?:\[(?P<ipv6>[^\]]*)\]|(?P<host>[^:/\[\]]+)):(?P<port>[0-9]+)", re.IGNORECASE)
@@ -194,7 +195,6 @@ def render_payload(payload: bytes, operation: int, *, as_hex: bool) -> str:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Carry out ``rrp call``; returns the exit status."""
-    from .cli import ExitCode  # here, not at the top: rrp.cli imports this module
 
     def usage_error(sentence: str) -> int:
         print(f"rrp call: error: {sentence}", file=sys.stderr)

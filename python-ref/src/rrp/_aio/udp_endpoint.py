@@ -1,11 +1,11 @@
-"""The asyncio adapter for one UDP socket: move datagrams between the socket and :class:`~rrp.udp_core.UdpServerCore`.
+"""The asyncio adapter for one UDP socket: move datagrams between the socket and the sans-IO ``UdpServerCore``.
 
 Why not ``asyncio.DatagramProtocol``: it reads one datagram per readiness event,
 sends each reply with its own system call and cannot tell which local address a
 datagram was sent to. On every wake-up this adapter reads the waiting datagrams in
-rounds of :data:`~rrp.udp_mmsg.SLOTS` (``recvmmsg`` where the C library has it,
-:mod:`rrp.udp_mmsg`; ``recvfrom``/``recvmsg`` otherwise), runs each through the
-core, and sends the round's replies together (:mod:`rrp.udp_replies`: runs of
+rounds of :data:`~rrp._aio.udp_mmsg.SLOTS` (``recvmmsg`` where the C library has it,
+:mod:`rrp._aio.udp_mmsg`; ``recvfrom``/``recvmsg`` otherwise), runs each through the
+core, and sends the round's replies together (:mod:`rrp._aio.udp_replies`: runs of
 replies to one client go out as one segmented send). It stops when the socket is
 empty or after :data:`BATCH` datagrams, so that TCP connections get their turn;
 the event loop calls it again while datagrams wait.
@@ -31,9 +31,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from .._sansio.counters import DropReason
+from .._sansio.udp_core import PendingCall, UdpServerCore
 from . import udp_mmsg
-from .counters import DropReason
-from .udp_core import PendingCall, UdpServerCore
 from .udp_replies import Ancillary, Reply, ReplySender
 
 #: ``IP_PKTINFO`` from <linux/in.h>; CPython 3.11 does not export it.

@@ -4,10 +4,10 @@ Bytes arrive in whatever pieces TCP delivers; a reply is complete only when its
 header and all ``size`` payload bytes are in (TCP-CLI-1). The reader matches each
 reply to the oldest outstanding request (servers answer in order, TCP-SRV-2) and
 judges it as soon as its header is in: a reply whose request ID, operation or
-framing is wrong raises :class:`~rrp.client_errors.ReplyRejected` before its
+framing is wrong raises :class:`~rrp._sansio.client_errors.ReplyRejected` before its
 payload is read (TCP-CLI-3, CLI-3), and so does one announcing more payload than
 the client accepts, so a hostile server cannot make the client buffer 4 GiB. End
-of stream before the whole reply raises :class:`~rrp.client_errors.ConnectionClosed`
+of stream before the whole reply raises :class:`~rrp._sansio.client_errors.ConnectionClosed`
 (TCP-CLI-4). After any error the reader stays failed: the connection is unusable.
 
 The buffer never holds more than one header, ``max_payload`` bytes and whatever

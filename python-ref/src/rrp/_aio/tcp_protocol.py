@@ -35,9 +35,9 @@ import struct
 import termios
 from typing import TYPE_CHECKING, cast
 
-from .connlimits import Admission
-from .counters import CloseReason
-from .tcp_core import TcpCall, TcpConnection
+from .._sansio.connlimits import Admission
+from .._sansio.counters import CloseReason
+from .._sansio.tcp_core import TcpCall, TcpConnection
 
 if TYPE_CHECKING:
     from .server import Server
@@ -51,7 +51,7 @@ _RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class TcpConnectionProtocol(asyncio.Protocol):
-    """One accepted connection of a :class:`~rrp.server.Server`."""
+    """One accepted connection of a :class:`~rrp._aio.server.Server`."""
 
     def __init__(self, server: Server) -> None:
         self._server = server

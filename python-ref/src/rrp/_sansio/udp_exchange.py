@@ -18,7 +18,7 @@ Every datagram that arrives is judged, in this order:
    unknown ID, anything else as malformed;
 3. the first acceptable reply ends the exchange; later ones are duplicates.
 
-Whatever fails is reported as a :class:`~rrp.client_events.DatagramIgnored` event
+Whatever fails is reported as a :class:`~rrp._sansio.client_events.DatagramIgnored` event
 and the wait goes on (UDP-CLI-2): no datagram can make the exchange fail.
 
 The core never touches a socket or a clock, in the style of aioquic: the caller

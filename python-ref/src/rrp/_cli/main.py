@@ -1,32 +1,20 @@
 """The ``rrp`` command: ``rrp serve`` and ``rrp call``.
 
-Each subcommand lives in its own module (:mod:`rrp.cli_serve`, :mod:`rrp.cli_call`);
-this one only wires them together and owns the exit codes, so scripts can rely on
-one table.
+Each subcommand lives in its own module (:mod:`rrp._cli.serve`, :mod:`rrp._cli.call`);
+this one only wires them together. The exit statuses, one table for every
+subcommand, are in :mod:`rrp._cli.exit_status`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from enum import IntEnum
 
-from . import cli_call, cli_serve
+from . import call as cli_call
+from . import serve as cli_serve
+from .exit_status import ExitCode
 
-
-class ExitCode(IntEnum):
-    """Exit statuses of the ``rrp`` command."""
-
-    #: The call got an OK reply, or the server shut down cleanly.
-    OK = 0
-    #: The server answered with an error result.
-    ERROR_RESULT = 1
-    #: The command line was wrong (argparse's own status for usage errors).
-    USAGE = 2
-    #: No acceptable reply arrived before the client gave up.
-    TIMEOUT = 3
-    #: The connection failed: refused, reset, closed mid-reply, or a mismatched reply over TCP.
-    CONNECTION = 4
+__all__ = ["ExitCode", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,8 @@
 """The asyncio client, the same shape as the blocking one: ``async with AsyncClient.udp(h, p) as c: await c.call(...)``.
 
-Like :mod:`rrp.client` it only moves bytes and arms timers; the sans-IO cores
+Like :mod:`rrp._blocking.client` it only moves bytes and arms timers; the sans-IO cores
 decide. Over UDP the adapter follows aioquic: each datagram and each timer
-firing is handed to the :class:`~rrp.udp_exchange.UdpExchange` with
+firing is handed to the :class:`~rrp._sansio.udp_exchange.UdpExchange` with
 ``loop.time()``, whatever it produced is transmitted, and one ``loop.call_at``
 is re-armed only when the core's deadline changed. One call at a time per
 client: concurrent calls wait their turn, so a reply is never routed to the
@@ -26,13 +26,13 @@ from rrp_spec import (
     RetryPolicy,
 )
 
-from .addresses import Address, address_key, format_address
-from .client_errors import ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, RrpError
-from .client_events import Connected, DatagramIgnored, EventObserver, IgnoreReason, RequestSent, ignore_event
-from .reply import Reply
-from .request_ids import RequestIdSource, new_request_id
-from .tcp_reply_reader import TcpReplyReader
-from .udp_exchange import JitterSource, UdpExchange, build_request
+from .._sansio.addresses import Address, address_key, format_address
+from .._sansio.client_errors import ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, RrpError
+from .._sansio.client_events import Connected, DatagramIgnored, EventObserver, IgnoreReason, RequestSent, ignore_event
+from .._sansio.reply import Reply
+from .._sansio.request_ids import RequestIdSource, new_request_id
+from .._sansio.tcp_reply_reader import TcpReplyReader
+from .._sansio.udp_exchange import JitterSource, UdpExchange, build_request
 
 _READ_CHUNK = 1 << 16
 
@@ -286,7 +286,7 @@ class AsyncClient:
     async def call(
         self, operation: int, payload: bytes = b"", *, timeout: float | None = None, check: bool = True
     ) -> Reply:
-        """Send one request and return its reply; the same contract as :meth:`rrp.client.Client.call`."""
+        """Send one request and return its reply; the same contract as :meth:`rrp._blocking.client.Client.call`."""
         async with self._lock:
             reply = await self._transport.call(operation, payload, timeout)
         if check and not reply.ok:

@@ -8,11 +8,11 @@ Usage::
     ...
     await server.shutdown()
 
-One :class:`~rrp.udp_core.UdpServerCore` serves every UDP socket (so its
+One :class:`~rrp._sansio.udp_core.UdpServerCore` serves every UDP socket (so its
 duplicate-reply cache sees every datagram) and one
-:class:`~rrp.tcp_core.TcpConnection` serves each TCP connection; all of them share
-the :class:`~rrp.dispatch.Dispatcher` (one INCREMENT counter) and the
-:class:`~rrp.counters.ServerCounters`. This module only binds sockets, tracks what
+:class:`~rrp._sansio.tcp_core.TcpConnection` serves each TCP connection; all of them share
+the :class:`~rrp._sansio.dispatch.Dispatcher` (one INCREMENT counter) and the
+:class:`~rrp._sansio.counters.ServerCounters`. This module only binds sockets, tracks what
 is open, and shuts down gracefully: stop accepting, let requests in flight finish
 for up to the grace period, then drop what is left.
 """
@@ -29,13 +29,13 @@ from typing import Any
 
 from rrp_spec import ProtocolViolation, Transport
 
-from .connlimits import ConnectionLimits
-from .counters import ServerCounters
-from .dispatch import AsyncHandler, Dispatcher, SyncHandler
-from .rejectlog import RateLimitedLog
-from .settings import ServerSettings
+from .._sansio.connlimits import ConnectionLimits
+from .._sansio.counters import ServerCounters
+from .._sansio.dispatch import AsyncHandler, Dispatcher, SyncHandler
+from .._sansio.rejectlog import RateLimitedLog
+from .._sansio.settings import ServerSettings
+from .._sansio.udp_core import UdpServerCore
 from .tcp_protocol import TcpConnectionProtocol
-from .udp_core import UdpServerCore
 from .udp_endpoint import UdpEndpoint
 
 #: TCP accept backlog.

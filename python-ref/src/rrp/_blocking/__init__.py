@@ -1,0 +1,1 @@
+"""The blocking client: the sans-IO client cores driven over plain sockets."""

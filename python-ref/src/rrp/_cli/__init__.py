@@ -1,0 +1,1 @@
+"""The ``rrp`` command: ``rrp serve`` and ``rrp call``."""
