@@ -41,5 +41,5 @@ def api_reference(package: str, *, root_members: bool = False) -> str:
 
 def cli_usage() -> str:
     """The help of ``rrp`` and of each subcommand, from ``rrp._cli.main.build_parser()``."""
-    cli = importlib.import_module(f"{PACKAGE}.cli")
+    cli = importlib.import_module(f"{PACKAGE}._cli.main")
     return usage_sections(cli.build_parser())
