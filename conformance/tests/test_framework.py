@@ -155,3 +155,55 @@ def test_wire_log_annotates_each_pipelined_message_and_collapses_repeats() -> No
     text = render_log(log.events)
     assert text.count("request_id") == 2 and "0x0000000000000006" in text
     assert "\n    *" in text
+
+
+def test_one_declaration_style_puts_the_metadata_on_the_function() -> None:
+    registry: Registry[None] = Registry()
+    ran: list[str] = []
+
+    @registry.check("tcp/one", "one check", requirements=("TCP-SRV-1",), destructive=True)
+    def one(ctx: CheckContext[None]) -> None:
+        ran.append("one")
+
+    @registry.check_each(("udp", "tcp"), "each", "one per transport", area="dispatch", requirements=("SRV-9",))
+    def each(ctx: CheckContext[None], transport: str) -> None:
+        ran.append(transport)
+
+    checks = list(registry)
+    assert [(c.name, c.transport, c.area) for c in checks] == [
+        ("tcp/one", "tcp", "tcp"),
+        ("udp/each", "udp", "dispatch"),
+        ("tcp/each", "tcp", "dispatch"),
+    ]
+    assert checks[0].destructive and checks[0].requirements == ("TCP-SRV-1",)
+    for check in checks:
+        check.run(CheckContext(None, Timing()))
+    assert ran == ["one", "udp", "tcp"]
+    try:
+        registry.check("no-transport", "a check", requirements=("SRV-1",))(one)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a name without a transport was accepted")
+
+
+def test_joined_registries_keep_order_and_refuse_duplicates() -> None:
+    first: Registry[None] = Registry()
+    second: Registry[None] = Registry()
+    first.add(_check("udp/a", ("SRV-1",)))
+    second.add(_check("udp/b", ("SRV-1",)))
+    assert [c.name for c in Registry.joined(first, second)] == ["udp/a", "udp/b"]
+    try:
+        Registry.joined(first, first)
+    except ValueError:
+        return
+    raise AssertionError("a duplicate name was accepted")
+
+
+def test_the_catalogue_lists_every_suite() -> None:
+    from rrp_conformance.catalogue import SUITES
+    from rrp_conformance.client.checks import CLIENT_CHECKS
+    from rrp_conformance.server.suite import SERVER_CHECKS
+
+    assert SUITES == {"server": SERVER_CHECKS, "client": CLIENT_CHECKS}
+    assert all(len(registry) > 10 for registry in SUITES.values())

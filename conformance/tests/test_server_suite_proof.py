@@ -4,10 +4,13 @@ Every toy server runs in its own process (``broken_servers/toy_server.py``), so 
 suite and the servers do not share a GIL; the suite runs against several at once.
 The correct toy passes everything, the dedup-window check included; each broken one
 gets a full run of the transport it breaks (both transports when it breaks both).
+What each breakage must fail is declared once, beside the breakage (``toy_server.Breakage``):
+a new member there is a new case here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import selectors
@@ -19,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -53,65 +57,34 @@ CLAIMS = ServerClaims(
     max_connections=SETTINGS.max_connections,
     max_connections_per_source=SETTINGS.max_connections_per_source,
 )
-UDP, TCP, BOTH = ("udp/",), ("tcp/",), ("udp/", "tcp/")
-SLOW = ("udp/dedup-window",)
 
 
 @dataclass(frozen=True)
 class Case:
-    """One toy server, what to run against it, and what must fail."""
+    """One toy server (correct, or with one breakage) and what the suite must find on it."""
 
-    breakage: str | None
-    fails: frozenset[str]
-    select: tuple[str, ...]
-    non_strict: frozenset[str] = frozenset()
-    exclude: tuple[str, ...] = SLOW
-    #: UDP on 0.0.0.0, so the reply-source check runs (and IP_PKTINFO is exercised) rather than waits and skips.
-    wildcard: bool = True
+    breakage: Any  # toy.Breakage | None (the toy is loaded from its path, so mypy cannot see the type)
     #: Both transports on ::1: the suite must grade an IPv6 target as it grades an IPv4 one.
     ipv6: bool = False
 
     @property
+    def proof(self) -> Any:  # toy.Proof
+        """The breakage's declared proof; for the correct toy, nothing fails."""
+        proof = toy.CORRECT if self.breakage is None else self.breakage.proof
+        return dataclasses.replace(proof, wildcard=False) if self.ipv6 else proof
+
+    @property
     def name(self) -> str:
         """The test ID, and the key of the case's report."""
-        return (self.breakage or "correct") + ("-ipv6" if self.ipv6 else "")
+        return (self.breakage.flag if self.breakage else "correct") + ("-ipv6" if self.ipv6 else "")
 
 
-def case(breakage: str | None, fails: set[str], select: tuple[str, ...], **kw: object) -> Case:
-    return Case(breakage, frozenset(fails), select, **kw)  # type: ignore[arg-type]
-
-
+#: The correct toy, every breakage the toy declares, and the IPv6 runs.
 CASES = [
-    case(None, set(), BOTH, exclude=()),
-    case("no-request-deadline", {"TCP-SRV-5"}, TCP),
-    case("per-read-timeout", {"TCP-SRV-5"}, TCP),
-    case("leaky-buffer", {"SRV-14"}, UDP),
-    case("wrong-source", {"UDP-SRV-6"}, UDP),
-    case("ignores-size", {"UDP-SRV-3"}, UDP),
-    case("no-dedup", {"UDP-SRV-7"}, UDP, exclude=()),
-    case("short-dedup-window", {"UDP-SRV-8"}, ("udp/dedup-window", "udp/retransmission"), exclude=()),
-    case("answers-replies", {"SRV-1"}, BOTH),
-    case("amplifying-errors", {"SRV-13", "UDP-SRV-5"}, BOTH),
-    case("amplifying-operation", {"UDP-SRV-5"}, UDP, wildcard=False),  # and the reply-source skip path
-    case("cache-amplifies", {"UDP-SRV-5"}, UDP),
-    case("reads-over-limit", {"TCP-SRV-4"}, TCP),
-    case("no-idle-timeout", {"TCP-SRV-6"}, TCP),
-    case("no-connection-limit", {"TCP-SRV-7"}, TCP),
-    case("counts-after-header", {"TCP-SRV-11"}, TCP),
-    case("no-per-source-limit", set(), TCP, non_strict=frozenset({"TCP-SRV-12"})),
-    case("out-of-order", {"TCP-SRV-2"}, TCP),
-    case("short-reads", {"TCP-SRV-1"}, TCP),
-    case("serialized", {"TCP-SRV-8"}, TCP),
-    case("blocking-writes", {"TCP-SRV-10"}, TCP),
-    case("fin-on-send-timeout", {"TCP-SRV-10"}, ("tcp/slow-reader",)),
-    case("increments-malformed", {"SRV-7"}, BOTH),
-    case("crashes-on-empty", {"SRV-16"}, UDP),
-    case("reserved-reply-bits", {"MSG-3"}, BOTH),
-    case("keeps-bad-version", {"SRV-2"}, TCP),
-    case("closes-after-error", {"TCP-SRV-9"}, TCP),
-    case("answers-bad-magic", {"TCP-SRV-3"}, TCP),
-    case(None, set(), BOTH, wildcard=False, ipv6=True),
-    case("answers-replies", {"SRV-1"}, BOTH, wildcard=False, ipv6=True),
+    Case(None),
+    *(Case(b) for b in toy.Breakage),
+    Case(None, ipv6=True),
+    Case(toy.Breakage.ANSWERS_REPLIES, ipv6=True),
 ]
 #: Checks that need IPv4 loopback (several source addresses, or 127.0.0.2 as a second address).
 IPV4_ONLY_SKIP = ("not on IPv4 loopback", "not a second address of the target's family")
@@ -122,12 +95,12 @@ PARALLEL = 4
 
 
 @contextmanager
-def toy_server(breakage: str | None, *, wildcard: bool, ipv6: bool = False) -> Iterator[tuple[Address, Address]]:
+def toy_server(breakage: Any, *, wildcard: bool, ipv6: bool = False) -> Iterator[tuple[Address, Address]]:
     """Start a toy server process; yield the addresses to grade; stop it (closing its stdin ends it)."""
     host = "::1" if ipv6 else "127.0.0.1"
     command = [sys.executable, str(TOY_PATH), "--udp-host", "0.0.0.0" if wildcard else host]
     if breakage:
-        command += ["--breakage", breakage]
+        command += ["--breakage", breakage.flag]
     # Unbuffered, so that select() on the pipe and readline() agree on what has arrived.
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     try:
@@ -152,13 +125,13 @@ def toy_server(breakage: str | None, *, wildcard: bool, ipv6: bool = False) -> I
             process.stdout.close()
 
 
-def grade(c: Case, *, strict: bool = False) -> RunReport:
-    """Run the suite against the case's toy server."""
-    with toy_server(c.breakage, wildcard=c.wildcard, ipv6=c.ipv6) as (udp, tcp):
+def grade(c: Case, *, strict: bool = False, select: tuple[str, ...] | None = None) -> RunReport:
+    """Run the suite against the case's toy server (``select``: instead of the checks its proof runs)."""
+    proof = c.proof
+    with toy_server(c.breakage, wildcard=proof.wildcard, ipv6=c.ipv6) as (udp, tcp):
         env = ServerEnv(udp, tcp, CLAIMS)
-        options = SuiteOptions(
-            strict=strict, selection=Selection(c.select, c.exclude), timeout_scale=TIMEOUT_SCALE, report_dir=None
-        )
+        selection = Selection(proof.runs if select is None else select, proof.leaves_out)
+        options = SuiteOptions(strict=strict, selection=selection, timeout_scale=TIMEOUT_SCALE, report_dir=None)
         return grade_server(env, options, stream=io.StringIO())
 
 
@@ -203,11 +176,11 @@ def _explain(report: RunReport) -> str:
 )
 def test_suite_fails_exactly_the_broken_requirement(c: Case, reports: dict[str, RunReport | None]) -> None:
     report = _report(reports, c.name)
-    assert _requirements(report, Outcome.FAIL) == c.fails, _explain(report)
-    assert _requirements(report, Outcome.NON_STRICT) == c.non_strict, _explain(report)
+    assert _requirements(report, Outcome.FAIL) == c.proof.fails, _explain(report)
+    assert _requirements(report, Outcome.NON_STRICT) == c.proof.non_strict, _explain(report)
     suite_errors = [r.name for r in report.results if "could not complete" in r.skip_reason]
     assert not suite_errors, _explain(report)
-    assert (report.exit_code == 0) == (not c.fails)
+    assert (report.exit_code == 0) == (not c.proof.fails)
 
 
 def test_correct_toy_server_skips_nothing_it_was_asked_to_run(reports: dict[str, RunReport | None]) -> None:
@@ -227,13 +200,12 @@ def test_over_ipv6_only_the_checks_that_need_ipv4_loopback_skip(reports: dict[st
 
 def test_every_broken_requirement_is_proven_by_some_toy() -> None:
     """A MUST the suite checks but no broken server can fail would be an unproven check."""
-    proven = set().union(*(c.fails | c.non_strict for c in CASES))
+    proven = set().union(*(c.proof.fails | c.proof.non_strict for c in CASES))
     assert {"TCP-SRV-5", "TCP-SRV-10", "TCP-SRV-11", "TCP-SRV-12", "SRV-14", "UDP-SRV-6", "UDP-SRV-5"} <= proven
 
 
 def test_strict_turns_a_broken_should_into_a_fail() -> None:
-    c = next(c for c in CASES if c.breakage == "no-per-source-limit")
-    strict = grade(Case(c.breakage, c.fails, ("tcp/per-source-limit",)), strict=True)
+    strict = grade(Case(toy.Breakage.NO_PER_SOURCE_LIMIT), strict=True, select=("tcp/per-source-limit",))
     assert _requirements(strict, Outcome.FAIL) == {"TCP-SRV-12"}
     assert strict.exit_code == 1
 
@@ -250,7 +222,7 @@ def test_the_dead_target_is_reported_once_as_the_cause(reports: dict[str, RunRep
 
 
 def test_expect_fail_reports_a_known_failure_without_failing_the_run(tmp_path: Path) -> None:
-    with toy_server("no-idle-timeout", wildcard=False) as (_udp, tcp):
+    with toy_server(toy.Breakage.NO_IDLE_TIMEOUT, wildcard=False) as (_udp, tcp):
         argv = ["server", "--tcp", f"127.0.0.1:{tcp[1]}", "--idle-timeout", str(SETTINGS.idle_timeout)]
         argv += ["--timeout-scale", str(TIMEOUT_SCALE)]
         argv += ["--select", "tcp/idle-timeout", "--expect-fail", "TCP-SRV-6", "--report-dir", str(tmp_path)]

@@ -4,6 +4,15 @@ Framework module, shared by the server and client suites. Checks are plain data
 (:class:`Check`); a :class:`Registry` keeps them in run order, refuses duplicate
 names and unknown requirement IDs, and :class:`Selection` applies ``--select``,
 ``--exclude`` and ``--expect-fail``.
+
+Every check of both suites is declared the same way, its metadata on the function::
+
+    @UDP_CHECKS.check("udp/max-payload", f"ECHO with {MAX_UDP_PAYLOAD} bytes ...", requirements=("UDP-SRV-4",))
+    def max_payload(ctx: CheckContext[ServerEnv]) -> None: ...
+
+(:meth:`Registry.check_each` declares one check per transport). Titles that state a
+number build it from the constant the check uses. :mod:`rrp_conformance.catalogue`
+collects every suite's registry for tools that list checks (the site, ``--list``).
 """
 
 from __future__ import annotations
@@ -16,6 +25,27 @@ from typing import Generic
 from rrp_spec import BY_ID
 
 from .context import CheckContext, EnvT
+
+#: A check: records what it finds on the context.
+Run = Callable[[CheckContext[EnvT]], None]
+#: A check declared for several transports: also told which one it runs over.
+TransportRun = Callable[[CheckContext[EnvT], str], None]
+#: What a check name may start with: the transport the check needs.
+TRANSPORTS = ("udp", "tcp", "any")
+
+
+def _bound(run: TransportRun[EnvT], transport: str) -> Run[EnvT]:
+    def run_over(ctx: CheckContext[EnvT]) -> None:
+        run(ctx, transport)
+
+    return run_over
+
+
+def _transport_of(name: str) -> str:
+    transport = name.split("/", 1)[0]
+    if transport not in TRANSPORTS or "/" not in name:
+        raise ValueError(f"check name {name!r} does not start with a transport ({', '.join(TRANSPORTS)}) and a slash")
+    return transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +63,7 @@ class Check(Generic[EnvT]):
     #: Requirement IDs the check covers, most specific first.
     requirements: tuple[str, ...]
     #: The check itself.
-    run: Callable[[CheckContext[EnvT]], None]
+    run: Run[EnvT]
     #: True when the check may leave the target dead or full (floods, connection limits).
     destructive: bool = False
     #: True when the check's point is a measurement: it ends INFO rather than PASS.
@@ -61,19 +91,65 @@ class Registry(Generic[EnvT]):
         name: str,
         title: str,
         *,
-        area: str,
-        transport: str,
         requirements: Iterable[str],
+        area: str | None = None,
         destructive: bool = False,
         informational: bool = False,
-    ) -> Callable[[Callable[[CheckContext[EnvT]], None]], Callable[[CheckContext[EnvT]], None]]:
-        """Decorator form of :meth:`add`."""
+    ) -> Callable[[Run[EnvT]], Run[EnvT]]:
+        """Declare the decorated function a check, with its metadata beside it.
 
-        def register(run: Callable[[CheckContext[EnvT]], None]) -> Callable[[CheckContext[EnvT]], None]:
-            self.add(Check(name, title, area, transport, tuple(requirements), run, destructive, informational))
+        ``name`` starts with the transport the check needs (``udp/max-payload``); ``area``
+        (the report grouping) defaults to that transport.
+        """
+
+        def register(run: Run[EnvT]) -> Run[EnvT]:
+            transport = _transport_of(name)
+            self.add(
+                Check(name, title, area or transport, transport, tuple(requirements), run, destructive, informational)
+            )
             return run
 
         return register
+
+    def check_each(
+        self,
+        transports: Iterable[str],
+        name: str,
+        title: str,
+        *,
+        requirements: Iterable[str],
+        area: str | None = None,
+        destructive: bool = False,
+        informational: bool = False,
+    ) -> Callable[[TransportRun[EnvT]], TransportRun[EnvT]]:
+        """Declare the decorated function one check per transport, named ``{transport}/{name}``.
+
+        The function takes the context and the transport it runs over.
+        """
+        requirements = tuple(requirements)
+
+        def register(run: TransportRun[EnvT]) -> TransportRun[EnvT]:
+            for transport in transports:
+                self.check(
+                    f"{transport}/{name}",
+                    title,
+                    requirements=requirements,
+                    area=area,
+                    destructive=destructive,
+                    informational=informational,
+                )(_bound(run, transport))
+            return run
+
+        return register
+
+    @classmethod
+    def joined(cls, *registries: Registry[EnvT]) -> Registry[EnvT]:
+        """One registry running the checks of ``registries`` one after another (names stay unique)."""
+        joined: Registry[EnvT] = cls()
+        for registry in registries:
+            for check in registry:
+                joined.add(check)
+        return joined
 
     def __iter__(self) -> Iterator[Check[EnvT]]:
         return iter(self._checks.values())

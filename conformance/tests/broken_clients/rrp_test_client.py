@@ -21,23 +21,49 @@ import select
 import socket
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rrp_spec import HEADER_SIZE, Header, Result, RetryPolicy, pack_request, reply_problems, unpack_header
 
-FLAWS = (
-    "accepts-any-source",  # UDP: an unconnected socket, replies taken from whoever sends them
-    "ignores-source-port",  # UDP: an unconnected socket, replies taken from the server's address on any port
-    "ignores-request-id",  # a reply for any request ID is taken as the answer
-    "sequential-ids",  # request IDs from a counter kept in --state
-    "new-id-per-retransmission",  # UDP: each retransmission draws a fresh request ID
-    "no-backoff",  # UDP: every attempt waits the first attempt's timeout
-    "retries-forever",  # UDP: never gives up
-    "gives-up-after-first-timeout",  # UDP: one attempt, whatever it claims
-    "no-tcp-reassembly",  # TCP: one recv() is taken to be the whole reply
-    "no-connect-timeout",  # TCP: waits for a connection as long as the kernel does
-)
+
+@dataclass(frozen=True)
+class Flaw:
+    """One classic client mistake, and what the client suite must find on a client that makes it."""
+
+    #: The mistake, in a few words.
+    why: str
+    #: Requirement IDs the suite must fail the client on, and no others.
+    fails: frozenset[str]
+    #: Where the requirements alone do not say which checks must catch it: the failing checks, by name.
+    failing_checks: frozenset[str] | None = None
+
+
+def _flaw(why: str, *fails: str, failing_checks: tuple[str, ...] | None = None) -> Flaw:
+    return Flaw(why, frozenset(fails), None if failing_checks is None else frozenset(failing_checks))
+
+
+#: ``--flaw`` -> the mistake it switches on, declared with the requirements the suite must fail.
+FLAWS: dict[str, Flaw] = {
+    "accepts-any-source": _flaw(
+        "UDP: an unconnected socket, replies taken from whoever sends them",
+        "UDP-CLI-1",
+        failing_checks=("udp/reply-from-other-address", "udp/reply-from-other-port"),
+    ),
+    "ignores-source-port": _flaw(
+        "UDP: an unconnected socket, replies taken from the server's address on any port",
+        "UDP-CLI-1",
+        failing_checks=("udp/reply-from-other-port",),
+    ),
+    "ignores-request-id": _flaw("a reply for any request ID is taken as the answer", "CLI-3", "TCP-CLI-3"),
+    "sequential-ids": _flaw("request IDs from a counter kept in --state", "CLI-1"),
+    "new-id-per-retransmission": _flaw("UDP: each retransmission draws a fresh request ID", "UDP-CLI-3"),
+    "no-backoff": _flaw("UDP: every attempt waits the first attempt's timeout", "UDP-CLI-4"),
+    "retries-forever": _flaw("UDP: never gives up", "UDP-CLI-6"),
+    "gives-up-after-first-timeout": _flaw("UDP: one attempt, whatever it claims", "UDP-CLI-6"),
+    "no-tcp-reassembly": _flaw("TCP: one recv() is taken to be the whole reply", "TCP-CLI-1"),
+    "no-connect-timeout": _flaw("TCP: waits for a connection as long as the kernel does", "TCP-CLI-2"),
+}
 _RECEIVE = 65535
 
 
@@ -159,7 +185,7 @@ def main() -> int:
     parser.add_argument("--attempts", type=int, required=True)
     parser.add_argument("--initial-timeout", type=float, required=True)
     parser.add_argument("--max-timeout", type=float, required=True)
-    parser.add_argument("--flaw", choices=FLAWS)
+    parser.add_argument("--flaw", choices=list(FLAWS))
     parser.add_argument("--state", help="the counter file for --flaw sequential-ids")
     args = parser.parse_args()
     transport, _, address = args.url.partition("://")

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
@@ -48,38 +48,103 @@ IP_PKTINFO = 8
 _PKTINFO = struct.Struct("=I4s4s")
 
 
-class Breakage(StrEnum):
-    """One classic mistake each; the comment names the requirement it breaks."""
+#: ``--select`` patterns: every check over one transport, or over both.
+UDP, TCP, BOTH = ("udp/",), ("tcp/",), ("udp/", "tcp/")
+#: The checks left out unless a breakage is about them: they take seconds.
+SLOW = ("udp/dedup-window",)
 
-    NO_REQUEST_DEADLINE = "no-request-deadline"  # TCP-SRV-5: blocks on a short request forever
-    PER_READ_TIMEOUT = "per-read-timeout"  # TCP-SRV-5: a timeout per read, reset by every byte
-    LEAKY_BUFFER = "leaky-buffer"  # SRV-14: op 0x8000 returns 16 bytes of a reused receive buffer
-    WRONG_SOURCE = "wrong-source"  # UDP-SRV-6: wildcard socket, no IP_PKTINFO on replies
-    IGNORES_SIZE = "ignores-size"  # UDP-SRV-3: takes the datagram's length as the payload's
-    NO_DEDUP = "no-dedup"  # UDP-SRV-7: retransmitted INCREMENTs run again
-    SHORT_DEDUP_WINDOW = "short-dedup-window"  # UDP-SRV-8: duplicates remembered for 1 s only
-    ANSWERS_REPLIES = "answers-replies"  # SRV-1: answers a REPLY-flagged message with MALFORMED
-    AMPLIFYING_ERRORS = "amplifying-errors"  # SRV-13 and UDP-SRV-5: error replies carry a 100-byte text
-    AMPLIFYING_OPERATION = "amplifying-operation"  # UDP-SRV-5: op 0x8000 answers 200 bytes to 20
-    READS_OVER_LIMIT = "reads-over-limit"  # TCP-SRV-4: waits for an over-limit payload before TOO_LARGE
-    NO_IDLE_TIMEOUT = "no-idle-timeout"  # TCP-SRV-6
-    NO_CONNECTION_LIMIT = "no-connection-limit"  # TCP-SRV-7
-    COUNTS_AFTER_HEADER = "counts-after-header"  # TCP-SRV-11: nginx-style limit_conn
-    NO_PER_SOURCE_LIMIT = "no-per-source-limit"  # TCP-SRV-12 (a SHOULD)
-    OUT_OF_ORDER = "out-of-order"  # TCP-SRV-2: answers the requests of one read last first
-    SHORT_READS = "short-reads"  # TCP-SRV-1: one recv() is taken to return the whole payload
-    SERIALIZED = "serialized"  # TCP-SRV-8: one lock held while any request is arriving
-    BLOCKING_WRITES = "blocking-writes"  # TCP-SRV-10: no send timeout
-    # TCP-SRV-10: on the send timeout, reads what the peer sent and then close()s: with nothing unread the
-    # kernel closes gracefully, keeps the unsent replies in FIN-WAIT-1, and the peer stays connected.
-    FIN_ON_SEND_TIMEOUT = "fin-on-send-timeout"
-    INCREMENTS_MALFORMED = "increments-malformed"  # SRV-7: counts an INCREMENT it rejects
-    CACHE_AMPLIFIES = "cache-amplifies"  # UDP-SRV-5: a bare header reusing an ID fetches a big cached reply
-    CRASHES_ON_EMPTY = "crashes-on-empty"  # SRV-16: the UDP loop dies on an empty datagram
-    RESERVED_REPLY_BITS = "reserved-reply-bits"  # MSG-3: sets flag bit 7 in replies
-    KEEPS_BAD_VERSION = "keeps-bad-version"  # SRV-2: goes on reading after UNSUPPORTED_VERSION over TCP
-    CLOSES_AFTER_ERROR = "closes-after-error"  # TCP-SRV-9: drops the connection after MALFORMED
-    ANSWERS_BAD_MAGIC = "answers-bad-magic"  # TCP-SRV-3: replies MALFORMED to a wrong magic
+
+@dataclass(frozen=True)
+class Proof:
+    """What the server suite must find on a toy with one breakage: exactly these requirements broken."""
+
+    #: The mistake, in a few words.
+    why: str
+    #: Requirement IDs the suite must FAIL the toy on, and no others.
+    fails: frozenset[str]
+    #: ``--select`` patterns: the checks run against the toy.
+    runs: tuple[str, ...]
+    #: Requirement IDs (SHOULDs) that must come out NON-STRICT, and no others.
+    non_strict: frozenset[str] = frozenset()
+    #: ``--exclude`` patterns.
+    leaves_out: tuple[str, ...] = SLOW
+    #: UDP on the IPv4 wildcard, so the reply-source check runs (and IP_PKTINFO is exercised) rather than skips.
+    wildcard: bool = True
+
+
+def breaks(*requirements: str, runs: tuple[str, ...], why: str, **options: object) -> Proof:
+    """The :class:`Proof` of a breakage that the suite must fail on ``requirements``."""
+    return Proof(why, frozenset(requirements), runs, **options)  # type: ignore[arg-type]
+
+
+#: The correct toy: nothing fails, and every check runs, the slow one included.
+CORRECT = Proof("none", frozenset(), BOTH, leaves_out=())
+
+
+class Breakage(Enum):
+    """One classic mistake each, declared with the requirements the server suite must fail it on.
+
+    Adding a proven check is: the check, plus one member here and the few lines that make the toy break the rule.
+    """
+
+    NO_REQUEST_DEADLINE = breaks("TCP-SRV-5", runs=TCP, why="blocks on a short request forever")
+    PER_READ_TIMEOUT = breaks("TCP-SRV-5", runs=TCP, why="a timeout per read, reset by every byte")
+    LEAKY_BUFFER = breaks("SRV-14", runs=UDP, why="op 0x8000 returns 16 bytes of a reused receive buffer")
+    WRONG_SOURCE = breaks("UDP-SRV-6", runs=UDP, why="wildcard socket, no IP_PKTINFO on replies")
+    IGNORES_SIZE = breaks("UDP-SRV-3", runs=UDP, why="takes the datagram's length as the payload's")
+    NO_DEDUP = breaks("UDP-SRV-7", runs=UDP, leaves_out=(), why="retransmitted INCREMENTs run again")
+    SHORT_DEDUP_WINDOW = breaks(
+        "UDP-SRV-8",
+        runs=("udp/dedup-window", "udp/retransmission"),
+        leaves_out=(),
+        why="duplicates remembered for 1 s only",
+    )
+    ANSWERS_REPLIES = breaks("SRV-1", runs=BOTH, why="answers a REPLY-flagged message with MALFORMED")
+    AMPLIFYING_ERRORS = breaks("SRV-13", "UDP-SRV-5", runs=BOTH, why="error replies carry a 100-byte text")
+    # Also the reply-source check's skip path: UDP is not on the wildcard address.
+    AMPLIFYING_OPERATION = breaks("UDP-SRV-5", runs=UDP, wildcard=False, why="op 0x8000 answers 200 bytes to 20")
+    CACHE_AMPLIFIES = breaks("UDP-SRV-5", runs=UDP, why="a bare header reusing an ID fetches a big cached reply")
+    READS_OVER_LIMIT = breaks("TCP-SRV-4", runs=TCP, why="waits for an over-limit payload before TOO_LARGE")
+    NO_IDLE_TIMEOUT = breaks("TCP-SRV-6", runs=TCP, why="keeps an idle connection forever")
+    NO_CONNECTION_LIMIT = breaks("TCP-SRV-7", runs=TCP, why="accepts every connection")
+    COUNTS_AFTER_HEADER = breaks("TCP-SRV-11", runs=TCP, why="nginx-style limit_conn: counts after a header")
+    NO_PER_SOURCE_LIMIT = breaks(
+        runs=TCP, non_strict=frozenset({"TCP-SRV-12"}), why="one source may take every slot (a SHOULD)"
+    )
+    OUT_OF_ORDER = breaks("TCP-SRV-2", runs=TCP, why="answers the requests of one read last first")
+    SHORT_READS = breaks("TCP-SRV-1", runs=TCP, why="one recv() is taken to return the whole payload")
+    SERIALIZED = breaks("TCP-SRV-8", runs=TCP, why="one lock held while any request is arriving")
+    BLOCKING_WRITES = breaks("TCP-SRV-10", runs=TCP, why="no send timeout")
+    # On the send timeout it reads what the peer sent and then close()s: with nothing unread the kernel closes
+    # gracefully, keeps the unsent replies in FIN-WAIT-1, and the peer stays connected.
+    FIN_ON_SEND_TIMEOUT = breaks(
+        "TCP-SRV-10", runs=("tcp/slow-reader",), why="a graceful close on the send timeout, not a reset"
+    )
+    INCREMENTS_MALFORMED = breaks("SRV-7", runs=BOTH, why="counts an INCREMENT it rejects")
+    CRASHES_ON_EMPTY = breaks("SRV-16", runs=UDP, why="the UDP loop dies on an empty datagram")
+    RESERVED_REPLY_BITS = breaks("MSG-3", runs=BOTH, why="sets flag bit 7 in replies")
+    KEEPS_BAD_VERSION = breaks("SRV-2", runs=TCP, why="goes on reading after UNSUPPORTED_VERSION over TCP")
+    CLOSES_AFTER_ERROR = breaks("TCP-SRV-9", runs=TCP, why="drops the connection after MALFORMED")
+    ANSWERS_BAD_MAGIC = breaks("TCP-SRV-3", runs=TCP, why="replies MALFORMED to a wrong magic")
+
+    @property
+    def flag(self) -> str:
+        """The value of ``--breakage``: the member's name in lower case, with dashes."""
+        return self.name.lower().replace("_", "-")
+
+    @property
+    def proof(self) -> Proof:
+        """What the suite must find."""
+        value: Proof = self.value
+        return value
+
+    @classmethod
+    def from_flag(cls, flag: str) -> Breakage:
+        """The member named by ``--breakage``."""
+        for member in cls:
+            if member.flag == flag:
+                return member
+        raise ValueError(f"no breakage {flag!r}")
 
 
 @dataclass(frozen=True)
@@ -418,7 +483,7 @@ class _Stream:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--breakage", type=Breakage, default=None, choices=list(Breakage))
+    parser.add_argument("--breakage", type=Breakage.from_flag, default=None, metavar="|".join(b.flag for b in Breakage))
     parser.add_argument("--udp-host", default="127.0.0.1", help="::1 serves both transports over IPv6")
     args = parser.parse_args(argv)
     if not ipaddress.ip_address(args.udp_host).is_loopback and args.udp_host != "0.0.0.0":

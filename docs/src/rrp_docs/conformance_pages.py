@@ -8,9 +8,7 @@ catalogue leaves its coverage column out.
 from __future__ import annotations
 
 import html
-import importlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +17,6 @@ from .cli_usage import usage_sections
 from .markdown import PageContext, cell, requirement_link, table
 from .source_docs import documented_names
 
-#: The conformance suite's package.
-PACKAGE = "rrp_conformance"
-#: Modules and attributes that yield each suite's check registry: a callable returning one, or the registry.
-SUITE_REGISTRIES: dict[str, tuple[str, str]] = {
-    "server": (f"{PACKAGE}.server.suite", "build_registry"),
-    "client": (f"{PACKAGE}.client.checks", "CLIENT_CHECKS"),
-}
 #: The repository's root in a source checkout (this file is docs/src/rrp_docs/conformance_pages.py).
 REPO_ROOT = Path(__file__).resolve().parents[3]
 #: Where ``make docs`` has ``rrp-conformance reference`` write the reference implementation's latest reports.
@@ -54,18 +45,21 @@ class SuiteUnavailable(Exception):
     """The conformance suite cannot be imported; the message says why."""
 
 
+def _not_importable(error: ImportError) -> SuiteUnavailable:
+    return SuiteUnavailable(f"rrp_conformance cannot be imported ({error})")
+
+
 def load_checks() -> list[CheckInfo]:
     """Every check of every suite, in run order; :class:`SuiteUnavailable` when the suite cannot be imported."""
-    found: list[CheckInfo] = []
-    for suite, (module_name, attribute) in SUITE_REGISTRIES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise SuiteUnavailable(f"{module_name} cannot be imported ({error})") from error
-        registry: Any = getattr(module, attribute)
-        checks: Iterable[Any] = registry() if callable(registry) else registry
-        found += [CheckInfo(suite, c.name, c.title, c.area, c.transport, tuple(c.requirements)) for c in checks]
-    return found
+    try:
+        from rrp_conformance.catalogue import SUITES
+    except ImportError as error:
+        raise _not_importable(error) from error
+    return [
+        CheckInfo(suite, c.name, c.title, c.area, c.transport, tuple(c.requirements))
+        for suite, registry in SUITES.items()
+        for c in registry
+    ]
 
 
 def checks_by_requirement() -> dict[str, list[str]] | None:
@@ -95,7 +89,7 @@ def checks_by_area(ctx: PageContext) -> str:
     except SuiteUnavailable as error:
         return _unavailable(error)
     sections = []
-    for suite in SUITE_REGISTRIES:
+    for suite in dict.fromkeys(c.suite for c in checks):
         in_suite = [c for c in checks if c.suite == suite]
         areas = list(dict.fromkeys(c.area for c in in_suite))
         sections.append(f"### The {suite} suite: {len(in_suite)} checks {{#checks-{suite}}}")
@@ -119,26 +113,24 @@ def checks_by_area(ctx: PageContext) -> str:
 def cli_usage() -> str:
     """``rrp-conformance --help`` and each subcommand's help, from the suite's own parser."""
     try:
-        cli = importlib.import_module(f"{PACKAGE}.cli")
+        from rrp_conformance.cli import build_parser
     except ImportError as error:
-        return _unavailable(SuiteUnavailable(f"{PACKAGE}.cli cannot be imported ({error})"))
-    return usage_sections(cli.build_parser())
+        return _unavailable(_not_importable(error))
+    return usage_sections(build_parser())
 
 
 def outcome_table() -> str:
     """The verdicts a check can reach and the command's exit statuses, from the suite's enums."""
     try:
-        outcomes = importlib.import_module(f"{PACKAGE}.outcomes")
+        from rrp_conformance.outcomes import ExitCode, Outcome
     except ImportError as error:
-        return _unavailable(SuiteUnavailable(f"{PACKAGE}.outcomes cannot be imported ({error})"))
-    outcome_docs = documented_names(outcomes.Outcome)
-    exit_docs = documented_names(outcomes.ExitCode)
-    verdicts = table(
-        ["Verdict", "Meaning"], [[f"`{o.value}`", cell(outcome_docs.get(o.name, ""))] for o in outcomes.Outcome]
-    )
+        return _unavailable(_not_importable(error))
+    outcome_docs = documented_names(Outcome)
+    exit_docs = documented_names(ExitCode)
+    verdicts = table(["Verdict", "Meaning"], [[f"`{o.value}`", cell(outcome_docs.get(o.name, ""))] for o in Outcome])
     statuses = table(
         ["Exit status", "Name", "Meaning"],
-        [[str(int(e)), f"`{e.name}`", cell(exit_docs.get(e.name, ""))] for e in outcomes.ExitCode],
+        [[str(int(e)), f"`{e.name}`", cell(exit_docs.get(e.name, ""))] for e in ExitCode],
     )
     return f"{verdicts}\n\nThe command's exit status:\n\n{statuses}"
 

@@ -99,8 +99,6 @@ def _is_request(datagram: Datagram) -> bool:
 @CLIENT_CHECKS.check(
     "udp/request-well-formed",
     "the request is well formed (every field, REPLY clear, result 0, size matches) and the reply is accepted",
-    area="udp",
-    transport="udp",
     requirements=("CLI-2", "MSG-1", "MSG-2", "MSG-3", "MSG-4", "CLI-3"),
 )
 def udp_request_well_formed(ctx: Ctx) -> None:
@@ -120,8 +118,6 @@ def udp_request_well_formed(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "udp/reply-from-other-address",
     "a reply from another loopback address (right port and request ID) is ignored, the genuine one accepted",
-    area="udp",
-    transport="udp",
     requirements=("UDP-CLI-1", "UDP-CLI-2"),
 )
 def udp_reply_from_other_address(ctx: Ctx) -> None:
@@ -143,8 +139,6 @@ def udp_reply_from_other_address(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "udp/reply-from-other-port",
     "a reply from the server's address but another port (right request ID) is ignored, the genuine one accepted",
-    area="udp",
-    transport="udp",
     requirements=("UDP-CLI-1", "UDP-CLI-2"),
 )
 def udp_reply_from_other_port(ctx: Ctx) -> None:
@@ -163,8 +157,6 @@ def udp_reply_from_other_port(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "udp/reply-with-wrong-id",
     "replies with another request ID (off by one; top bit flipped) are ignored, the genuine one accepted",
-    area="udp",
-    transport="udp",
     requirements=("CLI-3", "UDP-CLI-2"),
 )
 def udp_reply_with_wrong_id(ctx: Ctx) -> None:
@@ -178,8 +170,6 @@ def udp_reply_with_wrong_id(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "udp/malformed-replies",
     "malformed replies with the right request ID (bad magic, version, flags, operation, size; truncated) are ignored",
-    area="udp",
-    transport="udp",
     requirements=("CLI-3", "UDP-CLI-2"),
 )
 def udp_malformed_replies(ctx: Ctx) -> None:
@@ -193,8 +183,6 @@ def udp_malformed_replies(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "udp/duplicate-reply",
     "the genuine reply sent twice does no harm",
-    area="udp",
-    transport="udp",
     requirements=("UDP-CLI-2",),
 )
 def udp_duplicate_reply(ctx: Ctx) -> None:
@@ -213,8 +201,6 @@ def udp_duplicate_reply(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "udp/retransmission",
     "with its first requests dropped, the client retransmits the same bytes on the claimed backoff schedule",
-    area="udp",
-    transport="udp",
     requirements=("UDP-CLI-3", "UDP-CLI-4", "UDP-CLI-6"),
 )
 def udp_retransmission(ctx: Ctx) -> None:
@@ -278,8 +264,6 @@ def _ids_differ(a: bytes, b: bytes) -> bool:
 @CLIENT_CHECKS.check(
     "udp/gives-up",
     "against a server that never answers, the client makes exactly the claimed attempts, then fails in time",
-    area="udp",
-    transport="udp",
     requirements=("UDP-CLI-6",),
 )
 def udp_gives_up(ctx: Ctx) -> None:
@@ -328,8 +312,6 @@ def udp_gives_up(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "udp/request-ids",
     "request IDs over many runs are all distinct, non-zero, spread over the whole space and use every bit",
-    area="udp",
-    transport="udp",
     requirements=("CLI-1",),
 )
 def udp_request_ids(ctx: Ctx) -> None:
@@ -363,8 +345,6 @@ def _tcp_request(call: TcpCall) -> bytes | None:
 @CLIENT_CHECKS.check(
     "tcp/request-well-formed",
     "the request is well formed (every field, REPLY clear, result 0) and the reply is accepted",
-    area="tcp",
-    transport="tcp",
     requirements=("CLI-2", "MSG-1", "MSG-2", "MSG-3", "MSG-5", "CLI-3"),
 )
 def tcp_request_well_formed(ctx: Ctx) -> None:
@@ -394,8 +374,6 @@ def _request(exchange: TcpExchange) -> bytes:
 @CLIENT_CHECKS.check(
     "tcp/reply-one-byte-at-a-time",
     "a reply delivered one byte per segment is reassembled",
-    area="tcp",
-    transport="tcp",
     requirements=("TCP-CLI-1",),
 )
 def tcp_reply_one_byte_at_a_time(ctx: Ctx) -> None:
@@ -419,8 +397,6 @@ def tcp_reply_one_byte_at_a_time(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "tcp/reply-with-wrong-id",
     "a reply with another request ID, followed by the genuine one, is an error: the client gives up the connection",
-    area="tcp",
-    transport="tcp",
     requirements=("TCP-CLI-3",),
 )
 def tcp_reply_with_wrong_id(ctx: Ctx) -> None:
@@ -444,8 +420,6 @@ def tcp_reply_with_wrong_id(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "tcp/close-mid-reply",
     "the server closing half-way through a reply gives a prompt error, not a hang or a truncated answer",
-    area="tcp",
-    transport="tcp",
     requirements=("TCP-CLI-4",),
 )
 def tcp_close_mid_reply(ctx: Ctx) -> None:
@@ -473,8 +447,6 @@ def tcp_close_mid_reply(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "tcp/silent-server",
     "a server that accepts and reads the request but never answers is abandoned at the client's deadline",
-    area="tcp",
-    transport="tcp",
     requirements=("TCP-CLI-2",),
 )
 def tcp_silent_server(ctx: Ctx) -> None:
@@ -500,8 +472,6 @@ def tcp_silent_server(ctx: Ctx) -> None:
 @CLIENT_CHECKS.check(
     "tcp/connect-timeout",
     "a connection the server never accepts (its accept queue is full) is abandoned at the client's deadline",
-    area="tcp",
-    transport="tcp",
     requirements=("TCP-CLI-2",),
 )
 def tcp_connect_timeout(ctx: Ctx) -> None:

@@ -24,12 +24,19 @@ from .env import ServerEnv
 from .judge import REPLY_WAIT, judge_reply, result_name, tcp_first_exchange
 from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id, wait_for
 
+#: The TCP server checks, in run order (connection-limit checks last).
+TCP_CHECKS: Registry[ServerEnv] = Registry()
+
 #: Stalled connections in the slowloris check (the issue's figure), fewer when the claimed limit is lower.
 SLOWLORIS_CONNECTIONS = 100
 #: Seconds (before scaling) within which a fresh client's ECHO must complete while the slowloris holds on.
 SLOWLORIS_LATENCY = 1.0
 #: The longest pause between bytes of the slow drip; shorter when the claimed deadline is short.
 DRIP_INTERVAL = 0.5
+#: ECHO requests sent in one segment by the pipelining check.
+PIPELINED = 3
+#: Connections the garbage check fills with random bytes before it checks the target still serves.
+GARBAGE_STREAMS = 5
 #: Payload bytes the short request's header announces, and how many of them arrive.
 SHORT_REQUEST = (100, 10)
 #: Largest payload per request in the slow-reader flood, and the most bytes the flood sends in all.
@@ -54,6 +61,11 @@ def _read(ctx: CheckContext[ServerEnv], channel: TcpChannel, wait: float | None 
     return read.data if read.ending is Ending.MESSAGE else None
 
 
+@TCP_CHECKS.check(
+    "tcp/split-1-byte",
+    "An ECHO sent one byte per segment is answered.",
+    requirements=("TCP-SRV-1",),
+)
 def _split(ctx: CheckContext[ServerEnv]) -> None:
     payload = b"one byte at a time"
     data, header = echo_request(payload)
@@ -68,9 +80,15 @@ def _split(ctx: CheckContext[ServerEnv]) -> None:
         ctx.expect(reply[HEADER_SIZE:] == payload, "TCP-SRV-1", "the payload back", describe(reply))
 
 
+@TCP_CHECKS.check(
+    "tcp/pipelined",
+    f"{PIPELINED} ECHOs in one segment are all answered, in order.",
+    requirements=("TCP-SRV-1", "TCP-SRV-2", "MSG-5"),
+)
 def _pipelined(ctx: CheckContext[ServerEnv]) -> None:
-    requests = [echo_request(bytes([65 + i]) * (i + 1)) for i in range(3)]
-    channel, first = tcp_first_exchange(ctx, b"".join(d for d, _ in requests), "three ECHO requests in one segment")
+    requests = [echo_request(bytes([65 + i]) * (i + 1)) for i in range(PIPELINED)]
+    together = b"".join(d for d, _ in requests)
+    channel, first = tcp_first_exchange(ctx, together, f"{PIPELINED} ECHO requests in one segment")
     with channel:
         replies = [first.data if first.ending is Ending.MESSAGE else None]
         replies += [_read(ctx, channel) for _ in requests[1:]]
@@ -96,6 +114,11 @@ def _pipelined(ctx: CheckContext[ServerEnv]) -> None:
             ctx.expect(reply[HEADER_SIZE:] == data[HEADER_SIZE:], "SRV-10", "the payload back", describe(reply))
 
 
+@TCP_CHECKS.check(
+    "tcp/error-keeps-connection",
+    "A reserved operation with a payload, then an ECHO, in one segment: UNKNOWN_OPERATION, then the ECHO.",
+    requirements=("TCP-SRV-9", "TCP-SRV-2", "SRV-6"),
+)
 def _error_keeps_connection(ctx: CheckContext[ServerEnv]) -> None:
     bad = pack_request(0x0003, fresh_id(), b"discard me")
     good, good_header = echo_request(b"next")
@@ -115,6 +138,44 @@ def _error_keeps_connection(ctx: CheckContext[ServerEnv]) -> None:
     )
 
 
+@TCP_CHECKS.check(
+    "tcp/max-payload",
+    "ECHO with the claimed TCP limit is answered whole; a header announcing one more byte gets TOO_LARGE and a "
+    "close before the suite sends any payload.",
+    requirements=("TCP-SRV-4", "SRV-8", "TCP-SRV-1"),
+)
+def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
+    limit = ctx.env.claims.tcp_max_payload
+    payload = os.urandom(limit)
+    data, header = echo_request(payload)
+    channel, read = tcp_first_exchange(ctx, data, f"ECHO with {limit} payload bytes, the claimed limit")
+    channel.close()
+    reply = read.data if read.ending is Ending.MESSAGE else None
+    replied = judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-8")
+    if reply is not None and replied is not None and replied.result == Result.OK:
+        ctx.expect(
+            reply[HEADER_SIZE:] == payload,
+            "TCP-SRV-1",
+            f"all {limit} bytes back, however they were split into segments",
+            f"{len(reply) - HEADER_SIZE} bytes, {'identical' if reply[HEADER_SIZE:] == payload else 'different'}",
+        )
+    over = pack_request(Op.ECHO, fresh_id())[:HEADER_SIZE]
+    over = over[:16] + (limit + 1).to_bytes(4, "big")
+    with _connect(ctx) as channel:
+        channel.send(over, f"header announcing {limit + 1} bytes; the suite never sends them")
+        reply = _read(ctx, channel)
+        judge_reply(ctx, reply, unpack_header(over), datagram=False, result=Result.TOO_LARGE, requirement="TCP-SRV-4")
+        if reply is not None:
+            got = channel.wait_closed(ctx.timing.limit(0))
+            ctx.expect(got.closed, "TCP-SRV-4", "the connection closed after TOO_LARGE", "it stayed open")
+
+
+@TCP_CHECKS.check(
+    "tcp/short-request",
+    f"A header announcing {SHORT_REQUEST[0]} bytes, {SHORT_REQUEST[1]} of them, then nothing: closed by the deadline.",
+    requirements=("TCP-SRV-5",),
+    informational=True,
+)
 def _short_request(ctx: CheckContext[ServerEnv]) -> None:
     announced, sent = SHORT_REQUEST
     data = pack_request(Op.ECHO, fresh_id(), bytes(announced))[: HEADER_SIZE + sent]
@@ -146,6 +207,12 @@ def _judge_deadline_close(ctx: CheckContext[ServerEnv], closed: bool, data: byte
         )
 
 
+@TCP_CHECKS.check(
+    "tcp/slow-drip",
+    "A request dripped one byte at a time is cut off at the whole-request deadline.",
+    requirements=("TCP-SRV-5",),
+    informational=True,
+)
 def _slow_drip(ctx: CheckContext[ServerEnv]) -> None:
     deadline = ctx.env.claims.request_deadline
     interval = min(DRIP_INTERVAL, deadline / 4)
@@ -169,32 +236,12 @@ def _slow_drip(ctx: CheckContext[ServerEnv]) -> None:
         _judge_deadline_close(ctx, False, b"", time.monotonic() - start, data)
 
 
-def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
-    limit = ctx.env.claims.tcp_max_payload
-    payload = os.urandom(limit)
-    data, header = echo_request(payload)
-    channel, read = tcp_first_exchange(ctx, data, f"ECHO with {limit} payload bytes, the claimed limit")
-    channel.close()
-    reply = read.data if read.ending is Ending.MESSAGE else None
-    replied = judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-8")
-    if reply is not None and replied is not None and replied.result == Result.OK:
-        ctx.expect(
-            reply[HEADER_SIZE:] == payload,
-            "TCP-SRV-1",
-            f"all {limit} bytes back, however they were split into segments",
-            f"{len(reply) - HEADER_SIZE} bytes, {'identical' if reply[HEADER_SIZE:] == payload else 'different'}",
-        )
-    over = pack_request(Op.ECHO, fresh_id())[:HEADER_SIZE]
-    over = over[:16] + (limit + 1).to_bytes(4, "big")
-    with _connect(ctx) as channel:
-        channel.send(over, f"header announcing {limit + 1} bytes; the suite never sends them")
-        reply = _read(ctx, channel)
-        judge_reply(ctx, reply, unpack_header(over), datagram=False, result=Result.TOO_LARGE, requirement="TCP-SRV-4")
-        if reply is not None:
-            got = channel.wait_closed(ctx.timing.limit(0))
-            ctx.expect(got.closed, "TCP-SRV-4", "the connection closed after TOO_LARGE", "it stayed open")
-
-
+@TCP_CHECKS.check(
+    "tcp/idle-timeout",
+    "A connection left silent after a request is closed by the idle timeout.",
+    requirements=("TCP-SRV-6",),
+    informational=True,
+)
 def _idle(ctx: CheckContext[ServerEnv]) -> None:
     idle = ctx.env.claims.idle_timeout
     data, header = echo_request(b"then silence")
@@ -212,9 +259,15 @@ def _idle(ctx: CheckContext[ServerEnv]) -> None:
         ctx.measure("observed idle timeout", got.elapsed, "s", f"claimed {idle:g} s")
 
 
+@TCP_CHECKS.check(
+    "tcp/garbage",
+    f"Garbage streams on {GARBAGE_STREAMS} connections, then an ECHO on one more: answered.",
+    requirements=("SRV-16", "TCP-SRV-3"),
+    destructive=True,
+)
 def _garbage(ctx: CheckContext[ServerEnv]) -> None:
     rng = random.Random(os.urandom(8))
-    for n in range(5):
+    for n in range(GARBAGE_STREAMS):
         body = rng.randbytes(512)
         if n % 2:
             body = MAGIC + bytes([VERSION]) + body
@@ -226,6 +279,116 @@ def _garbage(ctx: CheckContext[ServerEnv]) -> None:
     channel.close()
     reply = read.data if read.ending is Ending.MESSAGE else None
     judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-16")
+
+
+@TCP_CHECKS.check(
+    "tcp/slowloris",
+    f"With up to {SLOWLORIS_CONNECTIONS} connections stalled in the header, a fresh ECHO is answered within "
+    f"{SLOWLORIS_LATENCY:g} s.",
+    requirements=("TCP-SRV-8",),
+    destructive=True,
+    informational=True,
+)
+def _slowloris(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    count = min(SLOWLORIS_CONNECTIONS, claims.max_connections - 1)
+    sources = _sources(ctx, count, claims.max_connections_per_source)
+    stalled: list[TcpChannel] = []
+    try:
+        for i, source in enumerate(sources):
+            try:
+                channel = _connect(ctx, source=source, label=f"stalled#{i + 1}")
+            except OSError:
+                continue
+            stalled.append(channel)
+            if i < 3:
+                channel.send(MAGIC[:1], "one byte of a header, then nothing", message_start=False)
+            else:
+                channel.sock.send(MAGIC[:1])
+        ctx.log.event("slowloris", f"{len(stalled)} connections stalled in the header")
+        time.sleep(ctx.timing.scaled(0.1))
+        data, header = echo_request(b"fresh client")
+        bound = ctx.timing.scaled(SLOWLORIS_LATENCY)
+        start = time.monotonic()
+        try:
+            with _connect(ctx, label="fresh") as fresh:
+                fresh.send(data)
+                read = fresh.read_message(bound)
+        except OSError as error:
+            ctx.fail("TCP-SRV-8", "a fresh client served at once", f"connect failed: {error!r}")
+            return
+        latency = time.monotonic() - start
+    finally:
+        for channel in stalled:
+            channel.close()
+    served = read.ending is Ending.MESSAGE and read.data[HEADER_SIZE:] == b"fresh client"
+    if ctx.expect(
+        served and latency <= bound,
+        "TCP-SRV-8",
+        f"with {len(stalled)} connections stalled, a fresh ECHO answered within {bound:.2f} s",
+        f"{'answered' if served else read.ending.value} after {latency:.2f} s",
+    ):
+        ctx.measure("fresh ECHO latency under slowloris", latency, "s", f"{len(stalled)} stalled connections")
+        judge_reply(ctx, read.data, header, datagram=False, result=Result.OK, requirement="TCP-SRV-8")
+
+
+@TCP_CHECKS.check(
+    "tcp/slow-reader",
+    "A client that sends requests and never reads the replies is dropped by the send timeout.",
+    requirements=("TCP-SRV-10",),
+    destructive=True,
+    informational=True,
+)
+def _slow_reader(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    payload = min(claims.tcp_max_payload, FLOOD_REQUEST)
+    request, _ = echo_request(bytes(payload))
+    with _connect(ctx, receive_buffer=FLOOD_RECEIVE_BUFFER, label="slow-reader") as channel:
+        if channel.kernel_state_open() is None:
+            ctx.skip("this platform has no TCP_INFO, so a close cannot be seen without reading")
+        channel.log.sent(channel.name, request, note=f"ECHO with {payload} bytes, repeated; replies never read")
+        channel.sock.setblocking(False)
+        sent, pending = 0, memoryview(request)
+        blocked_since: float | None = None
+        start = time.monotonic()
+        closed_early = False
+        while sent < FLOOD_CAP:
+            try:
+                n = channel.sock.send(pending)
+            except BlockingIOError:
+                now = time.monotonic()
+                blocked_since = blocked_since or now
+                if now - blocked_since > ctx.timing.scaled(FLOOD_STALL):
+                    break
+                wait_for(channel.sock, 0.05, writable=True)
+                continue
+            except OSError:
+                closed_early = True
+                break
+            blocked_since = None
+            sent += n
+            pending = pending[n:] if n < len(pending) else memoryview(request)
+        stalled_at = blocked_since or time.monotonic()
+        ctx.log.event(channel.name, f"{sent} bytes sent in {stalled_at - start:.2f} s, then the sends blocked")
+        bound = ctx.timing.limit(claims.send_timeout)
+        while not closed_early and time.monotonic() - stalled_at < bound:
+            state = channel.kernel_state_open()
+            if not state:
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - stalled_at
+        open_now = not closed_early and bool(channel.kernel_state_open())
+        ctx.log.event(channel.name, "still established" if open_now else "closed by the target")
+        with contextlib.suppress(OSError):
+            channel.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    if ctx.expect(
+        not open_now,
+        "TCP-SRV-10",
+        f"a peer that never reads is dropped within the claimed send timeout of {claims.send_timeout:g} s "
+        f"(bound {bound:.2f} s after the suite's own sends blocked)",
+        f"still established {elapsed:.2f} s after the suite's sends blocked ({sent} bytes of requests sent)",
+    ):
+        ctx.measure("slow reader dropped after", elapsed, "s", "from the moment the suite's sends blocked")
 
 
 def _ensure_descriptors(ctx: CheckContext[ServerEnv], count: int) -> None:
@@ -337,6 +500,12 @@ def _fill(
             channel.close()
 
 
+@TCP_CHECKS.check(
+    "tcp/connection-limit",
+    "With the claimed number of connections open, the next is BUSY or refused.",
+    requirements=("TCP-SRV-7",),
+    destructive=True,
+)
 def _connection_limit(ctx: CheckContext[ServerEnv]) -> None:
     claims = ctx.env.claims
     n = claims.max_connections
@@ -353,6 +522,12 @@ def _connection_limit(ctx: CheckContext[ServerEnv]) -> None:
     )
 
 
+@TCP_CHECKS.check(
+    "tcp/limit-counts-from-accept",
+    "Connections that never send a byte count against the limit: the next one is BUSY or refused.",
+    requirements=("TCP-SRV-11", "TCP-SRV-7"),
+    destructive=True,
+)
 def _counts_from_accept(ctx: CheckContext[ServerEnv]) -> None:
     claims = ctx.env.claims
     n = claims.max_connections
@@ -375,6 +550,12 @@ def _counts_from_accept(ctx: CheckContext[ServerEnv]) -> None:
     )
 
 
+@TCP_CHECKS.check(
+    "tcp/per-source-limit",
+    "One source cannot take more than the claimed per-source number of connections.",
+    requirements=("TCP-SRV-12",),
+    destructive=True,
+)
 def _per_source(ctx: CheckContext[ServerEnv]) -> None:
     claims = ctx.env.claims
     p, n = claims.max_connections_per_source, claims.max_connections
@@ -394,206 +575,3 @@ def _per_source(ctx: CheckContext[ServerEnv]) -> None:
         f"connection {p + 1} from one source rejected (claimed per-source limit {p})",
         result.detail,
     )
-
-
-def _slowloris(ctx: CheckContext[ServerEnv]) -> None:
-    claims = ctx.env.claims
-    count = min(SLOWLORIS_CONNECTIONS, claims.max_connections - 1)
-    sources = _sources(ctx, count, claims.max_connections_per_source)
-    stalled: list[TcpChannel] = []
-    try:
-        for i, source in enumerate(sources):
-            try:
-                channel = _connect(ctx, source=source, label=f"stalled#{i + 1}")
-            except OSError:
-                continue
-            stalled.append(channel)
-            if i < 3:
-                channel.send(MAGIC[:1], "one byte of a header, then nothing", message_start=False)
-            else:
-                channel.sock.send(MAGIC[:1])
-        ctx.log.event("slowloris", f"{len(stalled)} connections stalled in the header")
-        time.sleep(ctx.timing.scaled(0.1))
-        data, header = echo_request(b"fresh client")
-        bound = ctx.timing.scaled(SLOWLORIS_LATENCY)
-        start = time.monotonic()
-        try:
-            with _connect(ctx, label="fresh") as fresh:
-                fresh.send(data)
-                read = fresh.read_message(bound)
-        except OSError as error:
-            ctx.fail("TCP-SRV-8", "a fresh client served at once", f"connect failed: {error!r}")
-            return
-        latency = time.monotonic() - start
-    finally:
-        for channel in stalled:
-            channel.close()
-    served = read.ending is Ending.MESSAGE and read.data[HEADER_SIZE:] == b"fresh client"
-    if ctx.expect(
-        served and latency <= bound,
-        "TCP-SRV-8",
-        f"with {len(stalled)} connections stalled, a fresh ECHO answered within {bound:.2f} s",
-        f"{'answered' if served else read.ending.value} after {latency:.2f} s",
-    ):
-        ctx.measure("fresh ECHO latency under slowloris", latency, "s", f"{len(stalled)} stalled connections")
-        judge_reply(ctx, read.data, header, datagram=False, result=Result.OK, requirement="TCP-SRV-8")
-
-
-def _slow_reader(ctx: CheckContext[ServerEnv]) -> None:
-    claims = ctx.env.claims
-    payload = min(claims.tcp_max_payload, FLOOD_REQUEST)
-    request, _ = echo_request(bytes(payload))
-    with _connect(ctx, receive_buffer=FLOOD_RECEIVE_BUFFER, label="slow-reader") as channel:
-        if channel.kernel_state_open() is None:
-            ctx.skip("this platform has no TCP_INFO, so a close cannot be seen without reading")
-        channel.log.sent(channel.name, request, note=f"ECHO with {payload} bytes, repeated; replies never read")
-        channel.sock.setblocking(False)
-        sent, pending = 0, memoryview(request)
-        blocked_since: float | None = None
-        start = time.monotonic()
-        closed_early = False
-        while sent < FLOOD_CAP:
-            try:
-                n = channel.sock.send(pending)
-            except BlockingIOError:
-                now = time.monotonic()
-                blocked_since = blocked_since or now
-                if now - blocked_since > ctx.timing.scaled(FLOOD_STALL):
-                    break
-                wait_for(channel.sock, 0.05, writable=True)
-                continue
-            except OSError:
-                closed_early = True
-                break
-            blocked_since = None
-            sent += n
-            pending = pending[n:] if n < len(pending) else memoryview(request)
-        stalled_at = blocked_since or time.monotonic()
-        ctx.log.event(channel.name, f"{sent} bytes sent in {stalled_at - start:.2f} s, then the sends blocked")
-        bound = ctx.timing.limit(claims.send_timeout)
-        while not closed_early and time.monotonic() - stalled_at < bound:
-            state = channel.kernel_state_open()
-            if not state:
-                break
-            time.sleep(0.05)
-        elapsed = time.monotonic() - stalled_at
-        open_now = not closed_early and bool(channel.kernel_state_open())
-        ctx.log.event(channel.name, "still established" if open_now else "closed by the target")
-        with contextlib.suppress(OSError):
-            channel.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    if ctx.expect(
-        not open_now,
-        "TCP-SRV-10",
-        f"a peer that never reads is dropped within the claimed send timeout of {claims.send_timeout:g} s "
-        f"(bound {bound:.2f} s after the suite's own sends blocked)",
-        f"still established {elapsed:.2f} s after the suite's sends blocked ({sent} bytes of requests sent)",
-    ):
-        ctx.measure("slow reader dropped after", elapsed, "s", "from the moment the suite's sends blocked")
-
-
-def register_tcp_checks(registry: Registry[ServerEnv]) -> None:
-    """The TCP server checks, in run order (connection-limit checks last)."""
-    add = registry.check
-    add(
-        "tcp/split-1-byte",
-        "An ECHO sent one byte per segment is answered.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-1",),
-    )(_split)
-    add(
-        "tcp/pipelined",
-        "Three ECHOs in one segment are all answered, in order.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-1", "TCP-SRV-2", "MSG-5"),
-    )(_pipelined)
-    add(
-        "tcp/error-keeps-connection",
-        "A reserved operation with a payload, then an ECHO, in one segment: UNKNOWN_OPERATION, then the ECHO.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-9", "TCP-SRV-2", "SRV-6"),
-    )(_error_keeps_connection)
-    add(
-        "tcp/max-payload",
-        "ECHO with the claimed TCP limit is answered whole; a header announcing one more byte gets TOO_LARGE and a "
-        "close before the suite sends any payload.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-4", "SRV-8", "TCP-SRV-1"),
-    )(_max_payload)
-    add(
-        "tcp/short-request",
-        "A header announcing 100 bytes, 10 of them, then nothing: closed by the deadline.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-5",),
-        informational=True,
-    )(_short_request)
-    add(
-        "tcp/slow-drip",
-        "A request dripped one byte at a time is cut off at the whole-request deadline.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-5",),
-        informational=True,
-    )(_slow_drip)
-    add(
-        "tcp/idle-timeout",
-        "A connection left silent after a request is closed by the idle timeout.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-6",),
-        informational=True,
-    )(_idle)
-    add(
-        "tcp/garbage",
-        "Garbage streams on five connections, then an ECHO on a sixth: answered.",
-        area="tcp",
-        transport="tcp",
-        requirements=("SRV-16", "TCP-SRV-3"),
-        destructive=True,
-    )(_garbage)
-    add(
-        "tcp/slowloris",
-        "With up to 100 connections stalled in the header, a fresh ECHO is answered within 1 s.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-8",),
-        destructive=True,
-        informational=True,
-    )(_slowloris)
-    add(
-        "tcp/slow-reader",
-        "A client that sends requests and never reads the replies is dropped by the send timeout.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-10",),
-        destructive=True,
-        informational=True,
-    )(_slow_reader)
-    add(
-        "tcp/connection-limit",
-        "With the claimed number of connections open, the next is BUSY or refused.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-7",),
-        destructive=True,
-    )(_connection_limit)
-    add(
-        "tcp/limit-counts-from-accept",
-        "Connections that never send a byte count against the limit: the next one is BUSY or refused.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-11", "TCP-SRV-7"),
-        destructive=True,
-    )(_counts_from_accept)
-    add(
-        "tcp/per-source-limit",
-        "One source cannot take more than the claimed per-source number of connections.",
-        area="tcp",
-        transport="tcp",
-        requirements=("TCP-SRV-12",),
-        destructive=True,
-    )(_per_source)

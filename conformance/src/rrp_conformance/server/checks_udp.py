@@ -29,6 +29,9 @@ from .env import ServerEnv, show
 from .judge import UDP_ATTEMPT_WAIT, judge_reply, udp_exchange
 from .net import UdpChannel, describe, fresh_id
 
+#: The UDP server checks, in run order (the amplification summary last).
+UDP_CHECKS: Registry[ServerEnv] = Registry()
+
 #: Garbage datagrams in the burst (the issue's figure).
 GARBAGE_DATAGRAMS = 1000
 #: Bytes of the random secret the stale-data check plants; every 8-byte window of it is searched for.
@@ -41,6 +44,11 @@ CACHED_ECHO = 1000
 DEDUP_PROBE_FRACTION = 0.85
 
 
+@UDP_CHECKS.check(
+    "udp/max-payload",
+    "ECHO with the claimed UDP payload limit is answered whole; over it, TOO_LARGE.",
+    requirements=("UDP-SRV-4", "SRV-8", "SRV-10"),
+)
 def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
@@ -68,6 +76,11 @@ def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
             judge_reply(ctx, reply, unpack_header(over), datagram=True, result=Result.TOO_LARGE, requirement="SRV-8")
 
 
+@UDP_CHECKS.check(
+    "udp/reply-source-address",
+    "An ECHO sent to the alternate address is answered from that address and port.",
+    requirements=("UDP-SRV-6",),
+)
 def _source_address(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
@@ -104,6 +117,11 @@ def _increment_value(ctx: CheckContext[ServerEnv], reply: bytes | None, data: by
     return int.from_bytes(reply[HEADER_SIZE:], "big")
 
 
+@UDP_CHECKS.check(
+    "udp/retransmission",
+    "An INCREMENT retransmitted with the same ID returns the same value; a new ID a new one.",
+    requirements=("UDP-SRV-7", "SRV-11"),
+)
 def _retransmission(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
@@ -124,6 +142,11 @@ def _retransmission(ctx: CheckContext[ServerEnv]) -> None:
     ctx.expect(new != first, "UDP-SRV-7", "a new request ID to run again", f"counter {new} again")
 
 
+@UDP_CHECKS.check(
+    "udp/dedup-window",
+    f"An INCREMENT retransmitted {DEDUP_PROBE_FRACTION:g} of {MIN_DEDUP_WINDOW:g} s later is still a duplicate.",
+    requirements=("UDP-SRV-8",),
+)
 def _dedup_window(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
@@ -151,6 +174,11 @@ def _dedup_window(ctx: CheckContext[ServerEnv]) -> None:
         )
 
 
+@UDP_CHECKS.check(
+    "udp/stale-data",
+    "Replies after ECHOs of a random secret, to short and malformed requests, carry no byte string of it.",
+    requirements=("SRV-14",),
+)
 def _stale_data(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
@@ -193,6 +221,12 @@ def _header(operation: int, *, size: int = 0, version: int = VERSION, flags: int
     return Header(magic=MAGIC, version=version, flags=flags, operation=operation, request_id=fresh_id(), size=size)
 
 
+@UDP_CHECKS.check(
+    "udp/garbage-burst",
+    f"{GARBAGE_DATAGRAMS} garbage datagrams, then an ECHO: still answered.",
+    requirements=("SRV-16",),
+    destructive=True,
+)
 def _garbage(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
@@ -216,6 +250,12 @@ def _garbage(ctx: CheckContext[ServerEnv]) -> None:
         judge_reply(ctx, reply, unpack_header(data), datagram=True, result=Result.OK, requirement="SRV-16")
 
 
+@UDP_CHECKS.check(
+    "udp/amplification",
+    f"The worst reply/request size ratio over every UDP reply of the run is at most {AMPLIFICATION_FACTOR}.",
+    requirements=("UDP-SRV-5",),
+    informational=True,
+)
 def _amplification(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
@@ -240,59 +280,3 @@ def _amplification(ctx: CheckContext[ServerEnv]) -> None:
         f"no reply datagram more than {AMPLIFICATION_FACTOR} times its request",
         f"{meter.worst:.2f} times: {meter.worst_case}",
     )
-
-
-def register_udp_checks(registry: Registry[ServerEnv]) -> None:
-    """The UDP server checks, in run order (the amplification summary last)."""
-    add = registry.check
-    add(
-        "udp/max-payload",
-        "ECHO with the claimed UDP payload limit is answered whole; over it, TOO_LARGE.",
-        area="udp",
-        transport="udp",
-        requirements=("UDP-SRV-4", "SRV-8", "SRV-10"),
-    )(_max_payload)
-    add(
-        "udp/reply-source-address",
-        "An ECHO sent to the alternate address is answered from that address and port.",
-        area="udp",
-        transport="udp",
-        requirements=("UDP-SRV-6",),
-    )(_source_address)
-    add(
-        "udp/retransmission",
-        "An INCREMENT retransmitted with the same ID returns the same value; a new ID a new one.",
-        area="udp",
-        transport="udp",
-        requirements=("UDP-SRV-7", "SRV-11"),
-    )(_retransmission)
-    add(
-        "udp/dedup-window",
-        f"An INCREMENT retransmitted {DEDUP_PROBE_FRACTION:g} of {MIN_DEDUP_WINDOW:g} s later is still a duplicate.",
-        area="udp",
-        transport="udp",
-        requirements=("UDP-SRV-8",),
-    )(_dedup_window)
-    add(
-        "udp/stale-data",
-        "Replies after ECHOs of a random secret, to short and malformed requests, carry no byte string of it.",
-        area="udp",
-        transport="udp",
-        requirements=("SRV-14",),
-    )(_stale_data)
-    add(
-        "udp/garbage-burst",
-        f"{GARBAGE_DATAGRAMS} garbage datagrams, then an ECHO: still answered.",
-        area="udp",
-        transport="udp",
-        requirements=("SRV-16",),
-        destructive=True,
-    )(_garbage)
-    add(
-        "udp/amplification",
-        "The worst reply/request size ratio over every UDP reply of the run is at most the spec's factor.",
-        area="udp",
-        transport="udp",
-        requirements=("UDP-SRV-5",),
-        informational=True,
-    )(_amplification)

@@ -15,7 +15,7 @@ from typing import Any
 from rrp_spec import HEADER_SIZE, Result, unpack_header, vectors
 
 from ..context import CheckContext
-from ..registry import Check, Registry
+from ..registry import Registry
 from .env import ServerEnv
 from .judge import REPLY_WAIT, judge_reply, tcp_first_exchange, udp_exchange
 from .net import Ending, TcpChannel, TcpRead, UdpChannel, describe, echo_request
@@ -140,8 +140,11 @@ def _closed_for_good(ctx: CheckContext[ServerEnv], channel: TcpChannel) -> TcpRe
     return channel.wait_closed(ctx.timing.limit(0))
 
 
-def register_vector_checks(registry: Registry[ServerEnv]) -> None:
-    """One check per invalid request vector and transport."""
+#: One check per invalid request vector and transport, in the vectors' order.
+VECTOR_CHECKS: Registry[ServerEnv] = Registry()
+
+
+def _declare_vector_checks() -> None:
     for vector in vectors.load():
         if vector["direction"] != "request" or "action" not in vector["expect"]:
             continue
@@ -153,13 +156,12 @@ def register_vector_checks(registry: Registry[ServerEnv]) -> None:
             if transport == "tcp" and Result[vector["expect"].get("result", "OK")] in _FRAMING_INTACT:
                 requirements.append("TCP-SRV-9")
             factory = _udp_vector if transport == "udp" else _tcp_vector
-            registry.add(
-                Check(
-                    f"{transport}/vector/{vector['name']}",
-                    f"Vector {vector['name']!r} ({vector['description']}): expect {_expectation(vector['expect'])}.",
-                    "header",
-                    transport,
-                    tuple(dict.fromkeys(requirements)),
-                    factory(vector),
-                )
-            )
+            VECTOR_CHECKS.check(
+                f"{transport}/vector/{vector['name']}",
+                f"Vector {vector['name']!r} ({vector['description']}): expect {_expectation(vector['expect'])}.",
+                area="header",
+                requirements=dict.fromkeys(requirements),
+            )(factory(vector))
+
+
+_declare_vector_checks()

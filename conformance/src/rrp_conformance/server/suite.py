@@ -13,10 +13,10 @@ from ..registry import Registry
 from ..reports import RunReport
 from ..runner import Probe
 from ..suite import SuiteOptions, run_suite
-from .checks_dispatch import register_dispatch_checks
-from .checks_tcp import register_tcp_checks
-from .checks_udp import register_udp_checks
-from .checks_vectors import register_vector_checks
+from .checks_dispatch import DISPATCH_CHECKS
+from .checks_tcp import TCP_CHECKS
+from .checks_udp import UDP_CHECKS
+from .checks_vectors import VECTOR_CHECKS
 from .env import ServerEnv, show
 
 #: The requirement a target breaks when it stops answering after a check.
@@ -25,14 +25,8 @@ DEATH_REQUIREMENT = "SRV-16"
 GRADED_SIDES = (Side.SERVER, Side.BOTH)
 
 
-def build_registry() -> Registry[ServerEnv]:
-    """Every server check, in run order: vectors, semantics, UDP, then TCP (destructive ones last)."""
-    registry: Registry[ServerEnv] = Registry()
-    register_vector_checks(registry)
-    register_dispatch_checks(registry)
-    register_udp_checks(registry)
-    register_tcp_checks(registry)
-    return registry
+#: Every server check, in run order: vectors, semantics, UDP, then TCP (destructive ones last).
+SERVER_CHECKS: Registry[ServerEnv] = Registry.joined(VECTOR_CHECKS, DISPATCH_CHECKS, UDP_CHECKS, TCP_CHECKS)
 
 
 def grade_server(env: ServerEnv, options: SuiteOptions, stream: TextIO | None = None) -> RunReport:
@@ -65,7 +59,7 @@ def grade_server(env: ServerEnv, options: SuiteOptions, stream: TextIO | None = 
     }
     return run_suite(
         suite="server",
-        checks=list(build_registry()),
+        checks=list(SERVER_CHECKS),
         env=env,
         options=options,
         probes=probes,
