@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import socket
@@ -12,6 +13,7 @@ import pytest
 
 from rrp_conformance.cli import main
 from rrp_conformance.outcomes import ExitCode
+from rrp_conformance.server.env import parse_address
 
 #: Not in the catalogue (spelled in two parts so the repository-wide ID scan does not flag it).
 UNKNOWN_ID = "TCP-SRV-" + "99"
@@ -37,7 +39,8 @@ def _status(argv: list[str]) -> int | str | None:
     "argv",
     [
         ["server"],
-        ["server", "--udp", "localhost:7000"],
+        ["server", "--udp", "[127.0.0.1]:7000"],
+        ["server", "--udp", "127.0.0.1:0"],
         ["server", "--udp", "127.0.0.1:70000"],
         ["server", "--udp", "0.0.0.0:7000"],  # a wildcard is where a server listens, not where to send
         ["server", "--tcp", "[::]:7000"],
@@ -48,6 +51,11 @@ def _status(argv: list[str]) -> int | str | None:
 def test_usage_errors_exit_2_with_one_sentence(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert _status(argv) == ExitCode.USAGE
     assert capsys.readouterr().err.strip()
+
+
+def test_a_target_may_be_named_like_rrp_serve_and_rrp_call_accept_it() -> None:
+    host, port = parse_address("localhost:7000")
+    assert port == 7000 and ipaddress.ip_address(host).is_loopback
 
 
 def test_an_unknown_select_pattern_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,8 @@ import ipaddress
 import sys
 from dataclasses import dataclass
 
+from rrp_spec.addresses import format_address, parse_address
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -21,22 +23,19 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_address((self.host, self.port))
 
 
 def parse_endpoint(text: str) -> Endpoint:
     """``HOST:PORT`` or ``[V6HOST]:PORT`` with a numeric loopback host; raises ``ValueError`` otherwise."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    host = host.removeprefix("[").removesuffix("]")
+    host, port = parse_address(text)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{host!r} is not a numeric IP address") from None
+        raise ValueError(f"{text!r}: benchmarks take a numeric loopback address, not the name {host!r}") from None
     if not address.is_loopback:
         raise ValueError(f"{host} is not a loopback address: benchmark servers listen on loopback only")
-    return Endpoint(host, int(port_text))
+    return Endpoint(host, port)
 
 
 def _endpoint_arg(text: str) -> Endpoint:

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rrp_spec import RetryPolicy, Transport
+from rrp_spec.addresses import format_url
 
 #: Every placeholder a template may use.
 PLACEHOLDERS: frozenset[str] = frozenset(
@@ -68,8 +69,7 @@ class CallParameters:
     @property
     def url(self) -> str:
         """``udp://127.0.0.1:4000``; IPv6 hosts in brackets."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.transport}://{host}:{self.port}"
+        return format_url(self.transport, (self.host, self.port))
 
     def fields(self) -> dict[str, str]:
         """The value of every placeholder."""

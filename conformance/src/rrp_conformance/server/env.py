@@ -19,43 +19,39 @@ from rrp_spec import (
     DEFAULT_TCP_MAX_PAYLOAD,
     DEFAULT_UDP_MAX_PAYLOAD,
     MAX_SEND_TIMEOUT,
+    addresses,
 )
+from rrp_spec.addresses import AddressError, require_destination
 
 #: Where the source-address check sends when the target listens on a wildcard address.
 DEFAULT_ALT_ADDRESS = "127.0.0.2"
 
-Address = tuple[str, int]
+Address = addresses.Address
 
 
 def parse_address(text: str) -> Address:
-    """A target's ``HOST:PORT`` or ``[V6]:PORT``; ``ValueError`` with one sentence if malformed or a wildcard."""
-    host, port = parse_listening_address(text)
-    if ipaddress.ip_address(host).is_unspecified:
-        loopback = "[::1]" if ":" in host else "127.0.0.1"
-        raise ValueError(
-            f"{text!r}: {host} is the wildcard a server binds to, not an address to send to; try {loopback}:{port}"
-        )
+    """A target's ``HOST:PORT`` (``[V6]:PORT``, or a name such as ``localhost``) as a numeric address to send to.
+
+    ``ValueError`` with one sentence if malformed, a wildcard, port 0, or a name that does not resolve.
+    A name is resolved once, to the first address the system lists (as ``rrp serve`` binds it), so
+    that every check talks to one address and the report names it.
+    """
+    host, port = require_destination(addresses.parse_address(text), text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            host = str(socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM)[0][4][0])
+        except (OSError, UnicodeError) as error:
+            raise AddressError(
+                f"{text!r}: cannot resolve {host!r} ({getattr(error, 'strerror', None) or error})"
+            ) from None
     return host, port
 
 
 def parse_listening_address(text: str) -> Address:
     """``HOST:PORT`` or ``[V6]:PORT`` as a ``(host, port)`` pair, wildcards included (what a server says it bound)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"{text!r}: port {port_text!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"{text!r}: port {port} is out of range")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
-    return host, port
+    return addresses.parse_address(text)
 
 
 def family_of(host: str) -> socket.AddressFamily:
@@ -65,8 +61,7 @@ def family_of(host: str) -> socket.AddressFamily:
 
 def show(address: Address) -> str:
     """``host:port`` (``[host]:port`` for IPv6)."""
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return addresses.format_address(address)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from rrp_spec import (
     reply_problems,
     unpack_header,
 )
+from rrp_spec.addresses import parse_address
 
 from .results import result_name
 
@@ -236,20 +237,23 @@ def run_tcp(address: tuple[str, int], recorder: _Recorder, stop: Callable[[], bo
             persistent.close()
 
 
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both clients until ``--until`` (a ``time.monotonic()`` value), writing exchanges to ``--out``."""
     parser = argparse.ArgumentParser(prog="python -m rrp_robustness.soak.honest")
-    parser.add_argument("--udp", required=True, help="HOST:PORT")
-    parser.add_argument("--tcp", required=True, help="HOST:PORT")
+    parser.add_argument("--udp", required=True, type=_address, help="HOST:PORT")
+    parser.add_argument("--tcp", required=True, type=_address, help="HOST:PORT")
     parser.add_argument("--t0", type=float, required=True, help="time.monotonic() of the soak's start")
     parser.add_argument("--until", type=float, required=True, help="time.monotonic() to stop at")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-
-    def address(text: str) -> tuple[str, int]:
-        host, _, port = text.rpartition(":")
-        return host.strip("[]"), int(port)
 
     until: float = args.until
 
@@ -259,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     with args.out.open("w") as out:
         recorder = _Recorder(out, args.t0)
         threads = [
-            threading.Thread(target=run_udp, args=(address(args.udp), recorder, stop, args.seed)),
-            threading.Thread(target=run_tcp, args=(address(args.tcp), recorder, stop, args.seed + 1)),
+            threading.Thread(target=run_udp, args=(args.udp, recorder, stop, args.seed)),
+            threading.Thread(target=run_tcp, args=(args.tcp, recorder, stop, args.seed + 1)),
         ]
         for thread in threads:
             thread.start()
