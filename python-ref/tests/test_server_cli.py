@@ -97,7 +97,7 @@ def test_drop_rate_one_drops_every_udp_request() -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--udp", "nonsense"], "is not an address like HOST:PORT"),
+        (["--udp", "nonsense"], "is not HOST:PORT"),
         (["--tcp", "127.0.0.1:99999"], "is not between 0 and 65535"),
         (["--request-deadline", "30"], "--request-deadline must be"),
         (["--dedup-window", "1"], "--dedup-window must be at least"),

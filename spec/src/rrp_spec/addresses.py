@@ -35,6 +35,7 @@ _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _MAX_HOST_NAME = 253
 _SHAPE = "HOST:PORT (an IPv6 host goes in brackets: [::1]:7373)"
+_URL_SHAPE = "a URL like udp://HOST:PORT or tcp://HOST:PORT (IPv6: udp://[::1]:7373)"
 
 
 class AddressError(ValueError):
@@ -48,7 +49,7 @@ def parse_address(text: str) -> Address:
     ``localhost`` (lower case); the port is 0-65535.
     """
     _printable(text)
-    return _split(text, text)
+    return _split(text, text, _SHAPE)
 
 
 def parse_url(text: str) -> tuple[Transport, Address]:
@@ -60,14 +61,14 @@ def parse_url(text: str) -> tuple[Transport, Address]:
     except ValueError:  # urllib rejects some bracketed hosts itself, in its own words
         scheme, authority = text.partition("://")[0], ""
     if not text.lower().startswith(f"{scheme}://") or not scheme:
-        raise AddressError(f"{text!r} is not a URL like udp://HOST:PORT or tcp://HOST:PORT (IPv6: udp://[::1]:7373)")
+        raise AddressError(f"{text!r} is not {_URL_SHAPE}")
     try:
         transport = Transport(scheme.lower())
     except ValueError:
         raise AddressError(f"unknown transport {scheme!r} in {text!r}: use udp:// or tcp://") from None
     if not authority or parts.path or parts.query or parts.fragment or "@" in authority:
-        raise AddressError(f"{text!r} is not a URL like udp://HOST:PORT or tcp://HOST:PORT (IPv6: udp://[::1]:7373)")
-    return transport, _split(authority, text)
+        raise AddressError(f"{text!r} is not {_URL_SHAPE}")
+    return transport, _split(authority, text, _URL_SHAPE)
 
 
 def format_address(address: tuple[object, ...]) -> str:
@@ -100,11 +101,11 @@ def require_destination(address: Address, text: str | None = None) -> Address:
     return address
 
 
-def _split(authority: str, text: str) -> Address:
-    """``authority`` (``HOST:PORT``) as an address; ``text`` is what the user typed, for the message."""
+def _split(authority: str, text: str, shape: str) -> Address:
+    """``authority`` (``HOST:PORT``) as an address; ``text`` is what the user typed and ``shape`` what it should be."""
     host_text, sep, port_text = authority.rpartition(":")
     if not sep or not host_text or not (port_text.isascii() and port_text.isdigit()):
-        raise AddressError(f"{text!r} is not {_SHAPE}")
+        raise AddressError(f"{text!r} is not {shape}")
     port = int(port_text)
     if port > MAX_PORT:
         raise AddressError(f"port {port} in {text!r} is not between 0 and {MAX_PORT}")
@@ -119,7 +120,7 @@ def _split(authority: str, text: str) -> Address:
         canonical = socket.inet_ntop(socket.AF_INET6, ip.packed)
         return (f"{canonical}%{ip.scope_id}" if ip.scope_id else canonical), port
     if any(c in host_text for c in ":[]"):
-        raise AddressError(f"{text!r} is not {_SHAPE}")
+        raise AddressError(f"{text!r} is not {shape}")
     try:
         return ipaddress.IPv4Address(host_text).compressed, port
     except ValueError:

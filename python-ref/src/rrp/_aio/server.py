@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rrp_spec import ProtocolViolation, Transport
+from rrp_spec.addresses import format_address
 
 from .._sansio.connlimits import ConnectionLimits
 from .._sansio.counters import ServerCounters
@@ -53,7 +54,7 @@ class Endpoint:
     @property
     def address(self) -> str:
         """``HOST:PORT``, IPv6 hosts in brackets."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_address((self.host, self.port))
 
     def __str__(self) -> str:
         return f"{self.transport} {self.address}"
@@ -69,7 +70,7 @@ class BindError(OSError):
 
 def bind_socket(transport: Transport, host: str, port: int) -> socket.socket:
     """A socket of ``transport`` bound to ``host``:``port`` (IPv6 sockets are IPv6-only); :class:`BindError` if not."""
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    shown = format_address((host, port))
     try:
         return _bind(transport, host, port)
     except OSError as error:

@@ -35,6 +35,8 @@ import struct
 import termios
 from typing import TYPE_CHECKING, cast
 
+from rrp_spec.addresses import format_address
+
 from .._sansio.connlimits import Admission
 from .._sansio.counters import CloseReason
 from .._sansio.tcp_core import TcpCall, TcpConnection
@@ -86,7 +88,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
             server.counters.closes[CloseReason.BUSY] += 1
             transport.abort()
             return
-        label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        label = format_address((host, port))
         self._core = TcpConnection(
             server.settings,
             server.dispatcher,

@@ -177,7 +177,7 @@ class _TcpTransport:
             raise DeadlineExceeded("connection", connect_timeout) from None
         except OSError as error:
             reason = error.strerror or str(error)
-            raise ConnectionFailed(f"cannot connect to {_host_port(host, port)}: {reason}") from None
+            raise ConnectionFailed(f"cannot connect to {format_address((host, port))}: {reason}") from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._server = address_key(self._sock.getpeername())
         self._broken = False
@@ -220,10 +220,6 @@ class _TcpTransport:
 
     def close(self) -> None:
         self._sock.close()
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Client:

@@ -26,6 +26,7 @@ from rrp_spec import (
     RetryPolicy,
     Transport,
 )
+from rrp_spec.addresses import parse_url, require_destination
 
 from .._blocking.client import Client
 from .._sansio.client_errors import ConnectionFailed, ErrorResult, TimedOut
@@ -33,9 +34,6 @@ from .._sansio.client_events import ClientEvent, EventObserver, ignore_event
 from .._sansio.reply import Reply
 from .._sansio.udp_exchange import MAX_OPERATION
 from .exit_status import ExitCode
-
-_MAX_PORT = 0xFFFF
-_URL = re.compile(r"(?P<scheme>[a-z]+)://(?:\[(?P<ipv6>[^\]]*)\]|(?P<host>[^:/\[\]]+)):(?P<port>[0-9]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +47,9 @@ class CallTarget:
 
 def parse_target(text: str) -> CallTarget:
     """Parse a call URL; ``ValueError`` with one sentence when it is not one."""
-    match = _URL.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a URL like udp://HOST:PORT or tcp://HOST:PORT (IPv6: udp://[::1]:PORT)")
-    scheme = match["scheme"].lower()
-    if scheme not in tuple(Transport):
-        raise ValueError(f"unknown transport {match['scheme']!r} in {text!r}: use udp:// or tcp://")
-    port = int(match["port"])
-    if not 1 <= port <= _MAX_PORT:
-        raise ValueError(f"port {match['port']} in {text!r} is outside 1-{_MAX_PORT}")
-    host = match["ipv6"] if match["ipv6"] is not None else match["host"]
-    if match["ipv6"] is not None and ":" not in host:
-        raise ValueError(f"{text!r} has brackets around {host!r}, which is not an IPv6 address")
-    return CallTarget(Transport(scheme), host, port)
+    transport, address = parse_url(text)
+    host, port = require_destination(address, text)
+    return CallTarget(transport, host, port)
 
 
 def parse_operation(text: str) -> int:

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import re
 import signal
 import sys
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from rrp_spec import (
     DEFAULT_TCP_MAX_PAYLOAD,
     DEFAULT_UDP_MAX_PAYLOAD,
 )
+from rrp_spec.addresses import parse_address
 
 from .._aio.server import BindError, Server
 from .._sansio.rejectlog import RateLimitedLog
@@ -46,21 +46,8 @@ from .exit_status import ExitCode
 DEFAULT_PORT = 7373
 #: The host ``rrp serve`` uses when given no address at all.
 DEFAULT_HOST = "127.0.0.1"
-_MAX_PORT = 0xFFFF
-_ADDRESS = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})")
 #: Exit status for a bad command line (argparse's own).
 _USAGE = ExitCode.USAGE
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[IPV6]:PORT`` as (host, port); ``ValueError`` with one sentence when it is neither."""
-    match = _ADDRESS.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not an address like HOST:PORT (IPv6: [::1]:PORT)")
-    port = int(match["port"])
-    if port > _MAX_PORT:
-        raise ValueError(f"port {port} in {text!r} is not between 0 and {_MAX_PORT}")
-    return match["ipv6"] or match["host"], port
 
 
 def _address(text: str) -> tuple[str, int]:

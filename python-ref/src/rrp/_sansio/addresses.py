@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from rrp_spec import addresses as spec_addresses
+
 #: A peer: numeric host and port, as passed to ``sendto`` and returned by ``recvfrom``.
 Address = tuple[str, int]
 
@@ -29,5 +31,4 @@ def address_key(address: tuple[Any, ...]) -> Address:
 
 def format_address(address: tuple[Any, ...]) -> str:
     """``HOST:PORT``, with IPv6 hosts in brackets (``[::1]:7000``)."""
-    host, port = address_key(address)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return spec_addresses.format_address(address_key(address))
