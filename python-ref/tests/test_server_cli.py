@@ -101,7 +101,7 @@ def test_drop_rate_one_drops_every_udp_request() -> None:
         (["--tcp", "127.0.0.1:99999"], "is not between 0 and 65535"),
         (["--request-deadline", "30"], "--request-deadline must be"),
         (["--dedup-window", "1"], "--dedup-window must be at least"),
-        (["--drop-rate", "2"], "is not between 0 and 1"),
+        (["--drop-rate", "2"], "--drop-rate must be between 0 and 1, not 2"),
         (["--max-connections", "x"], "is not a whole number"),
         (["--udp", "203.0.113.1:0"], "cannot bind udp 203.0.113.1:0"),
     ],

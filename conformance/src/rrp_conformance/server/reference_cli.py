@@ -4,7 +4,8 @@ This is what ``make conformance`` runs with no variables. The reference is start
 as a subprocess on ephemeral ports with small settings (so the run is short), its
 ``listening udp HOST:PORT`` / ``listening tcp HOST:PORT`` lines are read from its
 stdout, and the suite is run with claims matching the settings it was given. The
-suite never imports the reference: it only runs its command.
+suite imports the reference only here, to derive the command line and the claims
+from the reference's own settings declaration (see :func:`reference_plan`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ import argparse
 import os
 import re
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, options_from_args
@@ -31,48 +30,48 @@ STARTUP_TIMEOUT = 10.0
 _LISTENING = re.compile(r"^listening (udp|tcp) (\S+)\s*$")
 
 
+#: The reference server's settings for a graded run, where they differ from its defaults: short timeouts so the
+#: run is short, and room for the slowloris check's 100 stalled connections plus the fresh client.
+REFERENCE_OVERRIDES: dict[str, float] = {
+    "request_deadline": 1.0,
+    "idle_timeout": 2.0,
+    "send_timeout": 2.0,
+    "max_connections": 128,
+    "max_connections_per_source": 16,
+}
+#: Where the reference listens: every IPv4 address for UDP (so the source-address check can send to a second
+#: loopback address), loopback for TCP, both on ephemeral ports.
+LISTEN_ARGUMENTS = ("--udp", "0.0.0.0:0", "--tcp", "127.0.0.1:0")
+
+
 @dataclass(frozen=True, slots=True)
-class ReferenceSettings:
-    """The settings the reference is started with, and so what the suite is told it claims."""
+class ReferencePlan:
+    """How the reference is started, and so what the suite is told it claims."""
 
-    request_deadline: float = 1.0
-    idle_timeout: float = 2.0
-    send_timeout: float = 2.0
-    max_connections: int = 128  # room for the slowloris check's 100 stalled connections plus the fresh client
-    max_connections_per_source: int = 16
-
-    def serve_arguments(self) -> list[str]:
-        """``rrp serve`` flags for these settings."""
-        return [
-            "--udp", "0.0.0.0:0",
-            "--tcp", "127.0.0.1:0",
-            "--request-deadline", f"{self.request_deadline:g}",
-            "--idle-timeout", f"{self.idle_timeout:g}",
-            "--send-timeout", f"{self.send_timeout:g}",
-            "--max-connections", str(self.max_connections),
-            "--max-connections-per-source", str(self.max_connections_per_source),
-        ]  # fmt: skip
-
-    def claims(self) -> ServerClaims:
-        """The matching claims."""
-        return ServerClaims(
-            request_deadline=self.request_deadline,
-            idle_timeout=self.idle_timeout,
-            send_timeout=self.send_timeout,
-            max_connections=self.max_connections,
-            max_connections_per_source=self.max_connections_per_source,
-        )
+    #: The command line that starts ``rrp serve``.
+    command: list[str]
+    #: The claims, read from the very settings object the command line was derived from.
+    claims: ServerClaims
 
 
-def _rrp_command() -> str:
-    """The ``rrp`` executable: next to this Python first (the project's virtualenv), then on PATH."""
-    beside = Path(sys.executable).with_name("rrp")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("rrp")
-    if found is None:
-        raise UsageError("the reference server's command 'rrp' is not installed (run 'make venv')")
-    return found
+def reference_plan() -> ReferencePlan:
+    """The reference's command line and claims, both derived from its own settings declaration.
+
+    This is the only place the suite imports the reference (``rrp``), and only when this subcommand runs:
+    grading someone else's server needs nothing but ``rrp_spec``. Importing it here, rather than typing
+    ``rrp serve``'s flag names and defaults into the suite, means a renamed flag or a changed default
+    cannot leave the suite claiming settings the reference does not have.
+    """
+    try:
+        from rrp import ServerSettings
+        from rrp._cli.serve import setting_arguments
+    except ImportError:
+        raise UsageError("the reference server (Python package 'rrp') is not installed (run 'make venv')") from None
+    settings = ServerSettings(**REFERENCE_OVERRIDES)  # type: ignore[arg-type]
+    claims = ServerClaims(**{item.name: getattr(settings, item.name) for item in fields(ServerClaims)})
+    # The same interpreter as the import above, so the server run is the code the claims were read from.
+    command = [sys.executable, "-m", "rrp", "serve", *LISTEN_ARGUMENTS, *setting_arguments(settings)]
+    return ReferencePlan(command, claims)
 
 
 def _read_listening(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Address]:
@@ -114,8 +113,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Start, grade and stop the reference server."""
-    settings = ReferenceSettings()
-    command = [_rrp_command(), "serve", *settings.serve_arguments()]
+    plan = reference_plan()
+    command = plan.command
     report_dir = args.report_dir or DEFAULT_REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
     log_path = report_dir / "reference-server.log"
@@ -134,9 +133,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     try:
         listening = _read_listening(process, STARTUP_TIMEOUT)
-        env = ServerEnv(
-            _loopback(listening["udp"]), _loopback(listening["tcp"]), settings.claims(), DEFAULT_ALT_ADDRESS
-        )
+        env = ServerEnv(_loopback(listening["udp"]), _loopback(listening["tcp"]), plan.claims, DEFAULT_ALT_ADDRESS)
         report = grade_server(env, options_from_args(args))
         if process.poll() is not None:
             print(f"the reference server exited during the run with status {process.returncode}", file=sys.stderr)

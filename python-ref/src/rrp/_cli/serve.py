@@ -15,31 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from rrp_spec import (
-    DEFAULT_DEDUP_BYTES,
-    DEFAULT_DEDUP_ENTRIES,
-    DEFAULT_DEDUP_WINDOW,
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_RATE_LIMIT_SLIP,
-    DEFAULT_REQUEST_DEADLINE,
-    DEFAULT_SEND_TIMEOUT,
-    DEFAULT_TCP_MAX_PAYLOAD,
-    DEFAULT_UDP_MAX_PAYLOAD,
-)
 from rrp_spec.addresses import parse_address
 
 from .._aio.server import BindError, Server
 from .._sansio.rejectlog import RateLimitedLog
-from .._sansio.settings import DEFAULT_GRACE, ServerSettings
+from .._sansio.setting import DeclaredSetting
+from .._sansio.settings import SETTINGS, ServerSettings
 from .exit_status import ExitCode
 
 #: The port ``rrp serve`` uses when given no address at all.
@@ -57,34 +43,58 @@ def _address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+def _value_parser(entry: DeclaredSetting) -> Callable[[str], object]:
+    """The argparse ``type`` for a setting: text to ``int``/``float``, one sentence when it is not a number.
+
+    Bounds are checked after parsing, by the setting's own declaration (see :func:`settings_from`).
+    """
+    kind: Callable[[str], object] = entry.kind
+    noun = "a whole number" if entry.kind is int else "a number"
+
+    def parse(text: str) -> object:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative number of seconds")
-    return value
+def _help(entry: DeclaredSetting) -> str:
+    declared = entry.setting
+    parts = [declared.help]
+    if entry.kind is not bool and (declared.low is not None or declared.high is not None):
+        bounds = declared.bounds()
+        parts.append(bounds[0].upper() + bounds[1:] + ".")
+    if declared.zero_means is not None:
+        parts.append(f"0 means {declared.zero_means}.")
+    default = "unset" if entry.default is None else declared.unit.quantity(entry.default)
+    parts.append(f"Default: {default}.")
+    # argparse %-formats help strings.
+    return " ".join(parts).replace("%", "%%")
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1")
-    return value
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`ServerSettings` field, derived from its declaration.
+
+    The flags hold no defaults of their own (``argparse.SUPPRESS``): a flag not given leaves the
+    setting at the default its declaration states, so every default is written in one place.
+    """
+    group = parser.add_argument_group("server settings", "Every limit of the server; each defaults as stated.")
+    for entry in SETTINGS:
+        if entry.kind is bool:
+            group.add_argument(
+                entry.flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=_help(entry)
+            )
+        else:
+            group.add_argument(
+                entry.flag,
+                type=_value_parser(entry),
+                default=argparse.SUPPRESS,
+                metavar=entry.setting.unit.metavar,
+                dest=entry.name,
+                help=_help(entry),
+            )
 
 
 def add_parser(subparsers: Any) -> None:
@@ -98,82 +108,52 @@ def add_parser(subparsers: Any) -> None:
     add = parser.add_argument
     add("--udp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve UDP here (repeatable)")
     add("--tcp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve TCP here (repeatable)")
-    add("--tcp-max-payload", type=_count, default=DEFAULT_TCP_MAX_PAYLOAD, metavar="N", help="bytes (%(default)s)")
-    add("--udp-max-payload", type=_count, default=DEFAULT_UDP_MAX_PAYLOAD, metavar="N", help="bytes (%(default)s)")
-    add("--max-connections", type=_count, default=DEFAULT_MAX_CONNECTIONS, metavar="N", help="(%(default)s)")
-    add(
-        "--max-connections-per-source",
-        type=_count,
-        default=DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
-        metavar="N",
-        help="per IPv4 address or IPv6 /64 (%(default)s)",
-    )
-    add(
-        "--request-deadline",
-        type=_seconds,
-        default=DEFAULT_REQUEST_DEADLINE,
-        metavar="S",
-        help="whole-request deadline from a request's first byte (%(default)s)",
-    )
-    add("--idle-timeout", type=_seconds, default=DEFAULT_IDLE_TIMEOUT, metavar="S", help="(%(default)s)")
-    add(
-        "--send-timeout",
-        type=_seconds,
-        default=DEFAULT_SEND_TIMEOUT,
-        metavar="S",
-        help="close a connection whose peer takes no reply bytes this long (%(default)s)",
-    )
-    add("--dedup-window", type=_seconds, default=DEFAULT_DEDUP_WINDOW, metavar="S", help="(%(default)s)")
-    add("--dedup-entries", type=_count, default=DEFAULT_DEDUP_ENTRIES, metavar="N", help="(%(default)s)")
-    add("--dedup-bytes", type=_count, default=DEFAULT_DEDUP_BYTES, metavar="N", help="(%(default)s)")
-    add(
-        "--rate-limit",
-        type=_seconds,
-        default=DEFAULT_RATE_LIMIT,
-        metavar="R",
-        help="UDP replies per second per /24 or /56; 0 is off (%(default)s)",
-    )
-    add(
-        "--rate-limit-slip",
-        type=_count,
-        default=DEFAULT_RATE_LIMIT_SLIP,
-        metavar="N",
-        help="every N-th reply over the rate goes out as BUSY; 0 drops all (%(default)s)",
-    )
-    add("--drop-rate", type=_share, default=0.0, metavar="P", help="drop this share of UDP requests on purpose")
-    add("--seed", type=int, default=None, metavar="N", help="seed for --drop-rate, for reproducible runs")
-    add("--grace", type=_seconds, default=DEFAULT_GRACE, metavar="S", help="shutdown grace period (%(default)s)")
+    add_setting_flags(parser)
     add("-v", "--verbose", action="store_true", help="log every rejected input (still rate-limited)")
     parser.set_defaults(run=run)
 
 
-def settings_from(args: argparse.Namespace) -> ServerSettings:
-    """The :class:`ServerSettings` the flags ask for; ``ValueError``/``TypeError`` names a bad one."""
-    return ServerSettings(
-        tcp_max_payload=args.tcp_max_payload,
-        udp_max_payload=args.udp_max_payload,
-        max_connections=args.max_connections,
-        max_connections_per_source=args.max_connections_per_source,
-        request_deadline=args.request_deadline,
-        idle_timeout=args.idle_timeout,
-        send_timeout=args.send_timeout,
-        dedup_window=args.dedup_window,
-        dedup_entries=args.dedup_entries,
-        dedup_bytes=args.dedup_bytes,
-        rate_limit=args.rate_limit,
-        rate_limit_slip=args.rate_limit_slip,
-        drop_rate=args.drop_rate,
-        seed=args.seed,
-        grace=args.grace,
-    )
+def setting_arguments(settings: ServerSettings) -> list[str]:
+    """The ``rrp serve`` flags that ask for ``settings``: one per setting that differs from its default.
+
+    ``settings_from(parse(setting_arguments(s)))`` gives back ``s``; the conformance suite's ``reference``
+    command starts the reference server this way.
+    """
+    arguments = []
+    for entry in SETTINGS:
+        value = getattr(settings, entry.name)
+        if value == entry.default:
+            continue
+        if isinstance(value, bool):
+            arguments.append(entry.flag if value else "--no-" + entry.flag[2:])
+        elif value is not None:
+            arguments += [entry.flag, repr(value)]
+    return arguments
+
+
+def settings_from(args: argparse.Namespace) -> tuple[ServerSettings | None, list[str]]:
+    """The :class:`ServerSettings` the flags ask for, or ``None`` and one sentence per bad value."""
+    given = {entry.name: getattr(args, entry.name) for entry in SETTINGS if hasattr(args, entry.name)}
+    problems = []
+    for entry in SETTINGS:
+        if entry.name in given:
+            problem = entry.problem(given[entry.name])
+            if problem is not None:
+                problems.append(f"{entry.flag} {problem}")
+    if problems:
+        return None, problems
+    try:
+        return ServerSettings(**given), []
+    except ValueError as error:  # a rule between settings, past each one's own bounds
+        return None, [str(error)]
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the server until a signal; returns the exit status."""
-    try:
-        settings = settings_from(args)
-    except (ValueError, TypeError) as error:
-        print(f"rrp serve: {_flag_sentence(error)}", file=sys.stderr)
+    settings, problems = settings_from(args)
+    if settings is None:
+        for problem in problems:
+            print(f"rrp serve: {problem}", file=sys.stderr)
         return _USAGE
     udp, tcp = list(args.udp), list(args.tcp)
     if not udp and not tcp:
@@ -230,28 +210,6 @@ def _raise_descriptor_limit() -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _flag_sentence(error: Exception) -> str:
-    text = str(error)
-    for name in (
-        "tcp_max_payload",
-        "udp_max_payload",
-        "max_connections_per_source",
-        "max_connections",
-        "request_deadline",
-        "idle_timeout",
-        "send_timeout",
-        "dedup_window",
-        "dedup_entries",
-        "dedup_bytes",
-        "rate_limit_slip",
-        "rate_limit",
-        "drop_rate",
-        "grace",
-    ):
-        text = text.replace(name, "--" + name.replace("_", "-"))
-    return text
 
 
 def _stderr(line: str) -> None:

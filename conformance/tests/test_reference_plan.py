@@ -1,0 +1,42 @@
+"""`rrp-conformance reference` starts the reference with a command line and claims derived from its own settings."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import fields
+
+from rrp import ServerSettings
+from rrp._cli import main as cli_main
+from rrp._cli.serve import settings_from
+from rrp_conformance.server.env import ServerClaims
+from rrp_conformance.server.reference_cli import REFERENCE_OVERRIDES, reference_plan
+
+
+def _parsed_settings(command: list[str]) -> ServerSettings:
+    """The settings `rrp serve` would run with, parsed by its own parser from the plan's command line."""
+    assert command[1:4] == ["-m", "rrp", "serve"]
+    args = cli_main.build_parser().parse_args(command[3:])
+    assert isinstance(args, argparse.Namespace)
+    settings, problems = settings_from(args)
+    assert settings is not None, problems
+    return settings
+
+
+def test_the_reference_command_line_sets_every_setting_the_suite_claims() -> None:
+    """Every claim is a setting of the reference, and the server started by the command line has the claimed value."""
+    plan = reference_plan()
+    settings = _parsed_settings(plan.command)
+    declared = {item.name for item in fields(ServerSettings)}
+    for claim in fields(ServerClaims):
+        assert claim.name in declared, f"the suite claims {claim.name}, which the reference has no setting for"
+        assert getattr(settings, claim.name) == getattr(plan.claims, claim.name), claim.name
+    for name, value in REFERENCE_OVERRIDES.items():
+        assert getattr(settings, name) == value
+
+
+def test_grading_other_servers_does_not_import_the_reference() -> None:
+    """The suite depends on rrp_spec only: loading its command line, every subcommand included, imports no rrp."""
+    code = "import sys, rrp_conformance.cli; sys.exit(any(m.split('.')[0] == 'rrp' for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
