@@ -6,9 +6,10 @@
 spec's framing (:func:`rrp_robustness.oracle.judge_stream`): a reply that is not
 the spec's, a close too early or too late, more than one header plus one payload
 buffered, or a timer other than the whole-request deadline (from the request's first
-byte) or the idle timeout. When the peer of a closed connection sends more, a fresh
-connection takes over, so a long run keeps exploring. The state-machine test and the
-``tcp-core`` fuzz target both drive it.
+byte) or the idle timeout; once closed, no timer but the linger's, which ends in a reset
+at most :data:`~rrp._sansio.tcp_core.MAX_LINGER` after the close. When the peer of a
+closed connection sends more, a fresh connection takes over, so a long run keeps
+exploring. The state-machine test and the ``tcp-core`` fuzz target both drive it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from rrp import ServerSettings, TcpConnection
 from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
+from rrp._sansio.tcp_core import MAX_LINGER, Ending
 from rrp_spec import HEADER_SIZE, Result, pack_reply
 
 from .contract import require
@@ -44,6 +46,8 @@ class JudgedTcpConnection:
         #: True once time or the end of the stream has closed the connection.
         self.closed_early = False
         self.timeout_reply = b""
+        #: When the core was first seen closed.
+        self.closed_at: float | None = None
 
     def verdict(self) -> StreamVerdict:
         """The spec's verdict on the stream so far."""
@@ -56,7 +60,7 @@ class JudgedTcpConnection:
         if self.core.closed:
             self.core.receive_data(data, self.now)
             require(self.core.data_to_send() == b"", "a closed connection sent bytes")
-            require(self.core.get_timer() is None, "a closed connection still has a timer")
+            self._check_closed_timer()
             self._open()
         self.arrivals.append((len(self.stream), self.now))
         self.stream += data
@@ -99,6 +103,12 @@ class JudgedTcpConnection:
             self.output += out
             self.timeout_reply = out
             self.closed_early = True
+        self.check()
+        linger_end = self.core.get_timer()
+        if self.core.closed and linger_end is not None and linger_end <= target:
+            self.now = max(self.now, linger_end)
+            self.core.handle_timer(self.now)
+            require(self.core.ending is Ending.RESET, "the linger ran out and the connection was not reset")
         self.now = target
         self.check()
 
@@ -122,6 +132,16 @@ class JudgedTcpConnection:
         idle_since = self._arrival_time(verdict.completed_end - 1) if verdict.completed_end else self.opened
         return idle_since + self.settings.idle_timeout
 
+    def _check_closed_timer(self) -> None:
+        """A closed connection's only timer is its linger's, which ends at most MAX_LINGER after the close."""
+        timer = self.core.get_timer()
+        if timer is not None:
+            require(self.core.ending is Ending.HALF_CLOSE, f"a closed connection ({self.core.ending}) has a timer")
+            require(
+                self.closed_at is not None and timer <= self.closed_at + MAX_LINGER,
+                f"the linger ends at {timer}, over {MAX_LINGER} s after the close at {self.closed_at}",
+            )
+
     def check(self) -> None:
         """Every invariant, now."""
         verdict = self.verdict()
@@ -134,7 +154,9 @@ class JudgedTcpConnection:
         limit = HEADER_SIZE + self.settings.tcp_max_payload
         require(self.core.buffered_bytes <= limit, f"{self.core.buffered_bytes} bytes buffered, over {limit}")
         if self.core.closed:
-            require(self.core.get_timer() is None, "a closed connection still has a timer")
+            if self.closed_at is None:
+                self.closed_at = self.now
+            self._check_closed_timer()
         else:
             timer, expected_timer = self.core.get_timer(), self.expected_deadline()
             require(timer == expected_timer, f"timer {timer}, the spec's deadline {expected_timer}")

@@ -10,8 +10,9 @@ Usage::
 
 One :class:`~rrp._sansio.udp_core.UdpServerCore` serves every UDP socket (so its
 duplicate-reply cache sees every datagram) and one
-:class:`~rrp._sansio.tcp_core.TcpConnection` serves each TCP connection; all of them share
-the :class:`~rrp._sansio.dispatch.Dispatcher` (one INCREMENT counter) and the
+:class:`~rrp._sansio.tcp_server.TcpServerCore` admits every TCP connection and gives each
+its :class:`~rrp._sansio.tcp_core.TcpConnection`; all of them share the
+:class:`~rrp._sansio.dispatch.Dispatcher` (one INCREMENT counter) and the
 :class:`~rrp._sansio.counters.ServerCounters`. This module only binds sockets, tracks what
 is open, and shuts down gracefully: stop accepting, let requests in flight finish
 for up to the grace period, then drop what is left.
@@ -30,11 +31,11 @@ from typing import Any
 from rrp_spec import ProtocolViolation, Transport
 from rrp_spec.addresses import format_address
 
-from .._sansio.connlimits import ConnectionLimits
 from .._sansio.counters import ServerCounters
 from .._sansio.dispatch import AsyncHandler, Dispatcher, SyncHandler
 from .._sansio.rejectlog import RateLimitedLog
 from .._sansio.settings import ServerSettings
+from .._sansio.tcp_server import TcpServerCore
 from .._sansio.udp_core import UdpServerCore
 from .tcp_protocol import TcpConnectionProtocol
 from .udp_endpoint import UdpEndpoint
@@ -109,12 +110,12 @@ class Server:
         self.dispatcher = dispatcher or Dispatcher()
         #: What the server has done so far.
         self.counters = ServerCounters()
-        #: Open TCP connections, globally and per source.
-        self.limits = ConnectionLimits(settings)
         self._log = log or RateLimitedLog(_stderr)
         self.dispatcher.on_handler_failure = self._log_handler_failure
         #: The UDP core shared by every UDP socket.
-        self.udp_core = UdpServerCore(settings, self.dispatcher, self.counters, on_reject=self.log_rejection)
+        self.udp_core = UdpServerCore(settings, self.dispatcher, self.counters, on_reject=self._log_rejection)
+        #: The TCP core: admission within the connection limits, and a connection core for each.
+        self.tcp_core = TcpServerCore(settings, self.dispatcher, self.counters, on_reject=self._log_rejection)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: list[UdpEndpoint] = []
         self._tcp: list[asyncio.Server] = []
@@ -151,13 +152,13 @@ class Server:
         try:
             for host, port in udp:
                 sock = bind_socket(Transport.UDP, host, port)
-                endpoint = UdpEndpoint(loop, sock, self.udp_core, self.start_task)
+                endpoint = UdpEndpoint(loop, sock, self.udp_core, self._start_task)
                 self._udp.append(endpoint)
                 endpoint.start()
                 started.append(_endpoint(Transport.UDP, sock))
             for host, port in tcp:
                 sock = bind_socket(Transport.TCP, host, port)
-                tcp_server = await loop.create_server(lambda: TcpConnectionProtocol(self), sock=sock, backlog=BACKLOG)
+                tcp_server = await loop.create_server(self._new_connection, sock=sock, backlog=BACKLOG)
                 self._tcp.append(tcp_server)
                 started.append(_endpoint(Transport.TCP, sock))
         except BaseException:
@@ -199,30 +200,28 @@ class Server:
 
     # --- called by the adapters ------------------------------------------------------------
 
-    def log_rejection(self, violation: ProtocolViolation, peer: str) -> None:
-        """Log one rejected input (rate-limited)."""
+    def _log_rejection(self, violation: ProtocolViolation, peer: str) -> None:
         self._log.rejection(violation, peer, self.loop.time())
 
-    def log_line(self, text: str) -> None:
-        """Log one line (rate-limited)."""
-        self._log.line(text, self.loop.time())
-
-    def start_task(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def _start_task(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run an async handler's call, tracked so that shutdown can wait for it."""
         task = self.loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
-    def connection_opened(self, connection: TcpConnectionProtocol) -> None:
-        """A TCP connection is being served (or answered BUSY)."""
+    def _new_connection(self) -> TcpConnectionProtocol:
+        return TcpConnectionProtocol(
+            self.loop, self.tcp_core, self._start_task, self._connection_opened, self._connection_closed
+        )
+
+    def _connection_opened(self, connection: TcpConnectionProtocol) -> None:
         self._connections.add(connection)
         self.counters.connections_open = len(self._connections)
         if self._shutting_down:
             connection.shutdown()
 
-    def connection_closed(self, connection: TcpConnectionProtocol) -> None:
-        """A TCP connection is gone."""
+    def _connection_closed(self, connection: TcpConnectionProtocol) -> None:
         self._connections.discard(connection)
         self.counters.connections_open = len(self._connections)
         self._check_drained()
@@ -240,7 +239,7 @@ class Server:
     def _log_handler_failure(self, operation: int, error: BaseException) -> None:
         # SRV-15: the client gets a bare INTERNAL_ERROR; the operator gets the exception's type.
         if self._loop is not None:
-            self.log_line(f"handler for operation 0x{operation:04x} failed: {type(error).__name__}")
+            self._log.line(f"handler for operation 0x{operation:04x} failed: {type(error).__name__}", self.loop.time())
 
     async def _close_sockets(self) -> None:
         for endpoint in self._udp:

@@ -34,11 +34,43 @@ client pipelining requests to a slow handler cannot make the server start
 coroutines, or queue replies, without bound). Paused time does not count
 against the peer's request deadline: the server, not the peer, is slow.
 
-The adapter feeds bytes with :meth:`~TcpConnection.receive_data` (``b""`` for
-end of stream), writes :meth:`~TcpConnection.data_to_send`, runs the coroutines of
-:meth:`~TcpConnection.take_calls` and returns their outcomes with
-:meth:`~TcpConnection.complete`, and closes the connection once
-:attr:`~TcpConnection.closed` is true (after writing what is left to send).
+The transport. The connection also owns the rules for how the transport ends; the
+adapter reports the transport's facts and carries out what the core asks, with
+nothing to decide:
+
+* facts in: bytes received (:meth:`~TcpConnection.receive_data`, ``b""`` when the
+  peer closed its side), the bytes handed to the transport that the kernel has not
+  taken yet (:meth:`~TcpConnection.note_unsent` after every write, and
+  ``handle_timer(now, unsent=...)``), writes blocked and unblocked (:meth:`~TcpConnection.write_blocked`,
+  :meth:`~TcpConnection.write_unblocked`), the bytes the kernel still holds unacknowledged
+  when the timer fires (``handle_timer(now, unacked=...)``), and the transport being gone
+  (:meth:`~TcpConnection.connection_lost`);
+* instructions out: :meth:`~TcpConnection.data_to_send` (write it),
+  :attr:`~TcpConnection.reading` (read the socket or pause), :attr:`~TcpConnection.ending`
+  (how the transport must end: :class:`Ending`), the async handler calls to run
+  (:meth:`~TcpConnection.take_calls`, answered with :meth:`~TcpConnection.complete`), and
+  one deadline, :meth:`~TcpConnection.get_timer`, whose passing the adapter reports with
+  :meth:`~TcpConnection.handle_timer`.
+
+Every deadline is behind that one timer: the request deadline, the idle timeout, the
+send timeout and the linger below.
+
+* Slow readers (TCP-SRV-10): while reply bytes wait in the transport (the kernel took no
+  more), a progress check runs every ``send_timeout``; if the kernel has accepted none
+  of them since the last check, the connection is reset. The count is of bytes the
+  kernel accepted, not of the buffer's size, so new replies cannot hide a stall. While
+  writes are blocked (the adapter's buffer is over ``max_buffered_reply_bytes``) the
+  core stops reading the peer's requests, which bounds the memory a non-reader can take.
+* A close that follows a final reply (TOO_LARGE, BUSY, TIMEOUT, UNSUPPORTED_VERSION, or
+  any reply written just before a framing error) half-closes and discards input for
+  :data:`MAX_LINGER` at most (the request deadline if shorter), so that the peer's
+  unread request bytes do not make the kernel reset the connection before the reply
+  arrives (nginx's ``lingering_close``); then the connection is reset.
+* Every forced close (send timeout, linger over, shutdown past its grace) is a reset:
+  a plain close would leave the kernel an orphaned socket in FIN-WAIT-1 that still holds
+  the unsent replies and that a peer which never reads keeps established for minutes.
+  The idle timeout resets too when the kernel still holds replies the peer has not
+  acknowledged: after a whole idle timeout, that peer is not reading.
 """
 
 from __future__ import annotations
@@ -74,6 +106,23 @@ _TCP = Transport.TCP
 _OK = int(Result.OK)
 
 
+#: Longest linger after a final reply, in seconds (shorter when the request deadline is).
+MAX_LINGER = 1.0
+#: Closes that can follow a reply while the peer is still sending: those linger (see the module docstring).
+_LINGER_AFTER = frozenset({CloseReason.PROTOCOL, CloseReason.BUSY, CloseReason.REQUEST_DEADLINE})
+
+
+class Ending(Enum):
+    """How the adapter must end the transport, once :attr:`TcpConnection.ending` says so."""
+
+    #: Close after writing what is buffered (a FIN once the replies are out).
+    CLOSE = "close"
+    #: Write a FIN after what is buffered, and go on reading and discarding what the peer sends (the linger).
+    HALF_CLOSE = "half_close"
+    #: Drop the connection now with a reset, discarding what is unsent (``SO_LINGER`` of zero, then close).
+    RESET = "reset"
+
+
 class Phase(Enum):
     """Where a connection is in framing its current request."""
 
@@ -105,6 +154,7 @@ class TcpConnection:
     """
 
     __slots__ = (
+        "_accepted_at_check",
         "_buffer",
         "_calls",
         "_closed",
@@ -112,12 +162,17 @@ class TcpConnection:
         "_discard",
         "_dispatcher",
         "_draining",
+        "_ending",
         "_eof",
+        "_gone",
         "_idle_since",
         "_idle_timeout",
+        "_linger",
+        "_linger_until",
         "_max_payload",
         "_max_unanswered",
         "_new_calls",
+        "_on_lost",
         "_on_reject",
         "_pending",
         "_phase",
@@ -125,6 +180,10 @@ class TcpConnection:
         "_ready",
         "_request_deadline",
         "_request_started",
+        "_send_check",
+        "_send_timeout",
+        "_write_blocked",
+        "_written",
         "busy",
         "close_reason",
         "peer",
@@ -140,6 +199,7 @@ class TcpConnection:
         peer: str = "",
         busy: bool = False,
         on_reject: RejectHook | None = None,
+        on_lost: Callable[[TcpConnection], None] | None = None,
     ) -> None:
         self.peer = peer
         self.busy = busy
@@ -168,6 +228,17 @@ class TcpConnection:
         self._closed = False
         self._eof = False
         self._draining = False
+        # The transport (see the module docstring).
+        self._send_timeout = settings.send_timeout
+        self._linger = min(MAX_LINGER, settings.request_deadline)
+        self._ending: Ending | None = None
+        self._linger_until: float | None = None
+        self._written = 0  # every reply byte handed out by data_to_send()
+        self._send_check: float | None = None  # when the running send-progress check falls due
+        self._accepted_at_check = 0  # of the bytes written, how many the kernel had taken when the check started
+        self._write_blocked = False
+        self._gone = False
+        self._on_lost = on_lost  # told when the transport is gone, to give the connection's slot back
 
     # --- what the adapter reads ------------------------------------------------------
 
@@ -208,6 +279,7 @@ class TcpConnection:
             return b""
         out = ready[0] if len(ready) == 1 else b"".join(ready)
         ready.clear()
+        self._written += len(out)
         return out
 
     def take_calls(self) -> list[TcpCall]:
@@ -217,41 +289,115 @@ class TcpConnection:
             self._new_calls = []
         return calls
 
+    @property
+    def reading(self) -> bool:
+        """Whether the adapter should read the socket now (pause reading while false)."""
+        if self._ending is not None:
+            return self._ending is Ending.HALF_CLOSE  # the linger reads, to discard
+        return not self._write_blocked and len(self._queue) < self._max_unanswered and not self._closed
+
+    @property
+    def ending(self) -> Ending | None:
+        """How the transport must end, or ``None`` while it stays open; it may move on to :attr:`Ending.RESET`."""
+        return self._ending
+
     def get_timer(self) -> float | None:
-        """The next deadline: the current request's whole-request deadline, else the idle timeout."""
-        if self._closed:
+        """The one deadline that matters now: request, idle, send progress or linger, whichever comes first."""
+        if self._gone or self._ending is Ending.RESET:
             return None
-        if self._request_started is not None:
-            return self._request_started + self._request_deadline
-        if self._calls:
-            return None  # a handler is working: the connection is not idle
-        return self._idle_since + self._idle_timeout
+        deadline = self._send_check
+        if self._ending is Ending.HALF_CLOSE:
+            linger = self._linger_until
+        elif self._closed:
+            linger = None
+        elif self._request_started is not None:
+            linger = self._request_started + self._request_deadline
+        elif self._calls:
+            linger = None  # a handler is working: the connection is not idle
+        else:
+            linger = self._idle_since + self._idle_timeout
+        if deadline is None or (linger is not None and linger < deadline):
+            return linger
+        return deadline
 
     # --- what the adapter feeds ------------------------------------------------------
 
-    def handle_timer(self, now: float) -> None:
-        """Enforce the deadline of :meth:`get_timer` if it has passed."""
-        deadline = self.get_timer()
-        if deadline is None or now < deadline:
+    def handle_timer(self, now: float, *, unsent: int = 0, unacked: int = 0) -> None:
+        """Enforce every deadline of :meth:`get_timer` that has passed.
+
+        ``unsent``: reply bytes waiting in the transport that the kernel has not taken
+        (as :meth:`note_unsent`); ``unacked``: bytes the kernel holds that the peer has not
+        acknowledged (0 where the platform cannot tell), which decides whether an idle
+        close is a reset.
+        """
+        if self._gone or self._ending is Ending.RESET:
+            return
+        check = self._send_check
+        if check is not None and now >= check and self._send_stalled(unsent, now):
+            return
+        if self._ending is Ending.HALF_CLOSE:
+            if self._linger_until is not None and now >= self._linger_until:
+                self._ending = Ending.RESET
+            return
+        if self._closed:
             return
         if self._request_started is not None:
+            if now < self._request_started + self._request_deadline:
+                return
             self._counters.timeouts += 1
             if self._phase is Phase.PAYLOAD and self._pending is not None and not self.busy:
                 operation, request_id, _ = self._pending
                 self._reply(reply_bytes(operation, request_id, Result.TIMEOUT), Result.TIMEOUT)
-            self._close(CloseReason.REQUEST_DEADLINE)
-        else:
-            self._close(CloseReason.IDLE)
+            self._close(CloseReason.REQUEST_DEADLINE, now)
+        elif not self._calls and now >= self._idle_since + self._idle_timeout:
+            self._close(CloseReason.IDLE, now)
+            if unacked:
+                self._ending = Ending.RESET  # the peer has not taken what it was sent: it is not reading
+
+    def note_unsent(self, unsent: int, now: float) -> None:
+        """The transport holds ``unsent`` reply bytes the kernel has not taken (report after every write)."""
+        if unsent and self._send_check is None and not self._gone:
+            self._accepted_at_check = self._written - unsent
+            self._send_check = now + self._send_timeout
+
+    def write_blocked(self, now: float) -> None:
+        """The transport's buffer passed its high-water mark: stop reading requests (TCP-SRV-10)."""
+        self._write_blocked = True
+
+    def write_unblocked(self, now: float) -> None:
+        """The transport's buffer drained below its low-water mark: requests may be read again."""
+        self._write_blocked = False
+
+    def connection_lost(self, now: float) -> None:
+        """The transport is gone (closed by us, reset, or lost); nothing more will be sent or read."""
+        if self._gone:
+            return
+        if not self._closed and self._ending is None:
+            self._close(CloseReason.PEER, now)
+        self._gone = True
+        self._send_check = None
+        if self._on_lost is not None:
+            self._on_lost(self)
+
+    def abort(self, now: float) -> None:
+        """Drop the connection now, with a reset (a shutdown whose grace period is over)."""
+        if self._gone:
+            return
+        if not self._closed:
+            self._close(CloseReason.SHUTDOWN, now)
+        self._ending = Ending.RESET
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes that arrived at ``now``; ``b""`` means the peer closed its side."""
         if self._closed:
-            return
+            if not data and self._ending is Ending.HALF_CLOSE:
+                self._ending = Ending.CLOSE  # both sides have sent their FIN: the linger is over
+            return  # closing: the bytes are discarded unread
         if not data:
             self._eof = True
             if self._request_started is not None or not self._calls:
                 # Half a request can never complete now; with nothing in flight there is nothing left to do.
-                self._close(CloseReason.PEER)
+                self._close(CloseReason.PEER, now)
             return
         if self._draining and self._request_started is None:
             return  # shutting down: no new request is started
@@ -277,6 +423,8 @@ class TcpConnection:
             call.reply = pack_reply(header, _OK, out)
             self._counters.replies[_OK] += 1
         self._calls -= 1
+        if self._ending is not None:
+            return  # the connection is closing: nothing more is sent
         queue = self._queue
         while queue:
             head = queue[0]
@@ -292,13 +440,13 @@ class TcpConnection:
         if self._buffer and self._request_started is None and not self._closed and self.wants_data:
             self._resume_framing(now)
         if not self._calls and (self._eof or self._draining) and self._request_started is None:
-            self._close(CloseReason.PEER if self._eof else CloseReason.SHUTDOWN)
+            self._close(CloseReason.PEER if self._eof else CloseReason.SHUTDOWN, now)
 
     def shutdown(self, now: float) -> None:
         """Stop after the request in progress (and any running handler) is answered."""
         self._draining = True
         if self._request_started is None and not self._calls:
-            self._close(CloseReason.SHUTDOWN)
+            self._close(CloseReason.SHUTDOWN, now)
 
     # --- framing -----------------------------------------------------------------------
 
@@ -307,7 +455,7 @@ class TcpConnection:
         buffer = self._buffer
         del buffer[: self._process(buffer, now)]
         if self._eof and self._request_started is not None:
-            self._close(CloseReason.PEER)  # the rest of that request will never arrive
+            self._close(CloseReason.PEER, now)  # the rest of that request will never arrive
 
     def _process(self, data: bytes | bytearray, now: float) -> int:
         """Frame and answer every whole request in ``data``; returns how many bytes were used."""
@@ -349,7 +497,7 @@ class TcpConnection:
                         continue
                     if self.busy:
                         self._reply(reply_bytes(operation, request_id, Result.BUSY), Result.BUSY)
-                        self._close(CloseReason.BUSY)
+                        self._close(CloseReason.BUSY, now)
                         return end
                 pos += HEADER_SIZE
                 if end - pos >= size:
@@ -359,7 +507,7 @@ class TcpConnection:
                     self._request_started = None
                     self._idle_since = now
                     if self._draining and not self._calls:
-                        self._close(CloseReason.SHUTDOWN)
+                        self._close(CloseReason.SHUTDOWN, now)
                     continue
                 self._pending = (operation, request_id, size)
                 self._phase = Phase.PAYLOAD
@@ -394,7 +542,7 @@ class TcpConnection:
             result = Result.BUSY if self.busy else violation.result
             self._reply(pack_reply(violation.header, result), result)
             if violation.close_after or self.busy:
-                self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL)
+                self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL, now)
                 return
             self._discard = violation.header.size
             if self._discard:
@@ -402,7 +550,7 @@ class TcpConnection:
             else:
                 self._request_done(now)
             return
-        self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL)
+        self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL, now)
 
     def _execute(self, operation: int, request_id: int, payload: bytes) -> None:
         self._counters.requests[operation] += 1
@@ -430,9 +578,9 @@ class TcpConnection:
         self._request_started = None
         self._idle_since = now
         if self._draining and not self._calls:
-            self._close(CloseReason.SHUTDOWN)
+            self._close(CloseReason.SHUTDOWN, now)
 
-    def _close(self, reason: CloseReason) -> None:
+    def _close(self, reason: CloseReason, now: float) -> None:
         if self._closed:
             return
         self._closed = True
@@ -440,3 +588,29 @@ class TcpConnection:
         self._counters.closes[reason] += 1
         self._buffer = bytearray()
         self._pending = None
+        if reason in _LINGER_AFTER and self._ready:
+            # A final reply is about to be written while the peer may still be sending: linger.
+            self._ending = Ending.HALF_CLOSE
+            self._linger_until = now + self._linger
+        else:
+            self._ending = Ending.CLOSE
+
+    def _send_stalled(self, unsent: int, now: float) -> bool:
+        """The send-progress check is due (TCP-SRV-10): stop, give a slow peer more time, or reset a stalled one."""
+        self._send_check = None
+        if not unsent:
+            return False  # everything went out: the next reply that waits starts a new check
+        accepted = self._written - unsent
+        if accepted > self._accepted_at_check:
+            # The peer took some bytes: it is slow, not stalled. Give it another send timeout.
+            self._accepted_at_check = accepted
+            self._send_check = now + self._send_timeout
+            return False
+        self._counters.closes[CloseReason.SEND_TIMEOUT] += 1
+        if not self._closed:
+            self._closed = True
+            self.close_reason = CloseReason.SEND_TIMEOUT
+            self._buffer = bytearray()
+            self._pending = None
+        self._ending = Ending.RESET
+        return True
