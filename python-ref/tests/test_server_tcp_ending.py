@@ -164,6 +164,18 @@ def test_a_close_with_nothing_to_say_does_not_linger() -> None:
     assert _ending(connection) is Ending.CLOSE and connection.get_timer() is None
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_a_framing_error_after_replies_lingers_however_the_stream_was_split(split: bool) -> None:
+    """TCP-SRV-1, TCP-SRV-3: replies sent before bad magic are protected by the linger, in one read or two."""
+    connection, _ = _connection()
+    stream = pack_request(Op.NOOP, 1) + b"XX" + bytes(18)
+    for chunk in (stream[:20], stream[20:]) if split else (stream,):
+        connection.receive_data(chunk, 0.0)
+        connection.data_to_send()
+    assert _ending(connection) is Ending.HALF_CLOSE
+    assert connection.get_timer() == min(MAX_LINGER, SETTINGS.request_deadline)
+
+
 def test_the_request_deadline_timeout_reply_lingers() -> None:
     """TCP-SRV-5: TIMEOUT is a final reply sent while the peer may still be sending: it lingers too."""
     connection, counters = _connection()

@@ -61,11 +61,11 @@ send timeout and the linger below.
   kernel accepted, not of the buffer's size, so new replies cannot hide a stall. While
   writes are blocked (the adapter's buffer is over ``max_buffered_reply_bytes``) the
   core stops reading the peer's requests, which bounds the memory a non-reader can take.
-* A close that follows a final reply (TOO_LARGE, BUSY, TIMEOUT, UNSUPPORTED_VERSION, or
-  any reply written just before a framing error) half-closes and discards input for
-  :data:`MAX_LINGER` at most (the request deadline if shorter), so that the peer's
-  unread request bytes do not make the kernel reset the connection before the reply
-  arrives (nginx's ``lingering_close``); then the connection is reset.
+* A close that follows replies while the peer may still be sending (a final TOO_LARGE,
+  BUSY, TIMEOUT or UNSUPPORTED_VERSION, or earlier replies before a framing error)
+  half-closes and discards input for :data:`MAX_LINGER` at most (the request deadline
+  if shorter), so that the peer's unread request bytes do not make the kernel reset the
+  connection before the replies arrive (nginx's ``lingering_close``); then it is reset.
 * Every forced close (send timeout, linger over, shutdown past its grace) is a reset:
   a plain close would leave the kernel an orphaned socket in FIN-WAIT-1 that still holds
   the unsent replies and that a peer which never reads keeps established for minutes.
@@ -588,8 +588,10 @@ class TcpConnection:
         self._counters.closes[reason] += 1
         self._buffer = bytearray()
         self._pending = None
-        if reason in _LINGER_AFTER and self._ready:
-            # A final reply is about to be written while the peer may still be sending: linger.
+        if reason in _LINGER_AFTER and (self._ready or self._written):
+            # Replies are (or were just) on their way while the peer may still be sending: linger, so that its
+            # unread bytes do not make the kernel reset the connection before the replies arrive. Whether
+            # replies were taken before this read or with it does not matter, so no split of the stream does.
             self._ending = Ending.HALF_CLOSE
             self._linger_until = now + self._linger
         else:
