@@ -18,8 +18,10 @@ from rrp_docs import (
     diagrams,
     includes,
     precedence,
+    reference_pages,
     retry,
     source_docs,
+    spec_tables,
     sphinx_roles,
     vector_tables,
 )
@@ -85,6 +87,23 @@ def test_documented_names_skips_class_bodies_in_a_module() -> None:
     names = source_docs.documented_names(limits)
     assert "HEADER_SIZE" in names and "MIN_DEDUP_WINDOW" in names
     assert "initial_timeout" not in names  # a RetryPolicy field, not a module constant
+
+
+def test_limits_tables_keep_protocol_and_reference_defaults_apart() -> None:
+    """The spec page's two limits tables: normative values only, then the reference's defaults only."""
+    protocol, defaults = spec_tables.limits_table(defaults=False), spec_tables.limits_table(defaults=True)
+    assert "`MAX_REQUEST_DEADLINE`" in protocol and "`DEFAULT_" not in protocol
+    assert "`DEFAULT_REQUEST_DEADLINE`" in defaults and "`MAX_" not in defaults
+    assert "1 024 (1 KiB)" not in defaults  # a count of connections is not a size
+
+
+def test_server_settings_table_lists_every_setting_with_its_flag() -> None:
+    """The reference page's settings table is read from the one declaration: one row per setting."""
+    from rrp._sansio.settings import SETTINGS
+
+    rows = reference_pages.server_settings_table().splitlines()[2:]
+    assert len(rows) == len(SETTINGS)
+    assert all(f"<code>{entry.flag}</code>" in row for entry, row in zip(SETTINGS, rows, strict=True))
 
 
 def test_precedence_rows_follow_the_spec_judge() -> None:

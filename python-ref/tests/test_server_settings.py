@@ -123,3 +123,18 @@ def test_wrong_types_and_non_finite_numbers_are_refused(field: str, value: objec
     """A float where a count belongs, a bool for a number, NaN or infinity: refused at construction, by name."""
     with pytest.raises(error, match=f"^{field} must be"):
         ServerSettings(**{field: value})  # type: ignore[arg-type]
+
+
+def test_the_defaults_the_spec_quotes_are_the_servers_defaults() -> None:
+    """Each server default in rrp_spec.reference_defaults is the one the declaration uses, so the spec's
+    "reference default" examples and the suite's assumed claims describe the server that actually runs."""
+    from rrp_spec import reference_defaults
+
+    server_defaults = ServerSettings()
+    quoted = [name for name in dir(reference_defaults) if name.startswith("DEFAULT_")]
+    for name in quoted:
+        value = getattr(reference_defaults, name)
+        field = name.removeprefix("DEFAULT_").lower()
+        if field in ("connect_timeout", "reply_timeout"):  # the client's, not the server's
+            continue
+        assert getattr(server_defaults, field) == value, name

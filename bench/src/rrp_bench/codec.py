@@ -25,7 +25,7 @@ from rrp_spec import (
     pack_request,
     unpack_header,
 )
-from rrp_spec.limits import DEFAULT_TCP_MAX_PAYLOAD
+from rrp_spec.reference_defaults import DEFAULT_TCP_MAX_PAYLOAD
 from rrp_spec.wire import HEADER_STRUCT
 
 _REQUEST_ID = 0x0123_4567_89AB_CDEF

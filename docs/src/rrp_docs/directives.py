@@ -71,6 +71,7 @@ BLOCKS: dict[str, Generator] = {
     "vectors": lambda a, c: vt.vector_table(a["group"], c),
     "hex-legend": lambda a, c: vt.hex_legend(),
     "cli-usage": lambda a, c: reference_pages.cli_usage(),
+    "server-settings": lambda a, c: reference_pages.server_settings_table(),
     "api-reference": lambda a, c: reference_pages.api_reference(a["package"], root_members=a.get("root") == "members"),
     "conformance-checks": lambda a, c: conformance_pages.checks_by_area(c),
     "conformance-cli": lambda a, c: conformance_pages.cli_usage(),

@@ -7,6 +7,7 @@ import importlib.util
 import pkgutil
 
 from .cli_usage import usage_sections
+from .markdown import cell, code, table
 
 #: The reference implementation's top-level package.
 PACKAGE = "rrp"
@@ -43,3 +44,21 @@ def cli_usage() -> str:
     """The help of ``rrp`` and of each subcommand, from ``rrp._cli.main.build_parser()``."""
     cli = importlib.import_module(f"{PACKAGE}._cli.main")
     return usage_sections(cli.build_parser())
+
+
+def server_settings_table() -> str:
+    """Every setting of the reference server, from its one declaration (``rrp._sansio.settings.SETTINGS``).
+
+    The flag, the default, the allowed values and the meaning are each the declaration's own, the same
+    ones ``rrp serve --help`` prints and ``rrp.ServerSettings`` validates.
+    """
+    settings = importlib.import_module(f"{PACKAGE}._sansio.settings")
+    rows = []
+    for entry in settings.SETTINGS:
+        declared = entry.setting
+        default = "unset" if entry.default is None else declared.unit.quantity(entry.default)
+        allowed = declared.bounds()
+        if declared.zero_means is not None:
+            allowed += f"; 0 means {declared.zero_means}"
+        rows.append([code(entry.flag), f"`{entry.name}`", default, cell(allowed), cell(declared.help)])
+    return table(["Flag", "Field", "Default", "Allowed", "Meaning"], rows)

@@ -18,6 +18,7 @@ from rrp_spec import (
     Op,
     Result,
     limits,
+    reference_defaults,
     wire,
 )
 
@@ -95,16 +96,18 @@ def registry_table(codes: type[IntEnum], noun: str) -> str:
     return table(["Value", "Name", "Defined by", "Policy"], rows)
 
 
-def _format_limit(value: object) -> str:
-    """A limit's value for a reader: seconds for floats, grouped digits and binary units for sizes."""
+def _format_limit(name: str, value: object) -> str:
+    """A limit's value for a reader: seconds for floats, grouped digits, and binary units for sizes in bytes."""
     if isinstance(value, bytes):
         return code(repr(value)) + " (" + " ".join(f"0x{b:02x}" for b in value) + ")"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"no rendering for limit value {value!r}")
     if isinstance(value, float):
-        # Every float in rrp_spec.limits is a duration in seconds.
+        # Every float in rrp_spec.limits and rrp_spec.reference_defaults is a duration in seconds.
         return f"{value:g} s"
     text = f"{value:,}".replace(",", " ")
+    if not name.endswith(("_PAYLOAD", "_BYTES", "_SIZE")):  # a count of connections is not 1 KiB of anything
+        return text
     for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
         if value >= 1 << shift and value % (1 << shift) == 0:
             return f"{text} ({value >> shift} {unit})"
@@ -112,11 +115,13 @@ def _format_limit(value: object) -> str:
 
 
 def limits_table(*, defaults: bool) -> str:
-    """Protocol limits (``defaults=False``) or the reference implementation's defaults (``defaults=True``)."""
+    """The normative limits (:mod:`rrp_spec.limits`), or with ``defaults`` the reference implementation's
+    defaults that the spec quotes (:mod:`rrp_spec.reference_defaults`): two modules, so never mixed up."""
+    module = reference_defaults if defaults else limits
     rows = []
-    for name, doc in documented_names(limits).items():
-        value = getattr(limits, name)
-        if isinstance(value, limits.RetryPolicy) or name.startswith("DEFAULT_") != defaults:
+    for name, doc in documented_names(module).items():
+        value = getattr(module, name)
+        if isinstance(value, limits.RetryPolicy):  # the schedule has tables of its own
             continue
-        rows.append([f"`{name}`", _format_limit(value), cell(doc)])
+        rows.append([f"`{name}`", _format_limit(name, value), cell(doc)])
     return table(["Name", "Value", "Meaning"], rows)

@@ -1,8 +1,9 @@
 """RRP/1, the Request/Reply Protocol: the one source of truth for its wire format and rules.
 
 Everything else in the project imports from here: the layout and codes, every
-limit and default, the header codec and the judging of messages, the requirement
-catalogue and the test vectors.
+normative limit (:mod:`rrp_spec.limits`) and, kept apart, the few reference defaults
+the spec and the suite quote (:mod:`rrp_spec.reference_defaults`), the header codec
+and the judging of messages, the requirement catalogue and the test vectors.
 """
 
 from .codes import (
@@ -23,22 +24,7 @@ from .limits import (
     CONNECTION_SOURCE_PREFIX_V4,
     CONNECTION_SOURCE_PREFIX_V6,
     COUNTER_SIZE,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_DEDUP_BYTES,
-    DEFAULT_DEDUP_ENTRIES,
-    DEFAULT_DEDUP_WINDOW,
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_BUFFERED_REPLY_BYTES,
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_RATE_LIMIT_SLIP,
-    DEFAULT_REPLY_TIMEOUT,
-    DEFAULT_REQUEST_DEADLINE,
     DEFAULT_RETRY_POLICY,
-    DEFAULT_SEND_TIMEOUT,
-    DEFAULT_TCP_MAX_PAYLOAD,
-    DEFAULT_UDP_MAX_PAYLOAD,
     HEADER_SIZE,
     MAGIC,
     MAX_REQUEST_DEADLINE,
@@ -52,6 +38,18 @@ from .limits import (
     RATE_LIMIT_PREFIX_V6,
     VERSION,
     RetryPolicy,
+)
+from .reference_defaults import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+    DEFAULT_REPLY_TIMEOUT,
+    DEFAULT_REQUEST_DEADLINE,
+    DEFAULT_SEND_TIMEOUT,
+    DEFAULT_TCP_MAX_PAYLOAD,
+    DEFAULT_UDP_MAX_PAYLOAD,
 )
 from .requirements import BY_ID, REQUIREMENTS, Level, Requirement, Scope, Side, requirement
 from .validate import (
@@ -74,15 +72,10 @@ __all__ = [
     "CONNECTION_SOURCE_PREFIX_V6",
     "COUNTER_SIZE",
     "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_DEDUP_BYTES",
-    "DEFAULT_DEDUP_ENTRIES",
     "DEFAULT_DEDUP_WINDOW",
     "DEFAULT_IDLE_TIMEOUT",
-    "DEFAULT_MAX_BUFFERED_REPLY_BYTES",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_CONNECTIONS_PER_SOURCE",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_RATE_LIMIT_SLIP",
     "DEFAULT_REPLY_TIMEOUT",
     "DEFAULT_REQUEST_DEADLINE",
     "DEFAULT_RETRY_POLICY",

@@ -1,4 +1,9 @@
-"""Every size, limit, default and timing constant of RRP/1, defined once.
+"""The normative sizes, bounds and timing constants of RRP/1, defined once.
+
+Every value here binds every implementation: a field's range, a bound no setting
+may cross, a prefix length the rules group addresses by. The reference
+implementation's own choices within these bounds (its defaults) are not here;
+see :mod:`rrp_spec.reference_defaults` and the reference server's settings.
 
 The retry schedule is data too (:class:`RetryPolicy`): clients follow it, servers
 size their duplicate-reply window from it, and the conformance suite measures
@@ -31,47 +36,18 @@ COUNTER_SIZE = 8
 #: A UDP reply datagram is never larger than this many times its request datagram.
 AMPLIFICATION_FACTOR = 3
 
-#: Reference server default for the largest TCP payload accepted (1 MiB).
-DEFAULT_TCP_MAX_PAYLOAD = 1 << 20
-#: Reference server default for the largest UDP payload accepted.
-DEFAULT_UDP_MAX_PAYLOAD = MAX_UDP_PAYLOAD
-#: Reference default for the whole-request deadline over TCP, from a request's first byte.
-DEFAULT_REQUEST_DEADLINE = 2.0
 #: No server may allow a request more than this long to arrive, whatever its setting.
 MAX_REQUEST_DEADLINE = 10.0
-#: Reference default for how long a TCP connection may sit idle between requests.
-DEFAULT_IDLE_TIMEOUT = 10.0
-#: Reference default for concurrent TCP connections.
-DEFAULT_MAX_CONNECTIONS = 1024
-#: Reference default for connections open at once from one source (an IPv4 address, or an IPv6 /64).
-DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64
 #: Prefix length that groups IPv4 sources for the per-source connection limit (one address).
 CONNECTION_SOURCE_PREFIX_V4 = 32
 #: Prefix length that groups IPv6 sources for the per-source connection limit.
 CONNECTION_SOURCE_PREFIX_V6 = 64
-#: Reference default for how long a write to a TCP peer may stay blocked before the connection is dropped.
-DEFAULT_SEND_TIMEOUT = 5.0
 #: No server may let a write stay blocked longer than this (CIS recommends at most 10 s for nginx's send_timeout).
 MAX_SEND_TIMEOUT = 10.0
-#: Reference default for reply bytes buffered for one TCP connection that its peer has not read yet.
-DEFAULT_MAX_BUFFERED_REPLY_BYTES = 4 << 20
 #: Prefix length that groups IPv4 clients for UDP response rate limiting (after BIND's RRL).
 RATE_LIMIT_PREFIX_V4 = 24
 #: Prefix length that groups IPv6 clients for UDP response rate limiting.
 RATE_LIMIT_PREFIX_V6 = 56
-#: Reference default for UDP response rate limiting: 0 replies/s per prefix means off.
-DEFAULT_RATE_LIMIT = 0
-#: Reference default for RRL's slip: every n-th reply over the limit is sent anyway as a bare BUSY error
-#: reply, so a real client behind a spoofed prefix still learns to retry; 0 drops them all.
-DEFAULT_RATE_LIMIT_SLIP = 2
-#: Reference default for entries in the UDP duplicate-reply cache.
-DEFAULT_DEDUP_ENTRIES = 65536
-#: Reference default for payload bytes held by the UDP duplicate-reply cache.
-DEFAULT_DEDUP_BYTES = 64 << 20
-#: Reference default for the client's connect deadline over TCP.
-DEFAULT_CONNECT_TIMEOUT = 2.0
-#: Reference default for how long a TCP client waits for each reply once its request is sent.
-DEFAULT_REPLY_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +120,3 @@ DEFAULT_RETRY_POLICY = RetryPolicy()
 #: The shortest duplicate-reply window a server may use: a client on the default
 #: schedule may still retransmit until this long after its first transmission.
 MIN_DEDUP_WINDOW = DEFAULT_RETRY_POLICY.worst_case_span()
-#: Reference default for the duplicate-reply window: twice the minimum, so that a
-#: request delayed in the network as long as the whole retry span is still caught.
-DEFAULT_DEDUP_WINDOW = 2 * MIN_DEDUP_WINDOW

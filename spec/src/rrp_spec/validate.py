@@ -26,7 +26,7 @@ from enum import StrEnum
 
 from .codes import APPLICATION_RANGE_START, Flag, Op, Result, is_reserved_operation
 from .header import Header, pack_reply, unpack_header
-from .limits import DEFAULT_UDP_MAX_PAYLOAD, HEADER_SIZE, MAGIC, VERSION
+from .limits import HEADER_SIZE, MAGIC, MAX_UDP_PAYLOAD, VERSION
 
 
 class Transport(StrEnum):
@@ -195,7 +195,7 @@ class Message:
     payload: bytes
 
 
-def decode_request_datagram(datagram: bytes, max_payload: int = DEFAULT_UDP_MAX_PAYLOAD) -> Message:
+def decode_request_datagram(datagram: bytes, max_payload: int = MAX_UDP_PAYLOAD) -> Message:
     """Decode and judge one UDP datagram as a server does.
 
     Returns the request, or raises :class:`ProtocolViolation` saying what to do instead.

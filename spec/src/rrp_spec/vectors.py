@@ -21,13 +21,8 @@ from typing import Any
 
 from .codes import Flag, Op, Result
 from .header import Header, pack_header, unpack_header
-from .limits import (
-    DEFAULT_TCP_MAX_PAYLOAD,
-    HEADER_SIZE,
-    MAX_REQUEST_ID,
-    MAX_SIZE_FIELD,
-    MAX_UDP_PAYLOAD,
-)
+from .limits import HEADER_SIZE, MAX_REQUEST_ID, MAX_SIZE_FIELD, MAX_UDP_PAYLOAD
+from .reference_defaults import DEFAULT_TCP_MAX_PAYLOAD
 from .validate import Action, ProtocolViolation, Transport, check_request, decode_request_datagram, reply_problems
 
 #: Where the generated vectors live in a source checkout.

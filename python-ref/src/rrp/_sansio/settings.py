@@ -25,25 +25,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rrp_spec import (
-    DEFAULT_DEDUP_BYTES,
-    DEFAULT_DEDUP_ENTRIES,
+# The spec's bounds, which no setting may cross...
+from rrp_spec.limits import MAX_REQUEST_DEADLINE, MAX_SEND_TIMEOUT, MAX_SIZE_FIELD, MAX_UDP_PAYLOAD, MIN_DEDUP_WINDOW
+
+# ...and the few defaults the spec and the conformance suite quote; every other default is declared below.
+from rrp_spec.reference_defaults import (
     DEFAULT_DEDUP_WINDOW,
     DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_BUFFERED_REPLY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_RATE_LIMIT_SLIP,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_SEND_TIMEOUT,
     DEFAULT_TCP_MAX_PAYLOAD,
     DEFAULT_UDP_MAX_PAYLOAD,
-    MAX_REQUEST_DEADLINE,
-    MAX_SEND_TIMEOUT,
-    MAX_SIZE_FIELD,
-    MAX_UDP_PAYLOAD,
-    MIN_DEDUP_WINDOW,
 )
 
 from .setting import DeclaredSetting, Unit, declared_settings, setting, validate
@@ -55,7 +49,8 @@ class ServerSettings:
 
     Each field is declared once, with :func:`~rrp._sansio.setting.setting`: its default, meaning, unit and
     bounds. The ``rrp serve`` flags (``--tcp-max-payload`` for ``tcp_max_payload``), their help and their
-    error sentences, and the site's settings table are all derived from these declarations.
+    error sentences, and the settings table on the reference page (flag, default, allowed values and
+    meaning of each field) are all derived from these declarations.
     Times are in seconds, sizes in bytes.
     """
 
@@ -119,7 +114,7 @@ class ServerSettings:
         bound_by="TCP-SRV-10",
     )
     max_buffered_reply_bytes: int = setting(
-        DEFAULT_MAX_BUFFERED_REPLY_BYTES,
+        4 << 20,
         help="Reply bytes buffered for one TCP connection above which the server stops reading it (TCP-SRV-10).",
         unit=Unit.BYTES,
         low=1,
@@ -145,27 +140,28 @@ class ServerSettings:
         bound_by="UDP-SRV-8",
     )
     dedup_entries: int = setting(
-        DEFAULT_DEDUP_ENTRIES,
+        65536,
         help="Entries in the UDP duplicate-reply cache (UDP-SRV-9).",
         unit=Unit.COUNT,
         low=1,
     )
     dedup_bytes: int = setting(
-        DEFAULT_DEDUP_BYTES,
+        64 << 20,
         help="Reply bytes in the UDP duplicate-reply cache (UDP-SRV-9).",
         unit=Unit.BYTES,
         low=0,
     )
     rate_limit: float = setting(
-        DEFAULT_RATE_LIMIT,
+        0.0,
         help="UDP replies per second per client prefix, IPv4 /24 or IPv6 /56 (UDP-SRV-10).",
         unit=Unit.PER_SECOND,
         low=0,
         zero_means="off",
     )
     rate_limit_slip: int = setting(
-        DEFAULT_RATE_LIMIT_SLIP,
-        help="Every n-th reply over the rate is sent as a bare BUSY (UDP-SRV-10).",
+        2,
+        help="Every n-th reply over the rate is sent anyway as a bare BUSY, so that a real client behind a "
+        "spoofed prefix still learns to retry (UDP-SRV-10).",
         unit=Unit.COUNT,
         low=0,
         zero_means="drop them all",

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rrp import ServerSettings
 from rrp_spec import (
-    DEFAULT_MAX_BUFFERED_REPLY_BYTES,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_SEND_TIMEOUT,
     DEFAULT_TCP_MAX_PAYLOAD,
@@ -39,7 +39,7 @@ DRIP_INTERVAL = 0.25
 #: Payload of each never-reading client's pipelined ECHO requests, and how many bytes each pushes in all:
 #: enough to fill the server's reply buffer bound and both sockets' kernel buffers twice over.
 NEVER_READ_CHUNK = 64 * 1024
-NEVER_READ_TOTAL = 2 * DEFAULT_MAX_BUFFERED_REPLY_BYTES + (8 << 20)
+NEVER_READ_TOTAL = 2 * ServerSettings().max_buffered_reply_bytes + (8 << 20)
 #: How long a never-reading client sending whole requests waits after each, so the server reads it whole.
 WHOLE_REQUEST_PAUSE = 0.2
 #: A never-reading client's receive buffer, kept small so the server's writes block early.
