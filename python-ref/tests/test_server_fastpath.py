@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rrp import ServerSettings, TcpConnection, UdpServerCore
-from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
 from rrp._sansio.fastpath import is_plainly_valid, unpack_fields
 from rrp_spec import (
@@ -60,7 +59,7 @@ def test_udp_core_agrees_with_decode_request_datagram(header: Header, extra: int
     payload_length = max(0, min(header.size, 64) + extra)
     datagram = pack_header(header) + bytes(payload_length)
     max_payload = 32
-    core = UdpServerCore(ServerSettings(udp_max_payload=max_payload), Dispatcher(), ServerCounters())
+    core = UdpServerCore(ServerSettings(udp_max_payload=max_payload), Dispatcher())
     out = core.handle_datagram(datagram, ("127.0.0.1", 1), 0.0)
     try:
         decode_request_datagram(datagram, max_payload)
@@ -80,7 +79,7 @@ def test_udp_core_agrees_with_decode_request_datagram(header: Header, extra: int
 def test_tcp_core_agrees_with_check_request(header: Header) -> None:
     """TCP-SRV-3, TCP-SRV-4, SRV-1..SRV-8: the TCP core's first reply and close follow the spec's verdict."""
     max_payload = 32
-    connection = TcpConnection(ServerSettings(tcp_max_payload=max_payload), Dispatcher(), ServerCounters(), 0.0)
+    connection = TcpConnection(ServerSettings(tcp_max_payload=max_payload), Dispatcher(), 0.0)
     connection.receive_data(pack_header(header) + bytes(min(header.size, max_payload)), 0.0)
     out = connection.data_to_send()
     try:

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from rrp import HandlerError, ServerSettings, TcpConnection
-from rrp._sansio.counters import CloseReason, ServerCounters
 from rrp._sansio.dispatch import Dispatcher
-from rrp._sansio.tcp_core import Phase, TcpCall
+from rrp._sansio.server_events import CallRequested, CloseReason, ConnectionClosed, HandlerFailed, Rejected
+from rrp._sansio.tcp_core import Phase
 from rrp_spec import (
     COUNTER_SIZE,
     HEADER_SIZE,
@@ -61,7 +61,12 @@ def _dispatcher() -> Dispatcher:
 
 
 def _connection(now: float = 0.0, *, busy: bool = False, settings: ServerSettings = SETTINGS) -> TcpConnection:
-    return TcpConnection(settings, _dispatcher(), ServerCounters(), now, busy=busy)
+    return TcpConnection(settings, _dispatcher(), now, busy=busy)
+
+
+def _calls(connection: TcpConnection) -> list[CallRequested]:
+    """The requests the connection asked the application to carry out since the last look."""
+    return [event for event in connection.take_events() if isinstance(event, CallRequested)]
 
 
 def _is_open(connection: TcpConnection) -> bool:
@@ -137,12 +142,13 @@ def test_oversized_request_is_answered_too_large_and_closed_before_any_payload_i
 )
 def test_unframeable_input_closes_without_a_reply(header: Header, requirement: str) -> None:
     """TCP-SRV-3, SRV-1: bad magic or a REPLY flag closes the connection with nothing sent."""
-    counters = ServerCounters()
-    connection = TcpConnection(SETTINGS, _dispatcher(), counters, 0.0)
+    connection = _connection()
     connection.receive_data(pack_header(header) + pack_request(Op.NOOP, 2), 0.0)
     assert connection.data_to_send() == b""
     assert connection.closed
-    assert counters.rejected[requirement] == 1
+    events = connection.take_events()
+    assert [event.requirement for event in events if isinstance(event, Rejected)] == [requirement]
+    assert [event.reason for event in events if isinstance(event, ConnectionClosed)] == [CloseReason.PROTOCOL]
 
 
 def test_other_version_is_answered_then_closed() -> None:
@@ -183,6 +189,8 @@ def test_failing_handler_gets_a_bare_internal_error_and_the_connection_goes_on()
     assert out[HEADER_SIZE : 2 * HEADER_SIZE] == _reply(refused, 0x8123)
     assert out[2 * HEADER_SIZE :] == _reply(pack_request(Op.INCREMENT, 3), Result.OK, (1).to_bytes(COUNTER_SIZE, "big"))
     assert b"secret" not in out and b"dead" not in out
+    (failed,) = [event for event in connection.take_events() if isinstance(event, HandlerFailed)]
+    assert failed.operation == FAILING and isinstance(failed.error, RuntimeError), "the operator hears of it"
 
 
 def test_async_handler_reply_keeps_its_place_in_line() -> None:
@@ -192,19 +200,18 @@ def test_async_handler_reply_keeps_its_place_in_line() -> None:
     connection = _connection()
     connection.receive_data(first + second, 0.0)
     assert connection.data_to_send() == b""
-    (call,) = connection.take_calls()
+    (call,) = _calls(connection)
+    assert (call.operation, call.request_id, call.payload) == (ASYNC, 1, b"slow")
     assert connection.get_timer() is None, "a handler is working: no idle timeout"
-    call.coroutine.close()
     connection.complete(call, b"slow", None, 0.2)
     assert connection.data_to_send() == _reply(first, Result.OK, b"slow") + _reply(second, Result.OK, b"fast")
     assert connection.get_timer() == 0.2 + IDLE
 
 
-def _finish_next(connection: TcpConnection, calls: deque[TcpCall], now: float) -> None:
+def _finish_next(connection: TcpConnection, calls: deque[CallRequested], now: float) -> None:
     """Finish the oldest call, answering its request ID as 8 bytes."""
     call = calls.popleft()
-    call.coroutine.close()
-    connection.complete(call, _id_bytes(call.header.request_id), None, now)
+    connection.complete(call, _id_bytes(call.request_id), None, now)
 
 
 def _id_bytes(request_id: int) -> bytes:
@@ -221,7 +228,7 @@ def test_unanswered_requests_are_bounded_and_the_rest_waits_in_order() -> None:
     requests = [pack_request(ASYNC, n, b"") for n in range(1, 9)]
     connection = _connection(settings=ServerSettings(tcp_max_payload=LIMIT, max_unanswered_requests=limit))
     connection.receive_data(b"".join(requests), 0.0)
-    calls = deque(connection.take_calls())
+    calls = deque(_calls(connection))
     assert len(calls) == limit and connection.calls_in_progress == limit
     assert not connection.wants_data
     assert connection.buffered_bytes == (len(requests) - limit) * HEADER_SIZE
@@ -229,7 +236,7 @@ def test_unanswered_requests_are_bounded_and_the_rest_waits_in_order() -> None:
     sent = b""
     while calls:
         _finish_next(connection, calls, 1.0)
-        calls.extend(connection.take_calls())
+        calls.extend(_calls(connection))
         assert connection.calls_in_progress <= limit
         sent += connection.data_to_send()
     assert sent == b"".join(_reply(r, Result.OK, _id_bytes(unpack_header(r).request_id)) for r in requests)
@@ -243,7 +250,7 @@ def test_queued_sync_replies_count_against_the_bound_too() -> None:
     noops = [pack_request(Op.NOOP, n) for n in range(2, 12)]
     connection = _connection(settings=ServerSettings(tcp_max_payload=LIMIT, max_unanswered_requests=limit))
     connection.receive_data(slow + b"".join(noops), 0.0)
-    calls = deque(connection.take_calls())
+    calls = deque(_calls(connection))
     assert not connection.wants_data
     assert connection.buffered_bytes == (len(noops) - (limit - 1)) * HEADER_SIZE
     _finish_next(connection, calls, 1.0)
@@ -259,11 +266,11 @@ def test_end_of_stream_while_paused_answers_what_was_buffered_then_closes() -> N
     connection = _connection(settings=ServerSettings(tcp_max_payload=LIMIT, max_unanswered_requests=1))
     connection.receive_data(b"".join(requests) + partial, 0.0)
     connection.receive_data(b"", 0.1)
-    calls = deque(connection.take_calls())
+    calls = deque(_calls(connection))
     assert _is_open(connection), "a handler is still answering"
     while calls:
         _finish_next(connection, calls, 1.0)
-        calls.extend(connection.take_calls())
+        calls.extend(_calls(connection))
     expected = b"".join(_reply(r, Result.OK, _id_bytes(unpack_header(r).request_id)) for r in requests)
     assert connection.data_to_send() == expected
     assert connection.closed and connection.close_reason is CloseReason.PEER
@@ -292,15 +299,15 @@ def test_whole_request_deadline_counts_from_the_first_byte_and_ignores_later_byt
 def test_short_request_gets_timeout_then_close_at_the_deadline() -> None:
     """TCP-SRV-5: the header says 100 bytes, 10 arrive; at the deadline TIMEOUT is sent and the connection closed."""
     header = pack_header(Header(operation=Op.ECHO, request_id=11, size=50))
-    counters = ServerCounters()
-    connection = TcpConnection(SETTINGS, _dispatcher(), counters, 0.0)
+    connection = _connection()
     connection.receive_data(header + b"x" * 10, 2.0)
     assert connection.phase is Phase.PAYLOAD
     assert connection.get_timer() == 2.0 + DEADLINE
     connection.handle_timer(2.0 + DEADLINE)
     assert connection.data_to_send() == _reply(header, Result.TIMEOUT)
     assert connection.closed
-    assert counters.timeouts == 1
+    closes = [event.reason for event in connection.take_events() if isinstance(event, ConnectionClosed)]
+    assert closes == [CloseReason.REQUEST_DEADLINE]
 
 
 def test_idle_connection_is_closed_after_the_idle_timeout() -> None:
@@ -424,7 +431,7 @@ class TcpCoreMachine(RuleBasedStateMachine):
         self.now = 0.0
         self.dispatcher = _dispatcher()
         self.dispatcher.unregister(ASYNC)
-        self.conn = TcpConnection(SETTINGS, self.dispatcher, ServerCounters(), 0.0)
+        self.conn = TcpConnection(SETTINGS, self.dispatcher, 0.0)
         self.queue: deque[_Message] = deque()
         self.expected = bytearray()
         self.received = bytearray()

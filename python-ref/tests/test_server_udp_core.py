@@ -9,13 +9,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from rrp import ServerSettings, UdpServerCore
 from rrp._sansio.connlimits import Admission, ConnectionLimits
-from rrp._sansio.counters import DropReason, ServerCounters
+from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dedup import DedupCache
 from rrp._sansio.dispatch import Dispatcher
 from rrp._sansio.prefixes import source_prefix
 from rrp._sansio.ratelimit import RateVerdict, ResponseRateLimiter
 from rrp._sansio.rejectlog import RateLimitedLog
-from rrp._sansio.udp_core import PendingCall
+from rrp._sansio.server_events import CallRequested, DropReason
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
@@ -48,7 +48,7 @@ def _core(settings: ServerSettings | None = None) -> UdpServerCore:
 
     dispatcher.register(FAILING, failing)
     dispatcher.register(ASYNC, later)
-    return UdpServerCore(settings or ServerSettings(), dispatcher, ServerCounters())
+    return UdpServerCore(settings or ServerSettings(), dispatcher)
 
 
 def _result(reply: object) -> int:
@@ -59,6 +59,13 @@ def _result(reply: object) -> int:
 def _counter(reply: object) -> int:
     assert isinstance(reply, bytes)
     return int.from_bytes(reply[HEADER_SIZE:], "big")
+
+
+def _counted(core: UdpServerCore) -> ServerCounters:
+    """The server's counters, as the observer of everything ``core`` reported so far."""
+    counters = ServerCounters()
+    counters.observe(core.take_events())
+    return counters
 
 
 # --- duplicates ---------------------------------------------------------------------------
@@ -75,7 +82,7 @@ def test_retransmission_gets_the_same_reply_and_increment_runs_once() -> None:
     assert core.dispatcher.counter == 1
     other_port = core.handle_datagram(request, ("127.0.0.1", 40001), 1.0)
     assert _counter(other_port) == 2, "another source port is another client"
-    assert core.counters.dedup_hits == 1
+    assert _counted(core).dedup_hits == 1
 
 
 def test_duplicate_window_is_at_least_the_clients_retry_span() -> None:
@@ -126,10 +133,9 @@ def test_async_handler_and_retransmissions_while_it_runs() -> None:
     core = _core()
     request = pack_request(ASYNC, 5, b"later")
     call = core.handle_datagram(request, PEER, 0.0)
-    assert isinstance(call, PendingCall)
+    assert isinstance(call, CallRequested)
     assert core.handle_datagram(request, PEER, 0.1) is None
-    assert core.counters.drops[DropReason.IN_PROGRESS] == 1
-    call.coroutine.close()
+    assert _counted(core).drops[DropReason.IN_PROGRESS] == 1
     reply = core.complete(call, b"later", None, 0.2)
     assert reply[HEADER_SIZE:] == b"later" and _result(reply) == Result.OK
     assert core.handle_datagram(request, PEER, 0.3) == reply
@@ -139,20 +145,16 @@ def test_async_calls_beyond_the_limit_are_answered_busy_and_not_cached() -> None
     """Memory bound: past max_udp_calls running handlers a request gets a bare BUSY (UDP-SRV-5); a retry is served."""
     core = _core(ServerSettings(max_udp_calls=2))
     calls = [core.handle_datagram(pack_request(ASYNC, n, b"x" * 100), PEER, 0.0) for n in (1, 2)]
-    assert all(isinstance(call, PendingCall) for call in calls)
+    assert all(isinstance(call, CallRequested) for call in calls)
     refused = pack_request(ASYNC, 3, b"x" * 100)
     busy = core.handle_datagram(refused, PEER, 0.1)
     assert busy == pack_reply(unpack_header(refused), Result.BUSY)
     assert core.in_progress == 2
     first = calls[0]
-    assert isinstance(first, PendingCall)
-    first.coroutine.close()
+    assert isinstance(first, CallRequested)
     core.complete(first, b"done", None, 0.2)
     retry = core.handle_datagram(refused, PEER, 0.3)
-    assert isinstance(retry, PendingCall), "BUSY was not cached: the retransmission runs the handler"
-    for call in (calls[1], retry):
-        assert isinstance(call, PendingCall)
-        call.coroutine.close()
+    assert isinstance(retry, CallRequested), "BUSY was not cached: the retransmission runs the handler"
 
 
 def test_drop_rate_drops_that_share_reproducibly() -> None:
@@ -290,7 +292,7 @@ def test_rate_limit_burst_gives_the_expected_answer_and_drop_counts() -> None:
     expected_answered = rate + rate * 5  # the initial burst, then the refill over 5 s
     assert abs(answered - expected_answered) <= 1
     assert abs(slipped - (500 - answered) // slip) <= 1
-    assert core.counters.drops[DropReason.RATE_LIMITED] == 500 - answered - slipped
+    assert _counted(core).drops[DropReason.RATE_LIMITED] == 500 - answered - slipped
     other = core.handle_datagram(pack_request(Op.NOOP, 9999), ("198.51.100.1", 5000), 5.0)
     assert _result(other) == Result.OK, "another prefix has its own bucket"
 
@@ -357,9 +359,10 @@ def test_rejection_log_is_rate_limited_and_summarises() -> None:
     """The operator's log: at most N lines a second, then one 'suppressed K' line; never payload bytes."""
     lines: list[str] = []
     log = RateLimitedLog(lines.append, max_per_second=3)
-    core = UdpServerCore(ServerSettings(), on_reject=lambda v, peer: log.rejection(v, peer, 0.0))
+    core = UdpServerCore(ServerSettings())
     for _ in range(10):
         core.handle_datagram(b"XX" + bytes(18) + b"secret", ("127.0.0.1", 1), 0.0)
+    log.observe(core.take_events(), 0.0)
     log.line("next second", 1.0)
     assert len(lines) == 5
     assert lines[0].startswith("rejected input from udp 127.0.0.1:1: UDP-SRV-2")
@@ -372,7 +375,7 @@ def test_counters_snapshot_names_operations_and_results() -> None:
     core = _core()
     core.handle_datagram(pack_request(Op.ECHO, 1, b"a"), PEER, 0.0)
     core.handle_datagram(b"short", PEER, 0.0)
-    snap = core.counters.snapshot()
+    snap = _counted(core).snapshot()
     assert snap.requests_by_op == {"ECHO": 1}
     assert snap.replies_by_result == {"OK": 1}
     assert snap.drops_by_reason == {"invalid": 1}

@@ -20,8 +20,9 @@ from rrp import ServerSettings, UdpServerCore
 from rrp._aio import udp_mmsg
 from rrp._aio.udp_endpoint import BATCH, UdpEndpoint
 from rrp._aio.udp_replies import MAX_SEGMENT_SIZE, REFUSALS_BEFORE_OFF, SOL_UDP, UDP_SEGMENT, ReplySender
-from rrp._sansio.counters import DropReason, ServerCounters
+from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
+from rrp._sansio.server_events import Answer, CallRequested, DropReason
 from rrp_spec import HEADER_SIZE, MAX_UDP_DATAGRAM, Op, Result, pack_reply, pack_request, unpack_header
 
 LOOPBACK = "127.0.0.1"
@@ -82,7 +83,7 @@ def _core() -> UdpServerCore:
 
     dispatcher.register(ASYNC_UPPER, upper_later)
     dispatcher.register(FAILING, failing)
-    return UdpServerCore(ServerSettings(), dispatcher, ServerCounters())
+    return UdpServerCore(ServerSettings(), dispatcher)
 
 
 def _socket(host: str = LOOPBACK, sock: socket.socket | None = None) -> socket.socket:
@@ -100,21 +101,28 @@ def _client(host: str = LOOPBACK) -> socket.socket:
 
 
 class Harness:
-    """One :class:`UdpEndpoint` on the running loop, its core, and the tasks it started."""
+    """One :class:`UdpEndpoint` on the running loop, its core, its counters, and the calls it had carried out."""
 
     def __init__(self, sock: socket.socket, *, batched_receive: bool | None = None, gso: bool | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.core = _core()
+        self.counters = ServerCounters()
         self.tasks: list[asyncio.Task[Any]] = []
         self.endpoint = UdpEndpoint(
-            self.loop, sock, self.core, self._start_task, batched_receive=batched_receive, gso=gso
+            self.loop, sock, self.core, self.counters.observe, self._carry_out, batched_receive=batched_receive, gso=gso
         )
         self.port: int = sock.getsockname()[1]
 
-    def _start_task(self, coroutine: Any) -> asyncio.Task[Any]:
-        task = self.loop.create_task(coroutine)
-        self.tasks.append(task)
-        return task
+    def _carry_out(self, call: CallRequested, answer: Answer) -> None:
+        async def run() -> None:
+            try:
+                value = await self.core.dispatcher.start(call.operation, call.payload)
+            except Exception as error:
+                answer(call, None, error)
+            else:
+                answer(call, value, None)
+
+        self.tasks.append(self.loop.create_task(run()))
 
 
 async def _collect(client: socket.socket, count: int, timeout: float = TIMEOUT) -> list[tuple[bytes, Any]]:
@@ -177,8 +185,8 @@ def test_a_burst_from_two_clients_is_answered_once_each_and_correctly(batched_re
         clients[0].sendto(requests[1], (LOOPBACK, harness.port))
         (again,) = await _collect(clients[0], 1)
         assert again[0][HEADER_SIZE:] == expected[0][1]
-        assert harness.core.counters.dedup_hits == 1
-        assert harness.core.counters.drops[DropReason.SEND_FAILED] == 0
+        assert harness.counters.dedup_hits == 1
+        assert harness.counters.drops[DropReason.SEND_FAILED] == 0
         harness.endpoint.close()
         for client in clients:
             client.close()
@@ -249,7 +257,7 @@ def test_when_the_kernel_refuses_segmentation_the_replies_go_out_one_by_one(refu
         replies = _by_id(await _collect(client, 40))
         assert sorted(replies) == list(range(1, 41))
         assert sock.segmented_sends >= 1
-        assert harness.core.counters.drops[DropReason.SEND_FAILED] == 0
+        assert harness.counters.drops[DropReason.SEND_FAILED] == 0
         harness.endpoint.close()
         client.close()
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from rrp import ServerSettings, TcpConnection, UdpServerCore
-from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
 from rrp_spec import COUNTER_SIZE, HEADER_SIZE, Flag, Op, Result, unpack_header
 from rrp_spec.vectors import load
@@ -62,7 +61,7 @@ def test_udp_core_does_what_each_vector_says(vector: dict[str, Any]) -> None:
     Covers SRV-1, SRV-2, SRV-3, SRV-4, SRV-5, SRV-6, SRV-7, SRV-9, SRV-10, SRV-11, SRV-12, SRV-13,
     UDP-SRV-1, UDP-SRV-2, UDP-SRV-3, UDP-SRV-4.
     """
-    core = UdpServerCore(ServerSettings(), _dispatcher(), ServerCounters())
+    core = UdpServerCore(ServerSettings(), _dispatcher())
     out = core.handle_datagram(bytes.fromhex(vector["hex"]), PEER, 0.0)
     expect = vector["expect"]
     if "decoded" in expect:
@@ -77,7 +76,7 @@ def test_udp_core_does_what_each_vector_says(vector: dict[str, Any]) -> None:
 
 
 def _feed_tcp(data: bytes, *, byte_by_byte: bool) -> tuple[bytes, bool]:
-    connection = TcpConnection(ServerSettings(), _dispatcher(), ServerCounters(), 0.0)
+    connection = TcpConnection(ServerSettings(), _dispatcher(), 0.0)
     sent = b""
     chunks = [data[i : i + 1] for i in range(len(data))] if byte_by_byte else [data]
     for chunk in chunks:

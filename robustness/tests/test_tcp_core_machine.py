@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from rrp import ServerSettings, TcpConnection
-from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
 from rrp_robustness.judged_tcp import JudgedTcpConnection
 from rrp_spec import (
@@ -150,7 +149,7 @@ test_tcp_core_machine = TcpCoreMachine.TestCase
 
 
 def _run(chunks_: list[bytes], *, byte_by_byte: bool, busy: bool) -> tuple[bytes, bool, int, float | None]:
-    core = TcpConnection(SETTINGS, Dispatcher(), ServerCounters(), START, busy=busy)
+    core = TcpConnection(SETTINGS, Dispatcher(), START, busy=busy)
     out = bytearray()
     for chunk in chunks_:
         pieces = [chunk[i : i + 1] for i in range(len(chunk))] if byte_by_byte else [chunk]
@@ -169,7 +168,7 @@ def test_whole_and_byte_by_byte_give_the_same_events(chunks_: list[bytes], busy:
 
 def test_a_valid_request_that_arrives_whole_is_answered() -> None:
     """The plainest case, spelled out: one ECHO in one write gets its reply at once and the connection stays."""
-    core = TcpConnection(SETTINGS, Dispatcher(), ServerCounters(), START)
+    core = TcpConnection(SETTINGS, Dispatcher(), START)
     header = Header(operation=int(Op.ECHO), request_id=7, size=5)
     core.receive_data(pack_request(Op.ECHO, 7, b"hello"), START)
     assert core.data_to_send() == pack_reply(header, Result.OK, b"hello")

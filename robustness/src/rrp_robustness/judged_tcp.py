@@ -15,7 +15,6 @@ exploring. The state-machine test and the ``tcp-core`` fuzz target both drive it
 from __future__ import annotations
 
 from rrp import ServerSettings, TcpConnection
-from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
 from rrp._sansio.tcp_core import MAX_LINGER, Ending
 from rrp_spec import HEADER_SIZE, Result, pack_reply
@@ -38,7 +37,7 @@ class JudgedTcpConnection:
     def _open(self) -> None:
         self.connections += 1
         self.opened = self.now
-        self.core = TcpConnection(self.settings, Dispatcher(), ServerCounters(), self.now, busy=self.busy)
+        self.core = TcpConnection(self.settings, Dispatcher(), self.now, busy=self.busy)
         self.stream = bytearray()
         #: (offset in the stream, time) of every write the peer made.
         self.arrivals: list[tuple[int, float]] = []

@@ -4,9 +4,10 @@
 as :class:`rrp.UdpServerCore` gives an answer the spec does not allow
 (:class:`rrp_robustness.oracle.DatagramServer`), runs INCREMENT a different number of
 times than the spec's server (so never twice for one source and ID inside the window),
-sends a reply over three times its datagram, or holds a cached reply with no timer
-due before it expires. The state-machine test and the ``udp-core`` fuzz target both
-drive it.
+or sends a reply over three times its datagram. The core has no timer: time reaches
+it only as each datagram's ``now``, so a cached reply served after its window shows
+as an answer the spec does not allow. The state-machine test and the ``udp-core``
+fuzz target both drive it.
 """
 
 from __future__ import annotations
@@ -56,20 +57,8 @@ class JudgedUdpCore:
             self.core.dispatcher.counter == self.model.operations.counter,
             f"INCREMENT ran to {self.core.dispatcher.counter}, the spec's server to {self.model.operations.counter}",
         )
-        self._check_timer()
         return answer
 
-    def advance(self, seconds: float, *, fire_timer: bool = True) -> None:
-        """Let ``seconds`` pass; fire the core's timer if due (``fire_timer=False``: the callback is late)."""
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass: the core has no timer; the next datagram's ``now`` is all it learns of time."""
         self.now += seconds
-        timer = self.core.get_timer()
-        if fire_timer and timer is not None and timer <= self.now:
-            self.core.handle_timer(self.now)
-            self.model.expire(self.now)
-        self._check_timer()
-
-    def _check_timer(self) -> None:
-        live = [expiry for expiry, _ in self.model.cache.values() if expiry > self.now]
-        if live:
-            timer = self.core.get_timer()
-            require(timer is not None and timer <= min(live), f"timer {timer} is after a reply expires at {min(live)}")

@@ -24,16 +24,17 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rrp_spec import ProtocolViolation, Transport
+from rrp_spec import Transport
 from rrp_spec.addresses import format_address
 
 from .._sansio.counters import ServerCounters
 from .._sansio.dispatch import AsyncHandler, Dispatcher, SyncHandler
 from .._sansio.rejectlog import RateLimitedLog
+from .._sansio.server_events import Answer, CallRequested, ServerEvent
 from .._sansio.settings import ServerSettings
 from .._sansio.tcp_server import TcpServerCore
 from .._sansio.udp_core import UdpServerCore
@@ -111,11 +112,10 @@ class Server:
         #: What the server has done so far.
         self.counters = ServerCounters()
         self._log = log or RateLimitedLog(_stderr)
-        self.dispatcher.on_handler_failure = self._log_handler_failure
         #: The UDP core shared by every UDP socket.
-        self.udp_core = UdpServerCore(settings, self.dispatcher, self.counters, on_reject=self._log_rejection)
+        self.udp_core = UdpServerCore(settings, self.dispatcher)
         #: The TCP core: admission within the connection limits, and a connection core for each.
-        self.tcp_core = TcpServerCore(settings, self.dispatcher, self.counters, on_reject=self._log_rejection)
+        self.tcp_core = TcpServerCore(settings, self.dispatcher)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: list[UdpEndpoint] = []
         self._tcp: list[asyncio.Server] = []
@@ -152,7 +152,7 @@ class Server:
         try:
             for host, port in udp:
                 sock = bind_socket(Transport.UDP, host, port)
-                endpoint = UdpEndpoint(loop, sock, self.udp_core, self._start_task)
+                endpoint = UdpEndpoint(loop, sock, self.udp_core, self._observe, self._carry_out)
                 self._udp.append(endpoint)
                 endpoint.start()
                 started.append(_endpoint(Transport.UDP, sock))
@@ -200,30 +200,37 @@ class Server:
 
     # --- called by the adapters ------------------------------------------------------------
 
-    def _log_rejection(self, violation: ProtocolViolation, peer: str) -> None:
-        self._log.rejection(violation, peer, self.loop.time())
+    def _observe(self, events: list[ServerEvent]) -> None:
+        """The cores' events: counted, and logged where the operator must hear of them."""
+        self.counters.observe(events)
+        self._log.observe(events, self.loop.time())
 
-    def _start_task(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run an async handler's call, tracked so that shutdown can wait for it."""
-        task = self.loop.create_task(coroutine)
+    def _carry_out(self, call: CallRequested, answer: Answer) -> None:
+        """Have the application's async handler carry ``call`` out, tracked so that shutdown can wait for it."""
+        task = self.loop.create_task(self._run_call(call, answer))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
-        return task
+
+    async def _run_call(self, call: CallRequested, answer: Answer) -> None:
+        try:
+            value = await self.dispatcher.start(call.operation, call.payload)
+        except Exception as error:
+            answer(call, None, error)
+        else:
+            answer(call, value, None)
 
     def _new_connection(self) -> TcpConnectionProtocol:
         return TcpConnectionProtocol(
-            self.loop, self.tcp_core, self._start_task, self._connection_opened, self._connection_closed
+            self.loop, self.tcp_core, self._observe, self._carry_out, self._connection_opened, self._connection_closed
         )
 
     def _connection_opened(self, connection: TcpConnectionProtocol) -> None:
         self._connections.add(connection)
-        self.counters.connections_open = len(self._connections)
         if self._shutting_down:
             connection.shutdown()
 
     def _connection_closed(self, connection: TcpConnectionProtocol) -> None:
         self._connections.discard(connection)
-        self.counters.connections_open = len(self._connections)
         self._check_drained()
 
     # --- internals --------------------------------------------------------------------------
@@ -235,11 +242,6 @@ class Server:
     def _check_drained(self) -> None:
         if self._shutting_down and not self._connections and not self._tasks and self._drained is not None:
             self._drained.set()
-
-    def _log_handler_failure(self, operation: int, error: BaseException) -> None:
-        # SRV-15: the client gets a bare INTERNAL_ERROR; the operator gets the exception's type.
-        if self._loop is not None:
-            self._log.line(f"handler for operation 0x{operation:04x} failed: {type(error).__name__}", self.loop.time())
 
     async def _close_sockets(self) -> None:
         for endpoint in self._udp:

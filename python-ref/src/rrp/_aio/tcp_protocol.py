@@ -8,21 +8,22 @@ reads or pauses as :attr:`~TcpConnection.reading` says, ends the transport as
 ``loop.call_at``. That timer is re-armed only when the deadline moves *earlier*; when it
 fires early (the deadline moved later, as the idle deadline does after every request)
 the core has nothing to do and the timer is armed for the new deadline, so a busy
-connection costs no timer operations per request.
+connection costs no timer operations per request. The core's events go to the server,
+which has the application carry out the calls among them and answers through
+:meth:`~TcpConnection.complete`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
-from .._sansio.tcp_core import Ending, TcpCall, TcpConnection
+from .._sansio.server_events import CallRequested, CarryOut, Observe
+from .._sansio.tcp_core import Ending, TcpConnection
 from .._sansio.tcp_server import TcpServerCore
 from .tcp_socket import kernel_unacked, reset
 
-#: Runs a coroutine as a task the server tracks (so that shutdown can wait for it).
-StartTask = Callable[[Coroutine[Any, Any, Any]], object]
 #: Told when a connection starts being served, and when it is gone.
 ConnectionHook = Callable[["TcpConnectionProtocol"], None]
 
@@ -34,13 +35,15 @@ class TcpConnectionProtocol(asyncio.Protocol):
         self,
         loop: asyncio.AbstractEventLoop,
         server_core: TcpServerCore,
-        start_task: StartTask,
+        observe: Observe,
+        carry_out: CarryOut,
         opened: ConnectionHook,
         closed: ConnectionHook,
     ) -> None:
         self._loop = loop
         self._server_core = server_core
-        self._start_task = start_task
+        self._observe = observe
+        self._carry_out = carry_out
         self._opened = opened
         self._closed = closed
         self._transport: asyncio.Transport | None = None
@@ -57,6 +60,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         core = self._server_core.accept(str(peer[0]), int(peer[1]), self._loop.time())
         if core is None:
+            self._observe(self._server_core.take_events())
             reset(transport)
             return
         self._core = core
@@ -92,6 +96,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
         self._transport = None
         if self._core is not None:
             self._core.connection_lost(self._loop.time())
+            self._report(self._core)
             self._closed(self)
 
     # --- the server's requests -------------------------------------------------------------
@@ -113,15 +118,13 @@ class TcpConnectionProtocol(asyncio.Protocol):
     def _sync(self, core: TcpConnection) -> None:
         transport = self._transport
         if transport is None or self._ending is Ending.RESET:
+            self._report(core)
             return
         out = core.data_to_send()
         if out:
             transport.write(out)
             core.note_unsent(transport.get_write_buffer_size(), self._loop.time())
-        calls = core.take_calls()
-        if calls:
-            for call in calls:
-                self._start_task(self._run_call(core, call))
+        self._report(core)
         ending = core.ending
         if ending is not self._ending:
             self._ending = ending
@@ -153,11 +156,15 @@ class TcpConnectionProtocol(asyncio.Protocol):
         core.handle_timer(self._loop.time(), unsent=unsent, unacked=kernel_unacked(transport))
         self._sync(core)
 
-    async def _run_call(self, core: TcpConnection, call: TcpCall) -> None:
-        try:
-            value = await call.coroutine
-        except Exception as error:
-            core.complete(call, None, error, self._loop.time())
-        else:
-            core.complete(call, value, None, self._loop.time())
-        self._sync(core)
+    def _report(self, core: TcpConnection) -> None:
+        events = core.take_events()
+        if events:
+            self._observe(events)
+            for event in events:
+                if type(event) is CallRequested:
+                    self._carry_out(event, self._answer)
+
+    def _answer(self, call: CallRequested, value: object, error: BaseException | None) -> None:
+        if self._core is not None:
+            self._core.complete(call, value, error, self._loop.time())
+            self._sync(self._core)

@@ -31,8 +31,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from .._sansio.counters import DropReason
-from .._sansio.udp_core import PendingCall, UdpServerCore
+from .._sansio.server_events import CallRequested, CarryOut, Observe
+from .._sansio.udp_core import UdpServerCore
 from . import udp_mmsg
 from .udp_replies import Ancillary, Reply, ReplySender
 
@@ -93,7 +93,8 @@ class UdpEndpoint:
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
         core: UdpServerCore,
-        start_task: Callable[[Any], asyncio.Task[Any]],
+        observe: Observe,
+        carry_out: CarryOut,
         *,
         batched_receive: bool | None = None,
         gso: bool | None = None,
@@ -101,7 +102,8 @@ class UdpEndpoint:
         self._loop = loop
         self._sock = sock
         self._core = core
-        self._start_task = start_task
+        self._observe = observe
+        self._carry_out = carry_out
         self._v6 = sock.family == socket.AF_INET6
         self._wildcard = is_wildcard(sock)
         self._ancillary: dict[bytes, Ancillary | None] = {}
@@ -190,6 +192,7 @@ class UdpEndpoint:
             finally:
                 if replies:
                     self._send(replies)
+                self._report()
             if len(datagrams) < SLOTS:
                 return
 
@@ -228,6 +231,7 @@ class UdpEndpoint:
             finally:
                 if replies:
                     self._send(replies)
+                self._report()
             if len(datagrams) < SLOTS:
                 return
 
@@ -274,17 +278,18 @@ class UdpEndpoint:
     def _send(self, replies: list[Reply]) -> None:
         failed = self._sender.send(replies)
         if failed:
-            self._core.counters.drops[DropReason.SEND_FAILED] += failed
+            self._core.note_send_failures(failed)
 
-    def _start_call(self, call: PendingCall, address: Any, control: Ancillary | None) -> None:
-        self._start_task(self._run_call(call, address, control))
+    def _report(self) -> None:
+        events = self._core.take_events()
+        if events:
+            self._observe(events)
 
-    async def _run_call(self, call: PendingCall, address: Any, control: Ancillary | None) -> None:
-        try:
-            value = await call.coroutine
-        except Exception as error:
-            reply = self._core.complete(call, None, error, self._loop.time())
-        else:
-            reply = self._core.complete(call, value, None, self._loop.time())
-        if self._sock.fileno() >= 0:
-            self._send([(address, reply, control)])
+    def _start_call(self, call: CallRequested, address: Any, control: Ancillary | None) -> None:
+        def answer(call: CallRequested, value: object, error: BaseException | None) -> None:
+            reply = self._core.complete(call, value, error, self._loop.time())
+            if self._sock.fileno() >= 0:
+                self._send([(address, reply, control)])
+            self._report()
+
+        self._carry_out(call, answer)

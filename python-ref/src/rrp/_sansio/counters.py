@@ -1,51 +1,30 @@
 """What the server has done, counted: requests by operation, replies by result, drops by reason, and so on.
 
-The cores update a :class:`ServerCounters` in place on every request (plain
-attribute and dict increments, so the per-packet cost stays small); the API and
-the shutdown summary read it through :meth:`ServerCounters.snapshot`.
+:class:`ServerCounters` is an observer of the cores' events
+(:mod:`rrp._sansio.server_events`): :meth:`ServerCounters.observe` counts each batch the
+adapters drain, the per-request :class:`~rrp._sansio.server_events.Tally` in bulk. The
+API and the shutdown summary read it through :meth:`ServerCounters.snapshot`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from rrp_spec import Op, Result
 
-
-class DropReason(StrEnum):
-    """Why the server sent nothing back for some input."""
-
-    #: The input broke a rule whose action is a silent drop (UDP-SRV-1, UDP-SRV-2, SRV-1).
-    INVALID = "invalid"
-    #: ``--drop-rate`` chose it.
-    DELIBERATE = "deliberate"
-    #: The response rate limiter held the reply back (UDP-SRV-10).
-    RATE_LIMITED = "rate_limited"
-    #: A retransmission arrived while the original was still being carried out.
-    IN_PROGRESS = "in_progress"
-    #: The operating system would not take the reply datagram.
-    SEND_FAILED = "send_failed"
-
-
-class CloseReason(StrEnum):
-    """Why the server closed a TCP connection."""
-
-    #: A framing error: bad magic, REPLY flag, another version, an oversized request (TCP-SRV-3/4, SRV-1/2).
-    PROTOCOL = "protocol"
-    #: The whole-request deadline ran out (TCP-SRV-5).
-    REQUEST_DEADLINE = "request_deadline"
-    #: The connection sat idle too long (TCP-SRV-6).
-    IDLE = "idle"
-    #: Writes stayed blocked longer than the send timeout (TCP-SRV-10).
-    SEND_TIMEOUT = "send_timeout"
-    #: Over the connection limits (TCP-SRV-7, TCP-SRV-12).
-    BUSY = "busy"
-    #: The peer closed its side.
-    PEER = "peer"
-    #: The server is shutting down.
-    SHUTDOWN = "shutdown"
+from .server_events import (
+    CloseReason,
+    ConnectionClosed,
+    ConnectionGone,
+    ConnectionOpened,
+    ConnectionRefused,
+    DropReason,
+    Rejected,
+    ServerEvent,
+    Tally,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +75,7 @@ def _result_name(result: int) -> str:
 
 
 class ServerCounters:
-    """Mutable counters shared by the UDP and TCP cores and the adapter."""
+    """What the server has done, counted from the cores' events."""
 
     __slots__ = (
         "closes",
@@ -129,6 +108,33 @@ class ServerCounters:
         self.connections_open = 0
         #: Retransmissions answered from the duplicate-reply cache (UDP-SRV-7).
         self.dedup_hits = 0
+
+    def observe(self, events: Iterable[ServerEvent]) -> None:
+        """Count a batch of events."""
+        for event in events:
+            if isinstance(event, Tally):
+                for operation, count in event.requests.items():
+                    self.requests[operation] += count
+                for result, count in event.replies.items():
+                    self.replies[result] += count
+                for reason, count in event.drops.items():
+                    self.drops[reason] += count
+                self.dedup_hits += event.dedup_hits
+            elif isinstance(event, Rejected):
+                self.rejected[event.requirement] += 1
+            elif isinstance(event, ConnectionClosed):
+                self.closes[event.reason] += 1
+                if event.reason is CloseReason.REQUEST_DEADLINE:
+                    self.timeouts += 1
+            elif isinstance(event, ConnectionOpened):
+                self.connections_accepted += 1
+                self.connections_open += 1
+            elif isinstance(event, ConnectionGone):
+                self.connections_open -= 1
+            elif isinstance(event, ConnectionRefused):
+                self.connections_accepted += 1
+                self.connections_refused += 1
+                self.closes[CloseReason.BUSY] += 1
 
     def snapshot(self) -> CounterSnapshot:
         """A copy of the counters with readable keys."""

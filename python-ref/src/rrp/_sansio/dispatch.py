@@ -3,17 +3,22 @@
 A handler takes the request's payload and returns the reply's payload (result
 OK). To answer with an error result it raises :class:`HandlerError`; any other
 exception becomes a bare INTERNAL_ERROR reply that discloses nothing (SRV-15), and
-the server goes on serving. Handlers may be plain functions or ``async`` ones; an
-async handler's coroutine is handed to the adapter to run, and its outcome is fed
-back to the core, so the core itself never awaits anything.
+the server goes on serving; the failure reaches the operator as a
+:class:`~rrp._sansio.server_events.HandlerFailed` event, from the exception
+:class:`HandlerFailure` carries. Handlers may be plain functions or ``async`` ones:
+:meth:`Dispatcher.execute` runs a plain one at once and answers ``None`` for an async
+one, which the core then reports as a
+:class:`~rrp._sansio.server_events.CallRequested` for the adapter to run with
+:meth:`Dispatcher.start`; the outcome goes back to the core, which judges it with
+:meth:`Dispatcher.outcome_of`. The core itself never awaits anything.
 """
 
 from __future__ import annotations
 
 import inspect
 import struct
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeAlias
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
 from rrp_spec import COUNTER_SIZE, Op, Result, is_application_value
 
@@ -21,8 +26,6 @@ from rrp_spec import COUNTER_SIZE, Op, Result, is_application_value
 SyncHandler: TypeAlias = Callable[[bytes], bytes]
 #: An asynchronous handler: request payload in, OK reply payload out, awaited by the adapter.
 AsyncHandler: TypeAlias = Callable[[bytes], Awaitable[bytes]]
-#: What :meth:`Dispatcher.execute` returns for a request an async handler carries out.
-HandlerCoroutine: TypeAlias = Coroutine[Any, Any, bytes]
 
 #: The counter on the wire: a big-endian u64 (SRV-11).
 _COUNTER = struct.Struct(">Q")
@@ -45,17 +48,24 @@ class HandlerError(Exception):
         self.result = result
 
 
+class HandlerFailure(HandlerError):
+    """A handler failed (raised, or returned something other than bytes): INTERNAL_ERROR, and ``error`` for the log."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(Result.INTERNAL_ERROR)
+        #: What the handler raised, or the TypeError describing what it returned.
+        self.error = error
+
+
 class Dispatcher:
     """The server's operations and its INCREMENT counter, shared by every transport."""
 
-    __slots__ = ("_async", "_counter", "_sync", "on_handler_failure")
+    __slots__ = ("_async", "_counter", "_sync")
 
     def __init__(self) -> None:
         self._sync: dict[int, SyncHandler] = {}
         self._async: dict[int, AsyncHandler] = {}
         self._counter = 0
-        #: Called with the operation and the exception when a handler fails (for the operator's log).
-        self.on_handler_failure: Callable[[int, BaseException], None] | None = None
 
     @property
     def counter(self) -> int:
@@ -78,12 +88,12 @@ class Dispatcher:
         self._sync.pop(operation, None)
         self._async.pop(operation, None)
 
-    def execute(self, operation: int, payload: bytes) -> bytes | HandlerCoroutine:
+    def execute(self, operation: int, payload: bytes) -> bytes | None:
         """Carry out a request that passed :func:`rrp_spec.check_request`.
 
-        Returns the OK reply's payload, or the coroutine of an async handler for
-        the adapter to run (its outcome goes through :meth:`outcome_of`). Raises
-        :class:`HandlerError` for an error reply.
+        Returns the OK reply's payload, or ``None`` when an async handler must carry it
+        out (:meth:`start`). Raises :class:`HandlerError` for an error reply
+        (:class:`HandlerFailure` when the handler failed).
         """
         if operation == Op.ECHO:
             return payload
@@ -99,36 +109,31 @@ class Dispatcher:
             except HandlerError:
                 raise
             except Exception as exc:
-                self._report(operation, exc)
-                raise HandlerError(Result.INTERNAL_ERROR) from None
-            return self._checked(operation, out)
-        async_handler = self._async.get(operation)
-        if async_handler is not None:
-            try:
-                coroutine = async_handler(payload)
-            except Exception as exc:
-                self._report(operation, exc)
-                raise HandlerError(Result.INTERNAL_ERROR) from None
-            return coroutine  # type: ignore[return-value]
+                raise HandlerFailure(exc) from None
+            return _checked(out)
+        if operation in self._async:
+            return None
         raise HandlerError(Result.UNKNOWN_OPERATION)
 
-    def outcome_of(self, operation: int, value: object, error: BaseException | None) -> bytes:
+    def start(self, operation: int, payload: bytes) -> Awaitable[bytes]:
+        """The awaitable of the async handler for a request :meth:`execute` answered ``None`` for."""
+        handler = self._async.get(operation)
+        if handler is None:
+            raise HandlerError(Result.UNKNOWN_OPERATION)  # unregistered since
+        return handler(payload)
+
+    def outcome_of(self, value: object, error: BaseException | None) -> bytes:
         """Judge an async handler's outcome like a sync one's: the OK payload, or :class:`HandlerError`."""
         if error is None:
-            return self._checked(operation, value)
+            return _checked(value)
         if isinstance(error, HandlerError):
             raise error
-        self._report(operation, error)
-        raise HandlerError(Result.INTERNAL_ERROR)
+        raise HandlerFailure(error)
 
-    def _checked(self, operation: int, out: object) -> bytes:
-        if type(out) is bytes:
-            return out
-        if isinstance(out, bytes | bytearray | memoryview):
-            return bytes(out)
-        self._report(operation, TypeError(f"handler returned {type(out).__name__}, not bytes"))
-        raise HandlerError(Result.INTERNAL_ERROR)
 
-    def _report(self, operation: int, exc: BaseException) -> None:
-        if self.on_handler_failure is not None:
-            self.on_handler_failure(operation, exc)
+def _checked(out: object) -> bytes:
+    if type(out) is bytes:
+        return out
+    if isinstance(out, bytes | bytearray | memoryview):
+        return bytes(out)
+    raise HandlerFailure(TypeError(f"handler returned {type(out).__name__}, not bytes"))

@@ -1,16 +1,19 @@
 """The operator's log of rejected input: one line per rejection, rate-limited so a flood cannot fill a disk.
 
-Each line names the requirement the input broke and the peer, never payload
-bytes (the spec's violation details only quote header fields). Past
+It is an observer of the server cores' events (:meth:`RateLimitedLog.observe`):
+rejected input and failed handlers are logged. Each line names the requirement the
+input broke and the peer, never payload bytes (the spec's violation details only quote header fields). Past
 ``max_per_second`` lines in one second, lines are counted instead of written and
 the next second starts with ``suppressed K log lines``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rrp_spec import ProtocolViolation
+
+from .server_events import HandlerFailed, Rejected, ServerEvent
 
 #: Default number of log lines written per second before the rest are only counted.
 DEFAULT_LOG_LINES_PER_SECOND = 20
@@ -49,6 +52,14 @@ class RateLimitedLog:
     def rejection(self, violation: ProtocolViolation, peer: str, now: float) -> None:
         """Log one rejected input: the requirement, the peer, what was wrong and what the server did."""
         self.line(f"rejected input from {peer}: {violation}", now)
+
+    def observe(self, events: Iterable[ServerEvent], now: float) -> None:
+        """Log what the operator must hear of: rejected input, and handlers that failed (SRV-15: type only)."""
+        for event in events:
+            if isinstance(event, Rejected):
+                self.rejection(event.violation, f"{event.transport} {event.peer}", now)
+            elif isinstance(event, HandlerFailed):
+                self.line(f"handler for operation 0x{event.operation:04x} failed: {type(event.error).__name__}", now)
 
     def flush(self) -> None:
         """Write the count of held-back lines, if any."""

@@ -47,8 +47,10 @@ nothing to decide:
   (:meth:`~TcpConnection.connection_lost`);
 * instructions out: :meth:`~TcpConnection.data_to_send` (write it),
   :attr:`~TcpConnection.reading` (read the socket or pause), :attr:`~TcpConnection.ending`
-  (how the transport must end: :class:`Ending`), the async handler calls to run
-  (:meth:`~TcpConnection.take_calls`, answered with :meth:`~TcpConnection.complete`), and
+  (how the transport must end: :class:`Ending`), the events of
+  :meth:`~TcpConnection.take_events` (:mod:`rrp._sansio.server_events`: requests for an
+  async handler, answered with :meth:`~TcpConnection.complete`, rejections, closes, and
+  the tally of requests and replies), and
   one deadline, :meth:`~TcpConnection.get_timer`, whose passing the adapter reports with
   :meth:`~TcpConnection.handle_timer`.
 
@@ -85,7 +87,6 @@ from rrp_spec import (
     MAGIC,
     VERSION,
     Action,
-    Header,
     ProtocolViolation,
     Result,
     Transport,
@@ -94,13 +95,20 @@ from rrp_spec import (
     unpack_header,
 )
 
-from .counters import CloseReason, ServerCounters
-from .dispatch import Dispatcher, HandlerCoroutine, HandlerError
+from .dispatch import Dispatcher, HandlerError, HandlerFailure
 from .fastpath import DEFINED_OPERATIONS, INCREMENT, reply_bytes, unpack_fields
+from .server_events import (
+    CallRequested,
+    CloseReason,
+    ConnectionClosed,
+    ConnectionGone,
+    ConnectionOpened,
+    HandlerFailed,
+    Rejected,
+    ServerEvent,
+    Tally,
+)
 from .settings import ServerSettings
-
-#: Called with every rejected input and its source, for the operator's log.
-RejectHook = Callable[[ProtocolViolation, str], None]
 
 _TCP = Transport.TCP
 _OK = int(Result.OK)
@@ -131,20 +139,6 @@ class Phase(Enum):
     DISCARD = "discard"
 
 
-class TcpCall:
-    """A request an async handler is carrying out on a connection; the adapter awaits :attr:`coroutine`."""
-
-    __slots__ = ("coroutine", "header", "reply")
-
-    def __init__(self, header: Header, coroutine: HandlerCoroutine) -> None:
-        #: The request's header.
-        self.header = header
-        #: The handler's coroutine, not yet started.
-        self.coroutine = coroutine
-        #: The reply, once the handler has finished.
-        self.reply: bytes | None = None
-
-
 class TcpConnection:
     """One TCP connection's framing, deadlines and replies.
 
@@ -158,12 +152,12 @@ class TcpConnection:
         "_buffer",
         "_calls",
         "_closed",
-        "_counters",
         "_discard",
         "_dispatcher",
         "_draining",
         "_ending",
         "_eof",
+        "_events",
         "_gone",
         "_idle_since",
         "_idle_timeout",
@@ -171,15 +165,15 @@ class TcpConnection:
         "_linger_until",
         "_max_payload",
         "_max_unanswered",
-        "_new_calls",
         "_on_lost",
-        "_on_reject",
         "_pending",
         "_phase",
         "_queue",
         "_ready",
+        "_replies",
         "_request_deadline",
         "_request_started",
+        "_requests",
         "_send_check",
         "_send_timeout",
         "_write_blocked",
@@ -193,12 +187,10 @@ class TcpConnection:
         self,
         settings: ServerSettings,
         dispatcher: Dispatcher,
-        counters: ServerCounters,
         now: float,
         *,
         peer: str = "",
         busy: bool = False,
-        on_reject: RejectHook | None = None,
         on_lost: Callable[[TcpConnection], None] | None = None,
     ) -> None:
         self.peer = peer
@@ -206,8 +198,6 @@ class TcpConnection:
         #: Why the connection closed, once it has.
         self.close_reason: CloseReason | None = None
         self._dispatcher = dispatcher
-        self._counters = counters
-        self._on_reject = on_reject
         self._max_payload = settings.tcp_max_payload
         self._max_unanswered = settings.max_unanswered_requests
         self._request_deadline = settings.request_deadline
@@ -222,9 +212,11 @@ class TcpConnection:
         self._idle_since = now
         self._ready: list[bytes] = []
         # Replies (bytes) and unfinished calls, in request order, once any call is unfinished.
-        self._queue: deque[bytes | TcpCall] = deque()
+        self._queue: deque[bytes | CallRequested] = deque()
         self._calls = 0
-        self._new_calls: list[TcpCall] = []
+        self._events: list[ServerEvent] = [ConnectionOpened(peer, busy)]
+        self._requests: dict[int, int] = {}  # this drain's tally
+        self._replies: dict[int, int] = {}
         self._closed = False
         self._eof = False
         self._draining = False
@@ -282,12 +274,16 @@ class TcpConnection:
         self._written += len(out)
         return out
 
-    def take_calls(self) -> list[TcpCall]:
-        """The async handler calls started since the last time, for the adapter to run."""
-        calls = self._new_calls
-        if calls:
-            self._new_calls = []
-        return calls
+    def take_events(self) -> list[ServerEvent]:
+        """What happened since the last call (:mod:`rrp._sansio.server_events`), oldest first; drained."""
+        events = self._events
+        if self._requests or self._replies:
+            events.append(Tally(self._requests, self._replies))
+            self._requests = {}
+            self._replies = {}
+        if events:
+            self._events = []
+        return events
 
     @property
     def reading(self) -> bool:
@@ -344,7 +340,6 @@ class TcpConnection:
         if self._request_started is not None:
             if now < self._request_started + self._request_deadline:
                 return
-            self._counters.timeouts += 1
             if self._phase is Phase.PAYLOAD and self._pending is not None and not self.busy:
                 operation, request_id, _ = self._pending
                 self._reply(reply_bytes(operation, request_id, Result.TIMEOUT), Result.TIMEOUT)
@@ -376,6 +371,7 @@ class TcpConnection:
             self._close(CloseReason.PEER, now)
         self._gone = True
         self._send_check = None
+        self._events.append(ConnectionGone(self.peer))
         if self._on_lost is not None:
             self._on_lost(self)
 
@@ -411,17 +407,18 @@ class TcpConnection:
             if consumed < len(data) and not self._closed:
                 buffer += memoryview(data)[consumed:]
 
-    def complete(self, call: TcpCall, value: object, error: BaseException | None, now: float) -> None:
-        """Record the outcome of an async handler: ``value`` it returned or ``error`` it raised."""
-        header = call.header
+    def complete(self, call: CallRequested, value: object, error: BaseException | None, now: float) -> None:
+        """The answer to a :class:`CallRequested`: ``value`` its handler returned, or ``error`` it raised."""
         try:
-            out = self._dispatcher.outcome_of(header.operation, value, error)
+            out = self._dispatcher.outcome_of(value, error)
         except HandlerError as failure:
-            call.reply = pack_reply(header, failure.result)
-            self._counters.replies[failure.result] += 1
+            if type(failure) is HandlerFailure:
+                self._events.append(HandlerFailed(call.operation, failure.error))
+            result, out = failure.result, b""
         else:
-            call.reply = pack_reply(header, _OK, out)
-            self._counters.replies[_OK] += 1
+            result = _OK
+        call._reply = reply_bytes(call.operation, call.request_id, result, out)
+        self._replies[result] = self._replies.get(result, 0) + 1
         self._calls -= 1
         if self._ending is not None:
             return  # the connection is closing: nothing more is sent
@@ -430,8 +427,8 @@ class TcpConnection:
             head = queue[0]
             if type(head) is bytes:
                 self._ready.append(head)
-            elif head.reply is not None:  # type: ignore[union-attr]
-                self._ready.append(head.reply)  # type: ignore[union-attr]
+            elif head._reply is not None:  # type: ignore[union-attr]
+                self._ready.append(head._reply)  # type: ignore[union-attr]
             else:
                 break
             queue.popleft()
@@ -535,9 +532,7 @@ class TcpConnection:
         return pos
 
     def _violation(self, violation: ProtocolViolation, now: float) -> None:
-        self._counters.rejected[violation.requirement] += 1
-        if self._on_reject is not None:
-            self._on_reject(violation, f"tcp {self.peer}")
+        self._events.append(Rejected(_TCP, self.peer, violation))
         if violation.action is Action.REPLY and violation.result is not None and violation.header is not None:
             result = Result.BUSY if self.busy else violation.result
             self._reply(pack_reply(violation.header, result), result)
@@ -553,26 +548,28 @@ class TcpConnection:
         self._close(CloseReason.BUSY if self.busy else CloseReason.PROTOCOL, now)
 
     def _execute(self, operation: int, request_id: int, payload: bytes) -> None:
-        self._counters.requests[operation] += 1
+        self._requests[operation] = self._requests.get(operation, 0) + 1
         try:
             out = self._dispatcher.execute(operation, payload)
         except HandlerError as error:
+            if type(error) is HandlerFailure:
+                self._events.append(HandlerFailed(operation, error.error))
             self._reply(reply_bytes(operation, request_id, error.result), error.result)
             return
-        if type(out) is bytes:
+        if out is not None:
             self._reply(reply_bytes(operation, request_id, _OK, out), _OK)
             return
-        call = TcpCall(Header(operation=operation, request_id=request_id, size=len(payload)), out)  # type: ignore[arg-type]
+        call = CallRequested(operation, request_id, payload)
         self._calls += 1
         self._queue.append(call)
-        self._new_calls.append(call)
+        self._events.append(call)
 
     def _reply(self, reply: bytes, result: int) -> None:
         if self._queue:
             self._queue.append(reply)
         else:
             self._ready.append(reply)
-        self._counters.replies[result] += 1
+        self._replies[result] = self._replies.get(result, 0) + 1
 
     def _request_done(self, now: float) -> None:
         self._request_started = None
@@ -585,7 +582,7 @@ class TcpConnection:
             return
         self._closed = True
         self.close_reason = reason
-        self._counters.closes[reason] += 1
+        self._events.append(ConnectionClosed(self.peer, reason))
         self._buffer = bytearray()
         self._pending = None
         if reason in _LINGER_AFTER and (self._ready or self._written):
@@ -608,7 +605,7 @@ class TcpConnection:
             self._accepted_at_check = accepted
             self._send_check = now + self._send_timeout
             return False
-        self._counters.closes[CloseReason.SEND_TIMEOUT] += 1
+        self._events.append(ConnectionClosed(self.peer, CloseReason.SEND_TIMEOUT))
         if not self._closed:
             self._closed = True
             self.close_reason = CloseReason.SEND_TIMEOUT

@@ -6,6 +6,9 @@ before a single byte is read (TCP-SRV-7, TCP-SRV-11, TCP-SRV-12: see
 :class:`~rrp._sansio.tcp_core.TcpConnection` to serve the connection with (one that
 answers BUSY when it is over a limit), or ``None``: refused, reset it at once. The
 connection's slot is given back when its core learns that the transport is gone.
+Both outcomes are events: the connection reports its
+:class:`~rrp._sansio.server_events.ConnectionOpened` first, a refusal is a
+:class:`~rrp._sansio.server_events.ConnectionRefused` of :meth:`TcpServerCore.take_events`.
 """
 
 from __future__ import annotations
@@ -13,54 +16,43 @@ from __future__ import annotations
 from rrp_spec.addresses import format_address
 
 from .connlimits import Admission, ConnectionLimits
-from .counters import CloseReason, ServerCounters
 from .dispatch import Dispatcher
+from .server_events import ConnectionRefused, ServerEvent
 from .settings import ServerSettings
-from .tcp_core import RejectHook, TcpConnection
+from .tcp_core import TcpConnection
 
 
 class TcpServerCore:
     """Admits TCP connections within the limits and gives each its :class:`TcpConnection`."""
 
-    __slots__ = ("_admissions", "_counters", "_dispatcher", "_on_reject", "limits", "settings")
+    __slots__ = ("_admissions", "_dispatcher", "_events", "limits", "settings")
 
-    def __init__(
-        self,
-        settings: ServerSettings,
-        dispatcher: Dispatcher,
-        counters: ServerCounters,
-        *,
-        on_reject: RejectHook | None = None,
-    ) -> None:
+    def __init__(self, settings: ServerSettings, dispatcher: Dispatcher) -> None:
         self.settings = settings
         #: Open TCP connections, globally and per source.
         self.limits = ConnectionLimits(settings)
         self._dispatcher = dispatcher
-        self._counters = counters
-        self._on_reject = on_reject
         self._admissions: dict[TcpConnection, tuple[str, Admission]] = {}
+        self._events: list[ServerEvent] = []
 
     def accept(self, host: str, port: int, now: float) -> TcpConnection | None:
         """A connection from ``host``:``port`` was accepted at ``now``: its core, or ``None`` to reset it at once."""
-        counters = self._counters
-        counters.connections_accepted += 1
+        peer = format_address((host, port))
         admission = self.limits.admit(host)
         if admission is Admission.REFUSE:
-            counters.connections_refused += 1
-            counters.closes[CloseReason.BUSY] += 1
+            self._events.append(ConnectionRefused(peer))
             return None
-        connection = TcpConnection(
-            self.settings,
-            self._dispatcher,
-            counters,
-            now,
-            peer=format_address((host, port)),
-            busy=admission is Admission.BUSY,
-            on_reject=self._on_reject,
-            on_lost=self._release,
-        )
+        busy = admission is Admission.BUSY
+        connection = TcpConnection(self.settings, self._dispatcher, now, peer=peer, busy=busy, on_lost=self._release)
         self._admissions[connection] = (host, admission)
         return connection
+
+    def take_events(self) -> list[ServerEvent]:
+        """The refusals since the last call; drained."""
+        events = self._events
+        if events:
+            self._events = []
+        return events
 
     def __len__(self) -> int:
         return len(self._admissions)

@@ -16,9 +16,21 @@ Theory of operation. Every datagram goes through the same steps, in this order:
    replaced by TOO_LARGE (UDP-SRV-5); the reply is cached and returned.
 
 An ``async`` handler cannot finish inside :meth:`UdpServerCore.handle_datagram`:
-the core returns a :class:`PendingCall` instead, the adapter runs its coroutine
-and hands the outcome to :meth:`UdpServerCore.complete`, which returns the reply.
-At most ``max_udp_calls`` run at once; a request beyond that is answered BUSY.
+the core returns a :class:`~rrp._sansio.server_events.CallRequested` instead, the
+adapter has the handler carry it out and hands the outcome to
+:meth:`UdpServerCore.complete`, which returns the reply. At most ``max_udp_calls``
+run at once; a request beyond that is answered BUSY.
+
+What else happens leaves as events (:mod:`rrp._sansio.server_events`), drained with
+:meth:`UdpServerCore.take_events` after each batch: rejections with the requirement
+broken, failed handlers, and one :class:`~rrp._sansio.server_events.Tally` of the
+batch's requests, replies and drops, counted in place on the per-datagram path.
+
+Time. Nothing the UDP core does is due by itself: a duplicate-reply entry only has
+to stop answering when its window has passed, which the cache checks with each
+datagram's ``now``, and it forgets expired entries as new ones arrive (it is bounded
+in entries and bytes whatever the traffic). So the core has no timer: the ``now`` of
+each datagram is the one clock that drives it.
 
 The core never touches a socket or a clock; the adapter sends what it returns to
 the datagram's source, from the address the datagram arrived on (UDP-SRV-6).
@@ -27,8 +39,7 @@ the datagram's source, from the address the datagram arrived on (UDP-SRV-6).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
@@ -37,40 +48,24 @@ from rrp_spec import (
     MAGIC,
     VERSION,
     Action,
-    Header,
     ProtocolViolation,
     Result,
+    Transport,
     decode_request_datagram,
-    unpack_header,
 )
+from rrp_spec.addresses import format_address
 
-from .counters import DropReason, ServerCounters
 from .dedup import DedupCache
-from .dispatch import Dispatcher, HandlerCoroutine, HandlerError
+from .dispatch import Dispatcher, HandlerError, HandlerFailure
 from .fastpath import DEFINED_OPERATIONS, INCREMENT, REPLY_FLAG, pack_fields, reply_bytes, unpack_fields
 from .ratelimit import RateVerdict, ResponseRateLimiter
+from .server_events import CallRequested, DropReason, HandlerFailed, Rejected, ServerEvent, Tally
 from .settings import ServerSettings
 
 #: A peer as the core sees it: (host, port).
 Peer = tuple[str, int]
-#: Called with every rejected input and its source, for the operator's log.
-RejectHook = Callable[[ProtocolViolation, str], None]
-
 _OK = int(Result.OK)
-
-
-@dataclass(frozen=True, slots=True)
-class PendingCall:
-    """A request an async handler is carrying out; the adapter awaits :attr:`coroutine`."""
-
-    #: The request's header.
-    header: Header
-    #: The handler's coroutine, not yet started.
-    coroutine: HandlerCoroutine
-    #: Where the request came from.
-    peer: Peer
-    #: Length of the request datagram, for the amplification bound.
-    datagram_length: int
+_UDP = Transport.UDP
 
 
 class UdpServerCore:
@@ -80,16 +75,12 @@ class UdpServerCore:
         self,
         settings: ServerSettings | None = None,
         dispatcher: Dispatcher | None = None,
-        counters: ServerCounters | None = None,
         *,
         rng: random.Random | None = None,
-        on_reject: RejectHook | None = None,
     ) -> None:
         self.settings = settings = settings or ServerSettings()
         #: Carries requests out; shared with the TCP side so both see one counter.
         self.dispatcher = dispatcher or Dispatcher()
-        #: What happened, counted.
-        self.counters = counters or ServerCounters()
         #: Replies by (host, port, request_id), for retransmissions.
         self.dedup = DedupCache(
             window=settings.dedup_window, max_entries=settings.dedup_entries, max_bytes=settings.dedup_bytes
@@ -106,13 +97,18 @@ class UdpServerCore:
         self._max_calls = settings.max_udp_calls
         self._drop_rate = settings.drop_rate
         self._rng = rng or random.Random(settings.seed)
-        self._on_reject = on_reject
         self._in_progress: set[tuple[str, int, int]] = set()
+        self._events: list[ServerEvent] = []
+        # This batch's tally, counted in place (see the module docstring).
+        self._requests: Counter[int] = Counter()
+        self._replies: Counter[int] = Counter()
+        self._drops: Counter[DropReason] = Counter()
+        self._dedup_hits = 0
 
-    def handle_datagram(self, data: bytes, peer: Peer, now: float) -> bytes | PendingCall | None:
-        """The reply to send back to ``peer`` for ``data``, a :class:`PendingCall`, or ``None`` for silence."""
+    def handle_datagram(self, data: bytes, peer: Peer, now: float) -> bytes | CallRequested | None:
+        """The reply to send back to ``peer`` for ``data``, a :class:`CallRequested`, or ``None`` for silence."""
         if self._drop_rate and self._rng.random() < self._drop_rate:
-            self.counters.drops[DropReason.DELIBERATE] += 1
+            self._drops[DropReason.DELIBERATE] += 1
             return None
         length = len(data)
         if length >= HEADER_SIZE:
@@ -138,19 +134,18 @@ class UdpServerCore:
 
     def _serve(
         self, data: bytes, operation: int, request_id: int, peer: Peer, now: float
-    ) -> bytes | PendingCall | None:
-        counters = self.counters
+    ) -> bytes | CallRequested | None:
         key = (peer[0], peer[1], request_id)
         cached = self.dedup.get(key, now)
         if cached is not None:
-            counters.dedup_hits += 1
+            self._dedup_hits += 1
             if len(cached) > AMPLIFICATION_FACTOR * len(data):
                 # UDP-SRV-5 binds the cache too: a short datagram reusing a big request's ID (a spoofer's
                 # trick; a real retransmission is the same size) gets a bare TOO_LARGE, not the big reply.
                 cached = reply_bytes(operation, request_id, Result.TOO_LARGE)
             return self._limited(operation, request_id, cached, peer, now)
         if key in self._in_progress:
-            counters.drops[DropReason.IN_PROGRESS] += 1
+            self._drops[DropReason.IN_PROGRESS] += 1
             return None
         limiter = self.rate_limiter
         if limiter is not None:
@@ -158,47 +153,57 @@ class UdpServerCore:
             if verdict is not RateVerdict.SEND:
                 # Not carried out: the client's retransmission will be, once the rate allows.
                 return self._over_rate(operation, request_id, verdict)
-        counters.requests[operation] += 1
+        self._requests[operation] += 1
+        payload = data[HEADER_SIZE:]
         try:
-            out = self.dispatcher.execute(operation, data[HEADER_SIZE:])
+            out = self.dispatcher.execute(operation, payload)
         except HandlerError as error:
+            if type(error) is HandlerFailure:
+                self._events.append(HandlerFailed(operation, error.error))
             return self._finish(key, operation, request_id, error.result, b"", len(data), now)
-        if type(out) is not bytes:
+        if out is None:
             if len(self._in_progress) >= self._max_calls:
                 # Every async slot is taken: answer BUSY (a bare header, never an amplifier) rather than
-                # start one more coroutine; nothing is cached, so the client's retransmission is served later.
-                out.close()  # type: ignore[union-attr]
-                counters.replies[Result.BUSY] += 1
+                # start one more call; nothing is cached, so the client's retransmission is served later.
+                self._replies[Result.BUSY] += 1
                 return reply_bytes(operation, request_id, Result.BUSY)
             self._in_progress.add(key)
-            return PendingCall(unpack_header(data), out, peer, len(data))  # type: ignore[arg-type]
+            return CallRequested(operation, request_id, payload, peer, len(data))
         # _finish() inlined for the common OK reply.
         reply = pack_fields(MAGIC, VERSION, REPLY_FLAG, operation, _OK, request_id, len(out)) + out
         if len(reply) > AMPLIFICATION_FACTOR * len(data):
             return self._finish(key, operation, request_id, _OK, out, len(data), now)
         self.dedup.put(key, reply, now)
-        counters.replies[_OK] += 1
+        self._replies[_OK] += 1
         return reply
 
-    def complete(self, call: PendingCall, value: object, error: BaseException | None, now: float) -> bytes:
-        """The reply to send for a finished :class:`PendingCall`: ``value`` it returned, or ``error`` it raised."""
-        header = call.header
-        key = (call.peer[0], call.peer[1], header.request_id)
+    def complete(self, call: CallRequested, value: object, error: BaseException | None, now: float) -> bytes:
+        """The reply to a :class:`CallRequested`: ``value`` its handler returned, or ``error`` it raised."""
+        peer: Peer = call._peer  # type: ignore[assignment]
+        operation, request_id = call.operation, call.request_id
+        key = (peer[0], peer[1], request_id)
         self._in_progress.discard(key)
-        operation, request_id = header.operation, header.request_id
         try:
-            out = self.dispatcher.outcome_of(operation, value, error)
+            out = self.dispatcher.outcome_of(value, error)
         except HandlerError as failure:
-            return self._finish(key, operation, request_id, failure.result, b"", call.datagram_length, now)
-        return self._finish(key, operation, request_id, _OK, out, call.datagram_length, now)
+            if type(failure) is HandlerFailure:
+                self._events.append(HandlerFailed(operation, failure.error))
+            return self._finish(key, operation, request_id, failure.result, b"", call._length, now)
+        return self._finish(key, operation, request_id, _OK, out, call._length, now)
 
-    def get_timer(self) -> float | None:
-        """When the oldest duplicate-reply entry expires, or ``None`` when the cache is empty."""
-        return self.dedup.next_expiry()
+    def note_send_failures(self, count: int) -> None:
+        """The operating system would not take ``count`` reply datagrams."""
+        self._drops[DropReason.SEND_FAILED] += count
 
-    def handle_timer(self, now: float) -> None:
-        """Forget duplicate-reply entries whose window has passed."""
-        self.dedup.expire(now)
+    def take_events(self) -> list[ServerEvent]:
+        """What happened since the last call (:mod:`rrp._sansio.server_events`), oldest first; drained."""
+        events = self._events
+        if self._requests or self._replies or self._drops or self._dedup_hits:
+            events.append(Tally(self._requests, self._replies, self._drops, self._dedup_hits))
+            self._requests, self._replies, self._drops, self._dedup_hits = Counter(), Counter(), Counter(), 0
+        if events:
+            self._events = []
+        return events
 
     @property
     def in_progress(self) -> int:
@@ -221,7 +226,7 @@ class UdpServerCore:
             result = Result.TOO_LARGE
             reply = reply_bytes(operation, request_id, result)
         self.dedup.put(key, reply, now)
-        self.counters.replies[result] += 1
+        self._replies[result] += 1
         return reply
 
     def _limited(self, operation: int, request_id: int, reply: bytes, peer: Peer, now: float) -> bytes | None:
@@ -230,28 +235,25 @@ class UdpServerCore:
             verdict = limiter.judge(peer[0], now)
             if verdict is not RateVerdict.SEND:
                 return self._over_rate(operation, request_id, verdict)
-        self.counters.replies[int.from_bytes(reply[6:8], "big")] += 1
+        self._replies[int.from_bytes(reply[6:8], "big")] += 1
         return reply
 
     def _over_rate(self, operation: int, request_id: int, verdict: RateVerdict) -> bytes | None:
         if verdict is RateVerdict.SLIP:
-            self.counters.replies[Result.BUSY] += 1
+            self._replies[Result.BUSY] += 1
             return reply_bytes(operation, request_id, Result.BUSY)
-        self.counters.drops[DropReason.RATE_LIMITED] += 1
+        self._drops[DropReason.RATE_LIMITED] += 1
         return None
 
     def _rejected(self, violation: ProtocolViolation, peer: Peer, now: float) -> bytes | None:
-        counters = self.counters
-        counters.rejected[violation.requirement] += 1
-        if self._on_reject is not None:
-            self._on_reject(violation, f"udp {peer[0]}:{peer[1]}")
+        self._events.append(Rejected(_UDP, format_address(peer), violation))
         if violation.action is not Action.REPLY or violation.header is None or violation.result is None:
-            counters.drops[DropReason.INVALID] += 1
+            self._drops[DropReason.INVALID] += 1
             return None
         if self.rate_limiter is not None:
             verdict = self.rate_limiter.judge(peer[0], now)
             if verdict is not RateVerdict.SEND:
                 header = violation.header
                 return self._over_rate(header.operation, header.request_id, verdict)
-        counters.replies[violation.result] += 1
+        self._replies[violation.result] += 1
         return violation.error_reply()

@@ -79,7 +79,7 @@ def udp_core(data: bytes) -> None:
         elif control < 0xF8:
             judged.advance(float(control - 0xF0))
         elif control < 0xFC:
-            judged.advance(3.0 * (control - 0xF8), fire_timer=False)
+            judged.advance(3.0 * (control - 0xF8))
         elif control in (0xFC, 0xFD) and previous is not None:
             peer = (previous[1] + (control - 0xFC)) % len(PEERS)
             judged.deliver(previous[0], PEERS[peer])
