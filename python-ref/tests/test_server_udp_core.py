@@ -370,6 +370,15 @@ def test_rejection_log_is_rate_limited_and_summarises() -> None:
     assert not any("secret" in line for line in lines)
 
 
+def test_a_failed_handler_reaches_the_log_by_its_type_only() -> None:
+    """SRV-15: the client gets a bare INTERNAL_ERROR; the operator's log names the operation and the exception type."""
+    lines: list[str] = []
+    core = _core()
+    core.handle_datagram(pack_request(FAILING, 1, b"k"), PEER, 0.0)
+    RateLimitedLog(lines.append).observe(core.take_events(), 0.0)
+    assert lines == [f"handler for operation 0x{FAILING:04x} failed: KeyError"]
+
+
 def test_counters_snapshot_names_operations_and_results() -> None:
     """Counters by op, result and drop reason, readable (issue 3's shutdown summary)."""
     core = _core()
