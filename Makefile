@@ -29,10 +29,10 @@ typecheck: $(STAMP) ## mypy --strict over every package, one package at a time (
 	@set -e; for p in $(PACKAGES); do echo "mypy $$p"; $(BIN)/mypy $$p; done
 	$(BIN)/mypy conftest.py
 
-vectors: $(STAMP) ## regenerate spec/vectors/rrp-v1.json from the spec
+vectors: $(STAMP) ## regenerate the test vectors (spec/src/rrp_spec/data/rrp-v1.json) from the spec
 	$(BIN)/python -m rrp_spec.vectors
 
-check-vectors: $(STAMP) ## fail when spec/vectors/rrp-v1.json is stale
+check-vectors: $(STAMP) ## fail when the checked-in test vectors are stale
 	$(BIN)/python -m rrp_spec.vectors --check
 
 test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, stale vectors, pytest

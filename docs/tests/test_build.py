@@ -99,9 +99,9 @@ def test_every_vector_is_listed_once_with_an_anchor(site: BuiltSite) -> None:
 
 
 def test_vector_files_are_published_unchanged(site: BuiltSite) -> None:
-    for source in (vectors.VECTORS_PATH, vectors.SCHEMA_PATH):
-        assert (site.root / "downloads" / source.name).read_bytes() == source.read_bytes()
-    json.loads((site.root / "downloads" / vectors.SCHEMA_PATH.name).read_text())
+    for name in (vectors.VECTORS_NAME, vectors.SCHEMA_NAME):
+        assert (site.root / "downloads" / name).read_bytes() == vectors.data_file(name).read_bytes()
+    json.loads((site.root / "downloads" / vectors.SCHEMA_NAME).read_text())
 
 
 #: A script, stylesheet, font or image fetched from another host.

@@ -322,7 +322,7 @@ def reply_vectors() -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("vector", reply_vectors(), ids=lambda v: str(v["name"]))
 def test_every_reply_vector(vector: dict[str, object]) -> None:
-    """CLI-3, UDP-CLI-2: each reply vector of spec/vectors is accepted or ignored exactly as it says."""
+    """CLI-3, UDP-CLI-2: each reply vector of rrp_spec's test vectors is accepted or ignored exactly as it says."""
     request = vector["request"]
     assert isinstance(request, dict)
     exchange = started(operation=request["operation"], payload=b"", request_id=request["request_id"])

@@ -1,4 +1,4 @@
-"""Every request vector of spec/vectors/rrp-v1.json, fed to the UDP and TCP server cores.
+"""Every request vector of rrp_spec's rrp-v1.json, fed to the UDP and TCP server cores.
 
 The vectors say what a server does with the bytes (reply with a result, drop,
 close, or carry the request out); the cores must do exactly that. The TCP core

@@ -11,7 +11,7 @@ import pytest
 import rrp_spec
 from rrp_spec import vectors
 
-FILE = json.loads(vectors.VECTORS_PATH.read_text())
+FILE = json.loads(vectors.data_file(vectors.VECTORS_NAME).read_text())
 VECTORS = FILE["vectors"]
 
 
@@ -27,7 +27,7 @@ def test_file_is_current() -> None:
 
 
 def test_file_matches_its_schema() -> None:
-    schema = json.loads(vectors.SCHEMA_PATH.read_text())
+    schema = json.loads(vectors.data_file(vectors.SCHEMA_NAME).read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(FILE, schema)
 

@@ -9,7 +9,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from rrp_spec.vectors import SCHEMA_PATH, VECTORS_PATH
+from rrp_spec.vectors import SCHEMA_NAME, VECTORS_NAME, data_file
 
 from .bench_pages import CHART_DOWNLOAD, PUBLISHED_CHART, PUBLISHED_RESULTS, RESULTS_DOWNLOAD
 from .conformance_pages import REFERENCE_REPORT_MD, REFERENCE_REPORT_NAME
@@ -28,10 +28,11 @@ class RrpSpecPlugin(BasePlugin[RrpSpecConfig]):  # type: ignore[no-untyped-call]
     """Renders the spec's tables and figures into the pages, and copies the test vectors into the site."""
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
-        """Add ``downloads/rrp-v1.json`` and its schema, straight from ``spec/vectors/``, and the published
+        """Add ``downloads/rrp-v1.json`` and its schema, straight from the ``rrp_spec`` package, and the published
         benchmark run's ``results.json`` and chart from ``bench/published/``."""
-        for source in (VECTORS_PATH, SCHEMA_PATH):
-            files.append(File.generated(config, f"{DOWNLOADS_DIR}/{source.name}", abs_src_path=str(source)))
+        for name in (VECTORS_NAME, SCHEMA_NAME):
+            content = data_file(name).read_bytes()
+            files.append(File.generated(config, f"{DOWNLOADS_DIR}/{name}", content=content))
         # The published benchmark run: its raw numbers, and the chart the Performance page shows.
         for source, name in ((PUBLISHED_RESULTS, RESULTS_DOWNLOAD), (PUBLISHED_CHART, CHART_DOWNLOAD)):
             if source.is_file():

@@ -1,4 +1,4 @@
-"""The test vectors of ``spec/vectors/rrp-v1.json`` as annotated tables."""
+"""The test vectors of ``rrp-v1.json`` (shipped inside ``rrp_spec``) as annotated tables."""
 
 from __future__ import annotations
 

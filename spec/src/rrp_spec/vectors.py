@@ -1,7 +1,10 @@
 """Test vectors for reimplementers: bytes on the wire and what a receiver must make of them.
 
-``make vectors`` writes ``spec/vectors/rrp-v1.json`` from :func:`build_vectors`;
-``make test`` fails when the checked-in file differs. Each vector's expectation is
+``make vectors`` writes ``rrp-v1.json`` from :func:`build_vectors` into the package's
+``data/`` folder (``spec/src/rrp_spec/data/`` in the repository), beside its JSON Schema;
+``make test`` fails when the checked-in file differs. Both files ship inside the
+package, so an installed ``rrp_spec`` reads them with :mod:`importlib.resources`
+(:func:`load`, :func:`data_file`) wherever it lives: a wheel, a zipapp, a checkout. Each vector's expectation is
 stated here by hand, as intent; only its bytes are built from fields, so that the
 codec is checked against the expectations rather than producing them.
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +30,17 @@ from .limits import HEADER_SIZE, MAX_REQUEST_ID, MAX_SIZE_FIELD, MAX_UDP_PAYLOAD
 from .reference_defaults import DEFAULT_TCP_MAX_PAYLOAD
 from .validate import Action, ProtocolViolation, Transport, check_request, decode_request_datagram, reply_problems
 
-#: Where the generated vectors live in a source checkout.
-VECTORS_DIR = Path(__file__).resolve().parents[2] / "vectors"
-#: The vector file.
-VECTORS_PATH = VECTORS_DIR / "rrp-v1.json"
-#: Its JSON Schema.
-SCHEMA_PATH = VECTORS_DIR / "rrp-v1.schema.json"
+#: The vector file's name, as published (package data in ``rrp_spec/data/``).
+VECTORS_NAME = "rrp-v1.json"
+#: Its JSON Schema's name.
+SCHEMA_NAME = "rrp-v1.schema.json"
+#: Where ``make vectors`` writes in a source checkout: this package's own ``data/`` folder.
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / VECTORS_NAME
+
+
+def data_file(name: str) -> Traversable:
+    """One of the package's data files (:data:`VECTORS_NAME`, :data:`SCHEMA_NAME`), wherever it is installed."""
+    return resources.files(__package__) / "data" / name
 
 
 @dataclass(frozen=True)
@@ -453,7 +463,7 @@ def render() -> str:
     """The vector file's exact text."""
     doc = {
         "protocol": "RRP/1",
-        "schema": SCHEMA_PATH.name,
+        "schema": SCHEMA_NAME,
         "limits": {"udp_max_payload": MAX_UDP_PAYLOAD, "tcp_max_payload": DEFAULT_TCP_MAX_PAYLOAD},
         "vectors": [vector.to_json() for vector in build_vectors()],
     }
@@ -461,8 +471,8 @@ def render() -> str:
 
 
 def load() -> list[dict[str, Any]]:
-    """The vectors of the checked-in file, as JSON objects."""
-    vectors: list[dict[str, Any]] = json.loads(VECTORS_PATH.read_text())["vectors"]
+    """The vectors of the shipped file, as JSON objects."""
+    vectors: list[dict[str, Any]] = json.loads(data_file(VECTORS_NAME).read_text(encoding="utf-8"))["vectors"]
     return vectors
 
 

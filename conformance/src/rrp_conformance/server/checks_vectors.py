@@ -1,4 +1,4 @@
-"""Header and dispatch: every invalid request vector of ``spec/vectors/rrp-v1.json``, over each transport it applies to.
+"""Header and dispatch: every invalid request vector of rrp_spec's ``rrp-v1.json``, over each transport it applies to.
 
 Each vector becomes one check per transport that sends its exact bytes and expects
 its exact action: a silent drop (UDP), a close without a reply (TCP), or a bare
