@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+
+from rrp_spec.versions import version_line
 
 from .client import cli as client_cli
 from .outcomes import ExitCode
@@ -26,8 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rrp-conformance",
         description="Grade an RRP/1 implementation against the spec, requirement by requirement.",
-        epilog="exit status: 0 no MUST failed; 1 a MUST failed; 2 usage error; 3 target unreachable",
+        epilog="exit status: 0 no MUST failed; 1 a MUST failed; 2 usage error; 3 target unreachable; "
+        f"{ExitCode.INTERNAL_ERROR} the suite itself crashed (a bug in rrp-conformance, not a verdict)",
     )
+    parser.add_argument("--version", action="version", version=version_line("rrp-conformance", "rrp-conformance"))
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.add_parser(subparsers)
@@ -43,4 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"rrp-conformance: {error}", file=sys.stderr)
         return ExitCode.USAGE
+    except Exception:
+        # Never 1 ("a MUST failed") nor 0: a crash of the suite says nothing about the target.
+        traceback.print_exc()
+        print(
+            f"rrp-conformance: internal error (exit status {ExitCode.INTERNAL_ERROR}): this is a bug in the suite, "
+            f"not a verdict on the target; please report it with the traceback above "
+            f"({version_line('rrp-conformance', 'rrp-conformance')})",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL_ERROR
     return status

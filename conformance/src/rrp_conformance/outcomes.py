@@ -44,6 +44,9 @@ class ExitCode(IntEnum):
     #: server that is down, or one that answers nothing), and no MUST failed on the other: its checks
     #: were not run, so the run cannot say OK.
     UNREACHABLE = 3
+    #: The suite itself crashed (a bug in rrp-conformance): no verdict, and never 0 or 1. 70 is
+    #: sysexits.h's EX_SOFTWARE, far from the verdicts so no script mistakes it for one.
+    INTERNAL_ERROR = 70
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rrp_spec.versions import version_line
+
 from . import call as cli_call
 from . import serve as cli_serve
 from .exit_status import ExitCode
@@ -20,6 +22,7 @@ __all__ = ["ExitCode", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The ``rrp`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="rrp", description="RRP/1 reference server and client.")
+    parser.add_argument("--version", action="version", version=version_line("rrp", "rrp"))
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_serve.add_parser(subparsers)
     cli_call.add_parser(subparsers)
