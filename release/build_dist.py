@@ -48,11 +48,20 @@ sys.exit(main())
 
 def build_wheels(out: Path) -> list[Path]:
     """Build the three wheels and download their dependencies' wheels into ``out``."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(out), *(str(REPO / p) for p in PACKAGES)],
-        check=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="rrp-src-") as scratch:
+        # From a copy: setuptools leaves build/ and *.egg-info beside the sources it builds, which the
+        # checkout's linters and type checker would then read as a second copy of every module.
+        sources = [_copy_sources(REPO / package, Path(scratch) / package) for package in PACKAGES]
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(out), *map(str, sources)],
+            check=True,
+        )
     return sorted(out.glob("*.whl"))
+
+
+def _copy_sources(package: Path, to: Path) -> Path:
+    shutil.copytree(package, to, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"))
+    return to
 
 
 def build_pyz(wheels: Path, out: Path) -> Path:

@@ -28,7 +28,8 @@ def test_a_crash_inside_the_suite_exits_70_never_1(
 
     monkeypatch.setattr(server_cli, "run", crash)  # what `server` runs, as a bug in any check would
     status = cli.main(["server", "--udp", "127.0.0.1:7373"])
-    assert status == ExitCode.INTERNAL_ERROR == 70
+    assert status == ExitCode.INTERNAL_ERROR
+    assert int(status) == 70
     err = capsys.readouterr().err
     assert "FileNotFoundError: rrp-v1.json" in err  # the traceback, for the bug report
     assert "internal error (exit status 70): this is a bug in the suite, not a verdict on the target" in err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import itertools
 import subprocess
 import sys
 from dataclasses import fields
@@ -10,8 +12,9 @@ from dataclasses import fields
 from rrp import ServerSettings
 from rrp._cli import main as cli_main
 from rrp._cli.serve import settings_from
-from rrp_conformance.server.env import ServerClaims
+from rrp_conformance.server.env import DEFAULT_ALT_ADDRESS, ServerClaims
 from rrp_conformance.server.reference_cli import REFERENCE_OVERRIDES, reference_plan
+from rrp_spec.addresses import parse_address
 
 
 def _parsed_settings(command: list[str]) -> ServerSettings:
@@ -40,3 +43,15 @@ def test_grading_other_servers_does_not_import_the_reference() -> None:
     """The suite depends on rrp_spec only: loading its command line, every subcommand included, imports no rrp."""
     code = "import sys, rrp_conformance.cli; sys.exit(any(m.split('.')[0] == 'rrp' for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
+
+
+def test_the_reference_listens_on_loopback_only() -> None:
+    """No wildcard: UDP on one port of 127.0.0.1 and the suite's alternate loopback address, TCP on 127.0.0.1."""
+    command = reference_plan().command
+    listening = [
+        (flag, parse_address(value)) for flag, value in itertools.pairwise(command) if flag in ("--udp", "--tcp")
+    ]
+    assert all(ipaddress.ip_address(host).is_loopback for _, (host, _) in listening), listening
+    udp = [address for flag, address in listening if flag == "--udp"]
+    assert [host for host, _ in udp] == ["127.0.0.1", DEFAULT_ALT_ADDRESS]
+    assert udp[0][1] == udp[1][1] != 0  # one port on both, so the alternate address reaches the same server

@@ -15,11 +15,14 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, fields
 from typing import Any
+
+from rrp_spec.addresses import format_address
 
 from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, options_from_args
 from .env import DEFAULT_ALT_ADDRESS, Address, ServerClaims, ServerEnv, parse_listening_address
@@ -39,9 +42,12 @@ REFERENCE_OVERRIDES: dict[str, float] = {
     "max_connections": 128,
     "max_connections_per_source": 16,
 }
-#: Where the reference listens: every IPv4 address for UDP (so the source-address check can send to a second
-#: loopback address), loopback for TCP, both on ephemeral ports.
-LISTEN_ARGUMENTS = ("--udp", "0.0.0.0:0", "--tcp", "127.0.0.1:0")
+#: Where the reference listens: loopback only. UDP listens on one port of two loopback addresses, the one graded
+#: and the suite's alternate address, so the source-address check (UDP-SRV-6) can send to a second address of
+#: the server without the server listening on every address of the machine.
+LOOPBACK = "127.0.0.1"
+#: How many free ports to try for the two UDP sockets before grading without the alternate address.
+_PORT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +72,49 @@ def reference_plan() -> ReferencePlan:
         from rrp import ServerSettings
         from rrp._cli.serve import setting_arguments
     except ImportError:
-        raise UsageError("the reference server (Python package 'rrp') is not installed (run 'make venv')") from None
+        raise UsageError(
+            "the reference server (Python package 'rrp') is not installed: install its wheel beside this one "
+            "(pip install rrp-conformance[reference]), or run 'make venv' in a checkout"
+        ) from None
     settings = ServerSettings(**REFERENCE_OVERRIDES)  # type: ignore[arg-type]
     claims = ServerClaims(**{item.name: getattr(settings, item.name) for item in fields(ServerClaims)})
     # The same interpreter as the import above, so the server run is the code the claims were read from.
-    command = [sys.executable, "-m", "rrp", "serve", *LISTEN_ARGUMENTS, *setting_arguments(settings)]
+    command = [sys.executable, "-m", "rrp", "serve", *listen_arguments(), *setting_arguments(settings)]
     return ReferencePlan(command, claims)
+
+
+def listen_arguments() -> list[str]:
+    """``rrp serve``'s address flags: TCP on a free loopback port, UDP on one free port of two loopback addresses.
+
+    The port is found by binding it on both addresses and letting go; if another program takes it in between,
+    the reference fails to start with a clear message, and the run can simply be repeated. Where the alternate
+    address cannot be bound (not every system routes all of 127/8 to loopback), UDP listens on 127.0.0.1 alone
+    and the source-address check skips, saying why.
+    """
+    udp = [LOOPBACK]
+    port = 0
+    for _ in range(_PORT_ATTEMPTS):
+        found = _port_free_on(LOOPBACK, DEFAULT_ALT_ADDRESS)
+        if found is not None:
+            udp, port = [LOOPBACK, DEFAULT_ALT_ADDRESS], found
+            break
+    arguments = [item for host in udp for item in ("--udp", format_address((host, port)))]
+    return [*arguments, "--tcp", format_address((LOOPBACK, 0))]
+
+
+def _port_free_on(first: str, second: str) -> int | None:
+    """A UDP port free on both addresses right now, or ``None`` (the second address cannot be bound, or a clash)."""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as one,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as two,
+    ):
+        one.bind((first, 0))
+        port = int(one.getsockname()[1])
+        try:
+            two.bind((second, port))
+        except OSError:
+            return None
+        return port
 
 
 def _read_listening(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Address]:
@@ -89,15 +132,9 @@ def _read_listening(process: subprocess.Popen[bytes], timeout: float) -> dict[st
             if not line:
                 raise UsageError(f"the reference server exited with status {process.wait()} before listening")
             match = _LISTENING.match(line)
-            if match:
-                found[match.group(1)] = parse_listening_address(match.group(2))
+            if match:  # the first socket of each transport is the graded one (UDP's second is the alternate)
+                found.setdefault(match.group(1), parse_listening_address(match.group(2)))
     return found
-
-
-def _loopback(address: Address) -> Address:
-    """A wildcard listening address as the loopback address to send to."""
-    host, port = address
-    return ("127.0.0.1", port) if host == "0.0.0.0" else (("::1", port) if host == "::" else address)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -133,7 +170,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     try:
         listening = _read_listening(process, STARTUP_TIMEOUT)
-        env = ServerEnv(_loopback(listening["udp"]), _loopback(listening["tcp"]), plan.claims, DEFAULT_ALT_ADDRESS)
+        env = ServerEnv(listening["udp"], listening["tcp"], plan.claims, DEFAULT_ALT_ADDRESS)
         report = grade_server(env, options_from_args(args))
         if process.poll() is not None:
             print(f"the reference server exited during the run with status {process.returncode}", file=sys.stderr)
