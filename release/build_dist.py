@@ -33,7 +33,7 @@ PYZ_DISTRIBUTION = "rrp-conformance"
 
 # The zipapp's entry point. It checks the Python version before importing anything that needs 3.11,
 # so an older python3 gets one sentence (exit 2, a usage error) instead of a SyntaxError.
-_MAIN = '''\
+_MAIN = """\
 import sys
 
 if sys.version_info < (3, 11):
@@ -43,7 +43,7 @@ if sys.version_info < (3, 11):
 from rrp_conformance.cli import main
 
 sys.exit(main())
-'''
+"""
 
 
 def build_wheels(out: Path) -> list[Path]:
@@ -86,13 +86,14 @@ def build_pyz(wheels: Path, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build everything into ``--out``, replacing what was there."""
+    """Build everything into ``--out``, replacing the wheels and zipapp a previous build left there."""
     parser = argparse.ArgumentParser(prog="python release/build_dist.py", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "dist", help="output folder (default: dist/)")
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("*.whl"), out / PYZ_NAME]:  # a previous build's files; anything else there stays
+        old.unlink(missing_ok=True)
     for wheel in build_wheels(out):
         print(f"wheel  {wheel.relative_to(Path.cwd()) if wheel.is_relative_to(Path.cwd()) else wheel}")
     pyz = build_pyz(out, out)

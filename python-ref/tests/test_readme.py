@@ -3,7 +3,9 @@
 The block is read from the README itself: the ``rrp serve`` line is started as a real
 process, each ``rrp call`` line is run against the ports it prints, and what it prints
 is compared with the line's ``# prints`` comment. The ``.venv/bin/`` prefix is replaced by
-this interpreter's ``-m rrp``, so the test runs from any virtual environment.
+this interpreter's ``-m rrp``, so the test runs from any virtual environment, and the README's
+port (7373, one port for UDP and TCP) by a port free on both here, so that it cannot collide with
+a server someone is running.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +21,21 @@ from pathlib import Path
 README = Path(__file__).parents[2] / "README.md"
 _SECTION = "## Run the reference server and client"
 _LISTENING = re.compile(r"^listening (udp|tcp) \S+:(\d+)$")
+_README_PORT = "7373"
+
+
+def _port_free_for_udp_and_tcp() -> str:
+    """A loopback port that both a UDP and a TCP socket can bind right now."""
+    for _ in range(20):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return str(port)
+    raise AssertionError("no port free for both UDP and TCP")
 
 
 def _command_lines() -> list[tuple[list[str], str]]:
@@ -36,9 +54,11 @@ def _command_lines() -> list[tuple[list[str], str]]:
 
 
 def test_the_readme_serve_and_call_lines_work_as_written() -> None:
-    lines = _command_lines()
+    port = _port_free_for_udp_and_tcp()
+    lines = [([word.replace(_README_PORT, port) for word in argv], expected) for argv, expected in _command_lines()]
     serve, *calls = lines
     assert serve[0][0] == "serve" and [argv[0] for argv, _ in calls].count("call") >= 2
+    assert serve[0][1:] == ["--udp", f"127.0.0.1:{port}", "--tcp", f"127.0.0.1:{port}"], "one port for UDP and TCP"
     server = subprocess.Popen(
         [sys.executable, "-m", "rrp", *serve[0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -49,12 +69,10 @@ def test_the_readme_serve_and_call_lines_work_as_written() -> None:
             listening = _LISTENING.match(server.stdout.readline().strip())
             assert listening, "rrp serve did not print its listening lines"
             ports[listening.group(1)] = listening.group(2)
+        assert ports == {"udp": port, "tcp": port}
         for argv, expected in calls:
             if argv[0] != "call" or "--help" in argv:
                 continue
-            url = argv[1]
-            scheme = url.split(":", 1)[0]
-            argv = ["call", url.replace("PORT", ports[scheme]), *argv[2:]]
             done = subprocess.run(
                 [sys.executable, "-m", "rrp", *argv], capture_output=True, text=True, timeout=30, check=False
             )
