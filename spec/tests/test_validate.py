@@ -1,6 +1,6 @@
 """Judging untrusted bytes: one exception type, the right action, well-formed error replies."""
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rrp_spec
@@ -87,17 +87,33 @@ def test_violation_message_names_requirement_and_action() -> None:
         raise AssertionError("accepted")
 
 
+@settings(max_examples=2000)
 @given(headers, st.sampled_from(list(Transport)), st.sampled_from([0, 5, 1 << 20]), st.integers(0, 80))
-def test_fast_guard_accepts_exactly_what_the_rule_by_rule_judge_accepts(
+def test_the_fast_path_accepts_exactly_what_the_rule_by_rule_judge_accepts(
     header: rrp_spec.Header, transport: Transport, max_payload: int, extra: int
 ) -> None:
-    """The happy-path guard of check_request is an optimisation, never a second opinion."""
+    """is_plain_request, every server's fast path (and check_request's), is an optimisation, never a second opinion.
+
+    Fed the raw fields of the header's wire bytes, as the servers feed it; over UDP with the datagram's length.
+    """
     datagram_length = 20 + header.size if extra == 0 else extra
-    guard = validate._is_valid_request(header, transport, max_payload, datagram_length)
+    magic, version, flags, op, result, rid, size = rrp_spec.unpack_header_fields(rrp_spec.pack_header(header))
+    length = datagram_length if transport is Transport.UDP else None
+    screened = rrp_spec.is_plain_request(magic, version, flags, op, result, rid, size, max_payload, length)
     try:
         validate._judge_request(header, transport, max_payload, datagram_length)
     except ProtocolViolation:
         judged_valid = False
     else:
         judged_valid = True
-    assert guard == judged_valid
+    assert screened == judged_valid
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, rrp_spec.MAX_REQUEST_ID), st.integers(0, 0xFFFF), st.binary(max_size=8))
+def test_pack_reply_to_and_reply_result_agree_with_the_header_codec(
+    op: int, rid: int, result: int, payload: bytes
+) -> None:
+    """The per-packet reply builder and result reader are pack_reply and unpack_header, without a Header."""
+    reply = rrp_spec.pack_reply_to(op, rid, result, payload)
+    assert reply == rrp_spec.pack_reply(rrp_spec.Header(operation=op, request_id=rid), result, payload)
+    assert rrp_spec.reply_result(reply) == rrp_spec.unpack_header(reply).result == result

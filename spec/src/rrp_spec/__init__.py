@@ -17,7 +17,16 @@ from .codes import (
     is_defined_operation,
     is_reserved_operation,
 )
-from .header import Header, pack_header, pack_reply, pack_request, unpack_header
+from .header import (
+    Header,
+    pack_header,
+    pack_reply,
+    pack_reply_to,
+    pack_request,
+    reply_result,
+    unpack_header,
+    unpack_header_fields,
+)
 from .layout import HEADER_FORMAT, HEADER_LAYOUT, FieldLayout
 from .limits import (
     AMPLIFICATION_FACTOR,
@@ -60,6 +69,7 @@ from .validate import (
     Transport,
     check_request,
     decode_request_datagram,
+    is_plain_request,
     reply_problems,
 )
 
@@ -117,11 +127,15 @@ __all__ = [
     "decode_request_datagram",
     "is_application_value",
     "is_defined_operation",
+    "is_plain_request",
     "is_reserved_operation",
     "pack_header",
     "pack_reply",
+    "pack_reply_to",
     "pack_request",
     "reply_problems",
+    "reply_result",
     "requirement",
     "unpack_header",
+    "unpack_header_fields",
 ]

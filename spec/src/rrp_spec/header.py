@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from .codes import RESERVED_FLAG_BITS, Flag
-from .layout import HEADER_FIELD_NAMES, HEADER_FORMAT
+from .layout import HEADER_FIELD_NAMES, HEADER_FORMAT, HEADER_LAYOUT
 from .limits import HEADER_SIZE, MAGIC, VERSION
 
 _HEADER = struct.Struct(HEADER_FORMAT)
@@ -75,6 +75,15 @@ _new_header = object.__new__
 _unpack_from = _HEADER.unpack_from
 _pack = _HEADER.pack
 
+#: ``unpack_header_fields(data, offset=0)``: the header's seven fields at ``offset`` as a tuple, in wire order,
+#: nothing built and nothing judged: the per-packet path's first step (see :func:`rrp_spec.is_plain_request`).
+unpack_header_fields = _unpack_from
+
+(_RESULT_FIELD,) = (field for field in HEADER_LAYOUT if field.name == "result")
+_RESULT = struct.Struct(">" + _RESULT_FIELD.struct_code)
+_unpack_result = _RESULT.unpack_from
+_RESULT_OFFSET = _RESULT_FIELD.offset
+
 
 def unpack_header(data: bytes | bytearray | memoryview, offset: int = 0) -> Header:
     """Read the 20 header bytes at ``offset`` of ``data`` into a :class:`Header`, without judging them.
@@ -121,6 +130,20 @@ def pack_reply(request: Header, result: int, payload: bytes = b"") -> bytes:
     An error result (anything but OK) always gets a bare header, whatever
     ``payload`` is given (SRV-13).
     """
+    return pack_reply_to(request.operation, request.request_id, result, payload)
+
+
+def pack_reply_to(operation: int, request_id: int, result: int, payload: bytes = b"") -> bytes:
+    """:func:`pack_reply` from the request's operation and ID alone, for the per-packet path (no :class:`Header`)."""
     if result != 0:
         payload = b""
-    return _pack(MAGIC, VERSION, Flag.REPLY, request.operation, result, request.request_id, len(payload)) + payload
+    return _pack(MAGIC, VERSION, _REPLY, operation, result, request_id, len(payload)) + payload
+
+
+_REPLY = int(Flag.REPLY)
+
+
+def reply_result(message: bytes | bytearray | memoryview) -> int:
+    """The result field of a message's header (at least 20 bytes), read without decoding the rest."""
+    result: int = _unpack_result(message, _RESULT_OFFSET)[0]
+    return result

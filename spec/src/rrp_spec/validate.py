@@ -105,32 +105,61 @@ def check_request(
     ``datagram_length`` is required for UDP. Whether an application-range
     operation is implemented is the server's own business (SRV-6).
     """
-    # The common case, a valid request, is one expression of int comparisons; the
-    # rule-by-rule judge runs only when something is wrong, to say what. A property
-    # test proves the two agree on every header.
-    if _is_valid_request(header, transport, max_payload, datagram_length):
+    # The common case, a valid request, is one expression of int comparisons
+    # (is_plain_request); the rule-by-rule judge runs only when something is wrong, to
+    # say what. A property test proves the two agree on every header.
+    if is_plain_request(
+        header.magic,
+        header.version,
+        header.flags,
+        header.operation,
+        header.result,
+        header.request_id,
+        header.size,
+        max_payload,
+        None if transport is Transport.TCP else (-1 if datagram_length is None else datagram_length),
+    ):
         return
     _judge_request(header, transport, max_payload, datagram_length)
 
 
-def _is_valid_request(header: Header, transport: Transport, max_payload: int, datagram_length: int | None) -> bool:
-    size = header.size
-    operation = header.operation
-    return (
-        header.magic == MAGIC
-        and header.version == VERSION
-        and header.flags == 0
-        and header.result == 0
-        and header.request_id != 0
+def is_plain_request(
+    magic: bytes,
+    version: int,
+    flags: int,
+    operation: int,
+    result: int,
+    request_id: int,
+    size: int,
+    max_payload: int,
+    datagram_length: int | None,
+) -> bool:
+    """True when a request header with these fields (:func:`rrp_spec.unpack_header_fields`) breaks no rule.
+
+    The fast path of every server: a ``True`` means :func:`check_request` accepts the
+    header (over UDP, ``datagram_length`` is the whole datagram's length; over TCP,
+    ``None``), so the request can be carried out without building a :class:`Header`; a
+    ``False`` sends the header to :func:`check_request` or
+    :func:`decode_request_datagram`, which say what is wrong and what to do. The screen
+    never rejects anything itself, so the judge stays the only judge; a property test
+    proves that the two agree on every header.
+    """
+    return bool(
+        magic == MAGIC
+        and version == VERSION
+        and not flags
+        and not result
+        and request_id
         and size <= max_payload
-        and (transport is Transport.TCP or datagram_length == HEADER_SIZE + size)
+        and (datagram_length is None or datagram_length == HEADER_SIZE + size)
         and (
             operation >= APPLICATION_RANGE_START
-            or (operation in _DEFINED_OPERATIONS and (size == 0 or operation != Op.INCREMENT))
+            or (operation in _DEFINED_OPERATIONS and (not size or operation != _INCREMENT))
         )
     )
 
 
+_INCREMENT = int(Op.INCREMENT)
 _DEFINED_OPERATIONS = frozenset(int(op) for op in Op)
 
 

@@ -82,21 +82,20 @@ from collections.abc import Callable
 from enum import Enum
 
 from rrp_spec import (
-    APPLICATION_RANGE_START,
     HEADER_SIZE,
-    MAGIC,
-    VERSION,
     Action,
     ProtocolViolation,
     Result,
     Transport,
     check_request,
+    is_plain_request,
     pack_reply,
+    pack_reply_to,
     unpack_header,
+    unpack_header_fields,
 )
 
 from .dispatch import Dispatcher, HandlerError, HandlerFailure
-from .fastpath import DEFINED_OPERATIONS, INCREMENT, reply_bytes, unpack_fields
 from .server_events import (
     CallRequested,
     CloseReason,
@@ -342,7 +341,7 @@ class TcpConnection:
                 return
             if self._phase is Phase.PAYLOAD and self._pending is not None and not self.busy:
                 operation, request_id, _ = self._pending
-                self._reply(reply_bytes(operation, request_id, Result.TIMEOUT), Result.TIMEOUT)
+                self._reply(pack_reply_to(operation, request_id, Result.TIMEOUT), Result.TIMEOUT)
             self._close(CloseReason.REQUEST_DEADLINE, now)
         elif not self._calls and now >= self._idle_since + self._idle_timeout:
             self._close(CloseReason.IDLE, now)
@@ -417,7 +416,7 @@ class TcpConnection:
             result, out = failure.result, b""
         else:
             result = _OK
-        call._reply = reply_bytes(call.operation, call.request_id, result, out)
+        call._reply = pack_reply_to(call.operation, call.request_id, result, out)
         self._replies[result] = self._replies.get(result, 0) + 1
         self._calls -= 1
         if self._ending is not None:
@@ -470,18 +469,10 @@ class TcpConnection:
             if phase is Phase.HEADER:
                 if end - pos < HEADER_SIZE:
                     return pos
-                magic, version, flags, operation, result, request_id, size = unpack_fields(data, pos)
-                # is_plainly_valid(), inlined; anything else goes to the spec's check_request.
-                if not (
-                    magic == MAGIC
-                    and version == VERSION
-                    and not flags
-                    and not result
-                    and request_id
-                    and size <= max_payload
-                    and (operation in DEFINED_OPERATIONS or operation >= APPLICATION_RANGE_START)
-                    and not (operation == INCREMENT and size)
-                    and not self.busy
+                magic, version, flags, operation, result, request_id, size = unpack_header_fields(data, pos)
+                # The spec's fast path; anything else (and a busy connection's header) goes to check_request.
+                if self.busy or not is_plain_request(
+                    magic, version, flags, operation, result, request_id, size, max_payload, None
                 ):
                     header = unpack_header(data, pos)
                     try:
@@ -493,7 +484,7 @@ class TcpConnection:
                             return end
                         continue
                     if self.busy:
-                        self._reply(reply_bytes(operation, request_id, Result.BUSY), Result.BUSY)
+                        self._reply(pack_reply_to(operation, request_id, Result.BUSY), Result.BUSY)
                         self._close(CloseReason.BUSY, now)
                         return end
                 pos += HEADER_SIZE
@@ -554,10 +545,10 @@ class TcpConnection:
         except HandlerError as error:
             if type(error) is HandlerFailure:
                 self._events.append(HandlerFailed(operation, error.error))
-            self._reply(reply_bytes(operation, request_id, error.result), error.result)
+            self._reply(pack_reply_to(operation, request_id, error.result), error.result)
             return
         if out is not None:
-            self._reply(reply_bytes(operation, request_id, _OK, out), _OK)
+            self._reply(pack_reply_to(operation, request_id, _OK, out), _OK)
             return
         call = CallRequested(operation, request_id, payload)
         self._calls += 1

@@ -43,21 +43,21 @@ from collections import Counter
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
-    APPLICATION_RANGE_START,
     HEADER_SIZE,
-    MAGIC,
-    VERSION,
     Action,
     ProtocolViolation,
     Result,
     Transport,
     decode_request_datagram,
+    is_plain_request,
+    pack_reply_to,
+    reply_result,
+    unpack_header_fields,
 )
 from rrp_spec.addresses import format_address
 
 from .dedup import DedupCache
 from .dispatch import Dispatcher, HandlerError, HandlerFailure
-from .fastpath import DEFINED_OPERATIONS, INCREMENT, REPLY_FLAG, pack_fields, reply_bytes, unpack_fields
 from .ratelimit import RateVerdict, ResponseRateLimiter
 from .server_events import CallRequested, DropReason, HandlerFailed, Rejected, ServerEvent, Tally
 from .settings import ServerSettings
@@ -112,18 +112,9 @@ class UdpServerCore:
             return None
         length = len(data)
         if length >= HEADER_SIZE:
-            magic, version, flags, operation, result, request_id, size = unpack_fields(data)
-            # is_plainly_valid(), inlined: the common case skips building and judging a Header.
-            if (
-                magic == MAGIC
-                and version == VERSION
-                and not flags
-                and not result
-                and request_id
-                and length - HEADER_SIZE == size <= self._max_payload
-                and (operation in DEFINED_OPERATIONS or operation >= APPLICATION_RANGE_START)
-                and not (operation == INCREMENT and size)
-            ):
+            magic, version, flags, operation, result, request_id, size = unpack_header_fields(data)
+            # The spec's fast path: the common case skips building and judging a Header.
+            if is_plain_request(magic, version, flags, operation, result, request_id, size, self._max_payload, length):
                 return self._serve(data, operation, request_id, peer, now)
         try:
             message = decode_request_datagram(data, self._max_payload)
@@ -142,7 +133,7 @@ class UdpServerCore:
             if len(cached) > AMPLIFICATION_FACTOR * len(data):
                 # UDP-SRV-5 binds the cache too: a short datagram reusing a big request's ID (a spoofer's
                 # trick; a real retransmission is the same size) gets a bare TOO_LARGE, not the big reply.
-                cached = reply_bytes(operation, request_id, Result.TOO_LARGE)
+                cached = pack_reply_to(operation, request_id, Result.TOO_LARGE)
             return self._limited(operation, request_id, cached, peer, now)
         if key in self._in_progress:
             self._drops[DropReason.IN_PROGRESS] += 1
@@ -166,11 +157,11 @@ class UdpServerCore:
                 # Every async slot is taken: answer BUSY (a bare header, never an amplifier) rather than
                 # start one more call; nothing is cached, so the client's retransmission is served later.
                 self._replies[Result.BUSY] += 1
-                return reply_bytes(operation, request_id, Result.BUSY)
+                return pack_reply_to(operation, request_id, Result.BUSY)
             self._in_progress.add(key)
             return CallRequested(operation, request_id, payload, peer, len(data))
         # _finish() inlined for the common OK reply.
-        reply = pack_fields(MAGIC, VERSION, REPLY_FLAG, operation, _OK, request_id, len(out)) + out
+        reply = pack_reply_to(operation, request_id, _OK, out)
         if len(reply) > AMPLIFICATION_FACTOR * len(data):
             return self._finish(key, operation, request_id, _OK, out, len(data), now)
         self.dedup.put(key, reply, now)
@@ -220,11 +211,11 @@ class UdpServerCore:
         request_length: int,
         now: float,
     ) -> bytes:
-        reply = reply_bytes(operation, request_id, result, payload)
+        reply = pack_reply_to(operation, request_id, result, payload)
         if len(reply) > AMPLIFICATION_FACTOR * request_length:
             # UDP-SRV-5: never reflect more than AMPLIFICATION_FACTOR times what arrived.
             result = Result.TOO_LARGE
-            reply = reply_bytes(operation, request_id, result)
+            reply = pack_reply_to(operation, request_id, result)
         self.dedup.put(key, reply, now)
         self._replies[result] += 1
         return reply
@@ -235,13 +226,13 @@ class UdpServerCore:
             verdict = limiter.judge(peer[0], now)
             if verdict is not RateVerdict.SEND:
                 return self._over_rate(operation, request_id, verdict)
-        self._replies[int.from_bytes(reply[6:8], "big")] += 1
+        self._replies[reply_result(reply)] += 1
         return reply
 
     def _over_rate(self, operation: int, request_id: int, verdict: RateVerdict) -> bytes | None:
         if verdict is RateVerdict.SLIP:
             self._replies[Result.BUSY] += 1
-            return reply_bytes(operation, request_id, Result.BUSY)
+            return pack_reply_to(operation, request_id, Result.BUSY)
         self._drops[DropReason.RATE_LIMITED] += 1
         return None
 
