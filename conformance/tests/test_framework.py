@@ -12,7 +12,7 @@ from rrp_conformance.registry import Check, Registry, Selection
 from rrp_conformance.reports import RunReport, exit_code_for, render_json, render_junit, render_markdown
 from rrp_conformance.runner import RunOptions, run_checks
 from rrp_conformance.server.suite import GRADED_SIDES
-from rrp_conformance.wirelog import WireLog, render_log
+from rrp_conformance.wirelog import KEPT_BYTES, Direction, WireLog, render_log
 from rrp_spec import HEADER_LAYOUT, Op, pack_request
 
 #: Not in the catalogue (spelled in two parts so the repository-wide ID scan does not flag it).
@@ -207,3 +207,18 @@ def test_the_catalogue_lists_every_suite() -> None:
 
     assert SUITES == {"server": SERVER_CHECKS, "client": CLIENT_CHECKS}
     assert all(len(registry) > 10 for registry in SUITES.values())
+
+
+def test_a_wire_log_keeps_its_head_and_tail_and_counts_the_rest() -> None:
+    log = WireLog(kept_head=3, kept_tail=2)
+    for n in range(10):
+        log.received("udp x", bytes([n]) * 1000)
+    assert log.truncated and log.dropped == 5
+    events = log.events
+    assert [e.data[:1] for e in events if e.direction is Direction.RECEIVED] == [b"\0", b"\1", b"\2", b"\x08", b"\x09"]
+    gap = events[3]
+    assert gap.direction is Direction.EVENT and "5 events" in gap.note and "10 receives of 10000 bytes" in gap.note
+    assert all(len(e.data) <= KEPT_BYTES for e in events)
+    whole = WireLog(kept_head=3, kept_tail=2)
+    whole.sent("udp x", b"abc")
+    assert not whole.truncated and not whole.summary() and len(whole.events) == 1

@@ -6,7 +6,9 @@ restates an offset. Framework module, shared by the server and client suites.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -14,6 +16,12 @@ from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, MAGIC, Flag, Op, Result
 
 #: Bytes of one event kept for the report; the rest is counted, not stored (floods send megabytes).
 KEPT_BYTES = 256
+#: Events one check's log keeps from its start, and from its end; those in between are counted, not stored.
+#: A hostile target that floods the suite (endless streams, a thousand replies per request) would otherwise grow
+#: the log, and every report, without bound. The end is kept too because that is where a verdict is usually
+#: decided (the one connection over a limit, after a thousand held ones). At most about 0.5 MB per check.
+KEPT_HEAD = 500
+KEPT_TAIL = 500
 #: The header's size field, to step from one message to the next.
 _SIZE = next(f for f in HEADER_LAYOUT if f.name == "size")
 #: Payload bytes shown per hex line.
@@ -46,12 +54,32 @@ class WireEvent:
     note: str = ""
 
 
-class WireLog:
-    """Collects the :class:`WireEvent` of one check; thread-safe enough for appends from several sockets."""
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Totals of one direction of a log, whether or not its events were kept."""
 
-    def __init__(self) -> None:
+    #: Sends or receives.
+    count: int = 0
+    #: Bytes in all.
+    length: int = 0
+
+
+class WireLog:
+    """The :class:`WireEvent` of one check: the first :data:`KEPT_HEAD` and the last :data:`KEPT_TAIL`; thread-safe.
+
+    Between the two, events are only counted; :attr:`dropped`, :meth:`traffic` and
+    :meth:`summary` say what the target did all the same, and :attr:`events` marks the gap.
+    """
+
+    def __init__(self, *, kept_head: int = KEPT_HEAD, kept_tail: int = KEPT_TAIL) -> None:
         self._start = time.monotonic()
-        self._events: list[WireEvent] = []
+        self._head: list[WireEvent] = []
+        self._kept_head = kept_head
+        self._tail: deque[WireEvent] = deque(maxlen=kept_tail)
+        self._lock = threading.Lock()
+        self._traffic = {Direction.SENT: Traffic(), Direction.RECEIVED: Traffic()}
+        #: Events counted but not kept, because the log was full.
+        self.dropped = 0
 
     def now(self) -> float:
         """Seconds since the log started."""
@@ -67,16 +95,54 @@ class WireLog:
 
     def event(self, channel: str, note: str) -> None:
         """Record something that carried no bytes: a connect, a close, a timeout."""
-        self._events.append(WireEvent(self.now(), Direction.EVENT, channel, b"", 0, False, note))
+        self._append(WireEvent(self.now(), Direction.EVENT, channel, b"", 0, False, note))
 
     def _add(self, direction: Direction, channel: str, data: bytes, message_start: bool, note: str) -> None:
+        with self._lock:
+            total = self._traffic[direction]
+            self._traffic[direction] = Traffic(total.count + 1, total.length + len(data))
         kept = bytes(data[:KEPT_BYTES])
-        self._events.append(WireEvent(self.now(), direction, channel, kept, len(data), message_start, note))
+        self._append(WireEvent(self.now(), direction, channel, kept, len(data), message_start, note))
+
+    def _append(self, event: WireEvent) -> None:
+        with self._lock:
+            if len(self._head) < self._kept_head:
+                self._head.append(event)
+                return
+            if len(self._tail) == self._tail.maxlen:
+                self.dropped += 1
+            self._tail.append(event)
+
+    @property
+    def truncated(self) -> bool:
+        """True when events were counted but not kept."""
+        return self.dropped > 0
+
+    def traffic(self, direction: Direction) -> Traffic:
+        """How many sends or receives there were in all, and their bytes, kept or not."""
+        with self._lock:
+            return self._traffic[direction]
+
+    def summary(self) -> str:
+        """One sentence on a truncated log: how much it left out and what the traffic was; empty when whole."""
+        if not self.truncated:
+            return ""
+        received, sent = self.traffic(Direction.RECEIVED), self.traffic(Direction.SENT)
+        return (
+            f"wire log truncated: {self.dropped} events between the first {self._kept_head} and the last "
+            f"{self._tail.maxlen} were counted, not kept (in all: {received.count} receives of {received.length} "
+            f"bytes from the target, {sent.count} sends of {sent.length} bytes to it)"
+        )
 
     @property
     def events(self) -> tuple[WireEvent, ...]:
-        """Every event so far, in order."""
-        return tuple(self._events)
+        """The kept events in order; when truncated, an event marking the gap stands where the dropped ones were."""
+        with self._lock:
+            head, tail = tuple(self._head), tuple(self._tail)
+        if not self.truncated:
+            return head + tail
+        gap_at = tail[0].time if tail else self.now()
+        return (*head, WireEvent(gap_at, Direction.EVENT, "wire log", b"", 0, False, self.summary()), *tail)
 
 
 def _field_meaning(name: str, value: int | bytes) -> str:

@@ -356,7 +356,7 @@ def tcp_request_well_formed(ctx: Ctx) -> None:
         not extra,
         "MSG-5",
         "nothing on the connection but the one request",
-        f"{len(extra)} more bytes: {extra[:32].hex()}",
+        f"{sum(x.extra_length for x in call.exchanges)} more bytes: {extra[:32].hex()}",
     )
     ctx.expect(
         call.accepted_genuine,

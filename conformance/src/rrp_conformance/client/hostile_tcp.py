@@ -28,6 +28,11 @@ _POLL_INTERVAL = 0.05
 #: The suite reads at most this many payload bytes of a request; a client under test sends far fewer.
 _MAX_REQUEST_PAYLOAD = 1 << 16
 _READ_CHUNK = 65536
+#: Bytes kept of what a client sends after its request (it should send none); more are counted only.
+KEPT_EXTRA = 1 << 16
+#: Connections one server serves, each with a thread; later ones are closed at once and counted (a client
+#: opens one per call).
+MAX_CONNECTIONS = 16
 
 
 class TcpExchange:
@@ -49,8 +54,11 @@ class TcpExchange:
         self.request_at: float | None = None
         #: When the client closed or reset its end, if it did before the suite stopped watching.
         self.peer_closed_at: float | None = None
-        #: Bytes the client sent after its request (with a one-shot client: nothing, MSG-5).
+        #: Bytes the client sent after its request (with a one-shot client: nothing, MSG-5): the first
+        #: :data:`KEPT_EXTRA` of them.
         self.extra = b""
+        #: How many bytes the client sent after its request in all.
+        self.extra_length = 0
         self._buffer = bytearray()
 
     # --- used by behaviours -------------------------------------------------------------
@@ -92,7 +100,7 @@ class TcpExchange:
                     self.request = bytes(self._buffer[:wanted])
                     self.request_at = time.monotonic()
                     self._log.received(self.channel, self.request)
-                    self.extra = bytes(self._buffer[wanted:])
+                    self._keep_extra(bytes(self._buffer[wanted:]))
                     self._buffer.clear()
                     return True
             data = self._receive()
@@ -111,8 +119,13 @@ class TcpExchange:
                 continue
             if not data:
                 return
-            self.extra += data
+            self._keep_extra(data)
             self._log.received(self.channel, data, message_start=False, note="after the request")
+
+    def _keep_extra(self, data: bytes) -> None:
+        self.extra_length += len(data)
+        if len(self.extra) < KEPT_EXTRA:
+            self.extra += data[: KEPT_EXTRA - len(self.extra)]
 
     def _receive(self) -> bytes | None:
         """Bytes read, ``b""`` at the peer's EOF or reset (recorded), ``None`` when nothing came in a poll interval."""
@@ -147,6 +160,8 @@ class HostileTcpServer:
         self._exchanges: list[TcpExchange] = []
         self._lock = threading.Lock()
         self._failures: list[BaseException] = []
+        #: Connections closed at once because :data:`MAX_CONNECTIONS` were already being served.
+        self.refused = 0
 
     @property
     def host(self) -> str:
@@ -180,8 +195,12 @@ class HostileTcpServer:
     ) -> None:
         self._stop.set()
         joined = 0
-        while joined < len(self._threads):  # the accept loop (joined first) may have started more
-            self._threads[joined].join()
+        while True:  # the accept loop (joined first) may have started more
+            with self._lock:  # a thread is listed and started under the lock: never joined before it starts
+                if joined == len(self._threads):
+                    break
+                thread = self._threads[joined]
+            thread.join()
             joined += 1
         self._listener.close()
         for exchange in self.exchanges:
@@ -192,8 +211,8 @@ class HostileTcpServer:
     def _start(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=self._guarded(target), name=name, daemon=True)
         with self._lock:
+            thread.start()
             self._threads.append(thread)
-        thread.start()
 
     def _guarded(self, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -214,6 +233,12 @@ class HostileTcpServer:
                 try:
                     sock, _ = self._listener.accept()
                 except OSError:
+                    continue
+                if len(self.exchanges) >= MAX_CONNECTIONS:  # a client flooding connections gets no more threads
+                    sock.close()
+                    self.refused += 1
+                    if self.refused == 1:
+                        self._log.event(f"tcp {self._host}:{self.port}", f"over {MAX_CONNECTIONS} connections: closing")
                     continue
                 try:
                     exchange = TcpExchange(sock, self._log, self._stop, len(self.exchanges) + 1)

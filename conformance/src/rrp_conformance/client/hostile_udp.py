@@ -44,6 +44,9 @@ _SO_TIMESTAMP: int | None = getattr(
 _TIMEVAL = struct.Struct("@ll")
 #: How often the server thread wakes to look at its stop flag when nothing is due.
 _POLL_INTERVAL = 0.05
+#: Arrivals the server keeps and answers; later ones are only counted. A client sends a handful (its claimed
+#: attempts); one that floods the suite must not grow its memory (at most this many 64 KiB datagrams).
+KEPT_ARRIVALS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class HostileUdpServer:
         self._host = host
         self._alternate_host = alternate_host
         self._arrivals: list[Datagram] = []
+        #: Every datagram that arrived, kept or not.
+        self._arrival_count = 0
         self._arrived = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -127,14 +132,20 @@ class HostileUdpServer:
 
     @property
     def arrivals(self) -> tuple[Datagram, ...]:
-        """Every datagram received so far, in order."""
+        """The datagrams received so far, in order: the first :data:`KEPT_ARRIVALS` of them."""
         with self._arrived:
             return tuple(self._arrivals)
+
+    @property
+    def arrival_count(self) -> int:
+        """How many datagrams arrived in all, kept or not."""
+        with self._arrived:
+            return self._arrival_count
 
     def wait_for_arrivals(self, count: int, timeout: float) -> bool:
         """Block until ``count`` datagrams have arrived or ``timeout`` passes; True when they have."""
         with self._arrived:
-            return self._arrived.wait_for(lambda: len(self._arrivals) >= count, timeout)
+            return self._arrived.wait_for(lambda: self._arrival_count >= count, timeout)
 
     def __enter__(self) -> HostileUdpServer:
         try:
@@ -222,9 +233,17 @@ class HostileUdpServer:
                     arrival = Datagram(arrived_at, (source[0], source[1]), data)
                     self._log.received(local, data, note=f"from {source[0]}:{source[1]}")
                     with self._arrived:
-                        index = len(self._arrivals)
-                        self._arrivals.append(arrival)
+                        index = self._arrival_count
+                        self._arrival_count += 1
+                        if index < KEPT_ARRIVALS:
+                            self._arrivals.append(arrival)
                         self._arrived.notify_all()
+                    if index == KEPT_ARRIVALS:
+                        self._log.event(
+                            local, f"{KEPT_ARRIVALS} datagrams from the client: later ones are counted only"
+                        )
+                    if index >= KEPT_ARRIVALS:
+                        continue
                     for send in self._behaviour(index, arrival):
                         heapq.heappush(due, (arrival.at + send.delay, next(order), send, arrival.source))
             except BaseException as exc:  # surfaced by __exit__: a check must not pass on a crashed server

@@ -22,6 +22,9 @@ from typing import IO
 _POLL_INTERVAL = 0.05
 #: Output kept from the client, per stream: enough to report, bounded against a client that floods it.
 _MAX_OUTPUT = 64 * 1024
+#: Seconds the runner waits, once the client's process group is gone, for the end of its output. A client that
+#: started a process outside its group (a daemon) may hold the pipes open long after: the suite goes on.
+_OUTPUT_GRACE = 1.0
 
 
 class ClientNotRunnable(OSError):
@@ -42,6 +45,8 @@ class ClientRun:
     ended: float
     #: Why the suite stopped the client, when it did ("hard limit of 6.2 s", "made more attempts than claimed").
     stopped_because: str | None = None
+    #: True when something the client started outside its process group still held its output open at the end.
+    output_held_open: bool = False
 
     @property
     def duration(self) -> float:
@@ -65,7 +70,8 @@ class ClientRun:
         )
         said = (self.stderr.strip() or self.stdout.strip()).splitlines()
         first = f"; said {said[0][:200]!r}" if said else ""
-        return f"{status} after {self.duration:.3f} s{first}"
+        held = "; a process it started outside its group kept its output open" if self.output_held_open else ""
+        return f"{status} after {self.duration:.3f} s{first}{held}"
 
 
 def run_client(
@@ -115,8 +121,10 @@ def run_client(
         # Always: a client that exited may have left children holding its pipes open.
         _kill_group(process)
         process.wait()
+        grace = time.monotonic() + _OUTPUT_GRACE
         for reader in readers:
-            reader.join()
+            reader.join(max(0.0, grace - time.monotonic()))
+    held_open = any(reader.is_alive() for reader in readers)  # such readers end when that process does
     return ClientRun(
         tuple(argv),
         None if stopped_because is not None else process.returncode,
@@ -125,13 +133,14 @@ def run_client(
         started,
         ended,
         stopped_because,
+        held_open,
     )
 
 
 def _drain(stream: IO[bytes], outputs: list[bytes], index: int) -> None:
     """Read a pipe to its end, keeping the first ``_MAX_OUTPUT`` bytes (so a chatty client cannot block)."""
     with stream:
-        while chunk := stream.read(65536):
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
             if len(outputs[index]) < _MAX_OUTPUT:
                 outputs[index] += chunk[: _MAX_OUTPUT - len(outputs[index])]
 

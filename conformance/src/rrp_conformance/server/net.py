@@ -23,6 +23,18 @@ from .env import Address, AmplificationMeter, family_of, show
 
 #: Largest datagram the suite will receive.
 _DATAGRAM_BUFFER = 1 << 17
+#: Datagrams a channel keeps in :attr:`UdpChannel.received`; later ones are counted (a target may flood).
+KEPT_DATAGRAMS = 1000
+#: A drain stops after this many datagrams, or after :data:`DRAIN_QUIETS` quiet periods, whichever comes first,
+#: however the target keeps sending: a correct target sends a handful, a hostile one never stops.
+DRAIN_DATAGRAMS = 10_000
+DRAIN_QUIETS = 10
+#: Seconds a drain may take at least (a quiet period of 0 still reads what has already arrived, for so long).
+DRAIN_FLOOR = 1.0
+#: Bytes :meth:`TcpChannel.wait_closed` keeps of what the target sends before it closes; the rest is counted.
+KEPT_STREAM = 1 << 16
+#: The largest reply :meth:`TcpChannel.read_message` reads whole; over it, only the header is taken.
+MAX_READ_PAYLOAD = 1 << 24
 
 
 def wait_for(sock: socket.socket, timeout: float, *, writable: bool = False) -> bool:
@@ -78,8 +90,10 @@ class UdpChannel:
         self.name = f"udp {show((local[0], local[1]))}"
         #: The last datagram sent with each request_id (for the amplification ratio of its reply).
         self._sent: dict[int, int] = {}
-        #: Every datagram received, with its source, in order.
+        #: The first :data:`KEPT_DATAGRAMS` datagrams received, with their sources, in order.
         self.received: list[tuple[bytes, Address]] = []
+        #: Every datagram received, kept or not.
+        self.received_count = 0
 
     def close(self) -> None:
         """Close the socket."""
@@ -111,7 +125,9 @@ class UdpChannel:
         data, source = self.sock.recvfrom(_DATAGRAM_BUFFER)
         origin: Address = (source[0], source[1])
         self.log.received(f"{self.name} <- {show(origin)}", data)
-        self.received.append((data, origin))
+        self.received_count += 1
+        if len(self.received) < KEPT_DATAGRAMS:
+            self.received.append((data, origin))
         rid = request_id_of(data)
         if self.meter is not None and rid in self._sent:  # a reply that cannot be matched is not measured
             self.meter.record(self._sent[rid], len(data), describe(data))
@@ -141,12 +157,25 @@ class UdpChannel:
         self.log.event(self.name, f"no reply after {attempts} attempts of {timeout:.2f} s")
         return None
 
-    def drain(self, quiet: float) -> list[tuple[bytes, Address]]:
-        """Every datagram that arrives until none has for ``quiet`` seconds."""
-        got = []
-        while (item := self.receive(quiet)) is not None:
-            got.append(item)
-        return got
+    def drain(self, quiet: float) -> int:
+        """Read datagrams until none has come for ``quiet`` seconds; how many came.
+
+        Bounded however the target behaves: at most :data:`DRAIN_DATAGRAMS` datagrams
+        and ``max(DRAIN_QUIETS * quiet, DRAIN_FLOOR)`` seconds (a target that never
+        stops sending is logged as such).
+        """
+        started = time.monotonic()
+        until = started + max(DRAIN_QUIETS * quiet, DRAIN_FLOOR)
+        count = 0
+        while count < DRAIN_DATAGRAMS and (left := until - time.monotonic()) > 0:
+            if self.receive(min(quiet, left)) is None:
+                return count
+            count += 1
+        self.log.event(
+            self.name,
+            f"the target kept sending: stopped listening after {count} datagrams in {time.monotonic() - started:.2f} s",
+        )
+        return count
 
 
 class Ending(StrEnum):
@@ -206,7 +235,7 @@ class TcpChannel:
             self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
         self.name = f"{label} -> {show(target)}"
-        self._buffer = b""
+        self._buffer = bytearray()
         try:
             self.sock.connect(target)
         except OSError:
@@ -259,25 +288,29 @@ class TcpChannel:
         self._buffer += chunk
         return None
 
-    def read_message(self, timeout: float, *, max_payload: int = 1 << 24) -> TcpRead:
+    def _take(self, size: int) -> bytes:
+        taken = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return taken
+
+    def read_message(self, timeout: float, *, max_payload: int = MAX_READ_PAYLOAD) -> TcpRead:
         """Read one whole message (header and ``size`` payload bytes) within ``timeout`` seconds."""
         start = time.monotonic()
         deadline = start + timeout
         while True:
             if len(self._buffer) >= HEADER_SIZE:
-                size = unpack_header(self._buffer).size
+                size = unpack_header(bytes(self._buffer[:HEADER_SIZE])).size
                 if size > max_payload:
-                    message, self._buffer = self._buffer, b""
+                    message = self._take(len(self._buffer))
                     self.log.received(self.name, message, note=f"size {size} is absurd; not reading the payload")
                     return TcpRead(Ending.MESSAGE, message, time.monotonic() - start)
                 if len(self._buffer) >= HEADER_SIZE + size:
-                    message = self._buffer[: HEADER_SIZE + size]
-                    self._buffer = self._buffer[HEADER_SIZE + size :]
+                    message = self._take(HEADER_SIZE + size)
                     self.log.received(self.name, message)
                     return TcpRead(Ending.MESSAGE, message, time.monotonic() - start)
             ending = self._fill(deadline)
             if ending is not None:
-                partial, self._buffer = self._buffer, b""
+                partial = self._take(len(self._buffer))
                 if partial:
                     self.log.received(self.name, partial, note="incomplete message")
                 if ending is Ending.TIMEOUT:
@@ -285,20 +318,27 @@ class TcpChannel:
                 return TcpRead(ending, partial, time.monotonic() - start)
 
     def wait_closed(self, timeout: float) -> TcpRead:
-        """Read until the target closes or resets the connection, or ``timeout`` passes; returns every byte read."""
+        """Read until the target closes or resets the connection, or ``timeout`` passes.
+
+        Returns the first :data:`KEPT_STREAM` bytes read; more are counted and logged, not kept.
+        """
         start = time.monotonic()
         deadline = start + timeout
-        data = b""
+        data = bytearray()
+        total = 0
         while True:
             ending = self._fill(deadline)
             if self._buffer:
-                self.log.received(self.name, self._buffer, message_start=not data)
-                data += self._buffer
-                self._buffer = b""
+                chunk = self._take(len(self._buffer))
+                self.log.received(self.name, chunk, message_start=not total)
+                data += chunk[: max(0, KEPT_STREAM - len(data))]
+                total += len(chunk)
             if ending is not None:
+                if total > len(data):
+                    self.log.event(self.name, f"{total} bytes arrived in all; the first {len(data)} were kept")
                 if ending is Ending.TIMEOUT:
                     self.log.event(self.name, f"still open after {timeout:.2f} s")
-                return TcpRead(ending, data, time.monotonic() - start)
+                return TcpRead(ending, bytes(data), time.monotonic() - start)
 
     def peek(self) -> Peek:
         """Whether the target has closed the connection, sent something, or neither (no waiting, nothing consumed)."""
