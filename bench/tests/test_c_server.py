@@ -22,7 +22,7 @@ import pytest
 
 from rrp_bench.listen_args import Endpoint, parse_endpoint
 from rrp_bench.load import LoadConfig, LoadRun, Transport
-from rrp_spec import HEADER_SIZE, Flag, Op, Result, pack_request, unpack_header
+from rrp_spec import HEADER_SIZE, UDP_RECEIVE_BUFFER_SIZE, Flag, Op, Result, pack_request, unpack_header
 
 #: ``UDP_SEGMENT`` and its level, as in <linux/udp.h>; CPython 3.11 does not export them.
 UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
@@ -128,7 +128,7 @@ class Client:
         """Every expected reply arrives as one datagram of its own, in the order sent, and nothing else."""
         self.sock.settimeout(2.0)
         for number, (request_id, op, payload) in enumerate(self.expected):
-            datagram = self.sock.recv(1 << 16)
+            datagram = self.sock.recv(UDP_RECEIVE_BUFFER_SIZE)
             header = unpack_header(datagram)
             where = f"reply {number} of {len(self.expected)}"
             assert len(datagram) == HEADER_SIZE + header.size, f"{where}: {len(datagram)} bytes, size {header.size}"
@@ -137,7 +137,7 @@ class Client:
             assert datagram[HEADER_SIZE:] == payload, where
         self.sock.settimeout(0.1)
         try:
-            extra = self.sock.recv(1 << 16)
+            extra = self.sock.recv(UDP_RECEIVE_BUFFER_SIZE)
         except TimeoutError:
             pass
         else:

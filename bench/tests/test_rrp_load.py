@@ -19,7 +19,7 @@ import pytest
 from rrp_bench.listen_args import Endpoint
 from rrp_bench.load import C_SOURCE, LoadConfig, LoadResult, LoadRun, Transport, usage_text
 from rrp_bench.naive_blocking import payload_size, reply_to
-from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, Result
+from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, UDP_RECEIVE_BUFFER_SIZE, Result
 
 UDP_K4 = LoadConfig("udp-k4", Transport.UDP, 1, 4)
 TCP_2X4 = LoadConfig("tcp-2x4", Transport.TCP, 2, 4)
@@ -72,7 +72,7 @@ def udp_server(mangle: Mangle) -> Iterator[Endpoint]:
         n = 0
         while not stop.is_set():
             try:
-                data, peer = sock.recvfrom(65535)
+                data, peer = sock.recvfrom(UDP_RECEIVE_BUFFER_SIZE)
             except TimeoutError:
                 continue
             n += 1

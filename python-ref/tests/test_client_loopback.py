@@ -37,6 +37,7 @@ from rrp_spec import (
     DEFAULT_REPLY_TIMEOUT,
     HEADER_SIZE,
     MAX_UDP_PAYLOAD,
+    UDP_RECEIVE_BUFFER_SIZE,
     Header,
     Op,
     Result,
@@ -77,7 +78,7 @@ class FakeUdpServer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                data, source = self.sock.recvfrom(1 << 16)
+                data, source = self.sock.recvfrom(UDP_RECEIVE_BUFFER_SIZE)
             except TimeoutError:
                 continue
             except OSError:
@@ -634,7 +635,7 @@ def test_cli_ipv6_url() -> None:
             text=True,
         )
         try:
-            data, source = sock.recvfrom(1 << 16)
+            data, source = sock.recvfrom(UDP_RECEIVE_BUFFER_SIZE)
             sock.sendto(pack_reply(unpack_header(data), Result.OK, data[HEADER_SIZE:]), source)
             out, _ = process.communicate(timeout=30)
         finally:

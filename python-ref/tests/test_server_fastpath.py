@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from rrp import ServerSettings, TcpConnection, UdpServerCore
 from rrp._sansio.dispatch import Dispatcher
 from rrp_spec import (
+    APPLICATION_RANGE_START,
     HEADER_SIZE,
+    MAX_CODE,
     Action,
     Header,
     ProtocolViolation,
@@ -31,8 +33,11 @@ _headers = st.builds(
     magic=st.sampled_from([b"RR", b"RR", b"RS", b"rr", b"\x00\x00"]),
     version=st.one_of(st.just(1), st.integers(0, 255)),
     flags=st.one_of(st.just(0), st.integers(0, 255)),
-    operation=st.one_of(st.sampled_from([0, 1, 2, 3, 0x7FFF, 0x8000, 0xFFFF]), st.integers(0, 0xFFFF)),
-    result=st.one_of(st.just(0), st.integers(0, 0xFFFF)),
+    operation=st.one_of(
+        st.sampled_from([0, 1, 2, 3, APPLICATION_RANGE_START - 1, APPLICATION_RANGE_START, MAX_CODE]),
+        st.integers(0, MAX_CODE),
+    ),
+    result=st.one_of(st.just(0), st.integers(0, MAX_CODE)),
     request_id=st.one_of(st.sampled_from([0, 1]), st.integers(0, 2**64 - 1)),
     size=st.one_of(st.integers(0, 70), st.integers(0, 2**32 - 1)),
 )

@@ -21,10 +21,21 @@ import pytest
 from rrp import Server, ServerSettings
 from rrp._aio.server import Endpoint
 from rrp._sansio.rejectlog import RateLimitedLog
-from rrp_spec import COUNTER_SIZE, HEADER_SIZE, Header, Op, Result, pack_header, pack_request, unpack_header
+from rrp_spec import (
+    APPLICATION_RANGE_START,
+    COUNTER_SIZE,
+    HEADER_SIZE,
+    UDP_RECEIVE_BUFFER_SIZE,
+    Header,
+    Op,
+    Result,
+    pack_header,
+    pack_request,
+    unpack_header,
+)
 
 LOOPBACK = "127.0.0.1"
-REVERSE = 0x8000
+REVERSE = APPLICATION_RANGE_START
 ASYNC_UPPER = 0x8001
 SLOW_UPPER = 0x8002
 TIMEOUT = 10.0
@@ -150,7 +161,7 @@ def _udp_call(port: int, datagram: bytes, host: str = LOOPBACK) -> tuple[bytes, 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT)
         sock.sendto(datagram, (host, port))
-        data, source = sock.recvfrom(1 << 16)
+        data, source = sock.recvfrom(UDP_RECEIVE_BUFFER_SIZE)
         return data, source
 
 

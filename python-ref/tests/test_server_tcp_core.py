@@ -15,8 +15,10 @@ from rrp._sansio.dispatch import Dispatcher
 from rrp._sansio.server_events import CallRequested, CloseReason, ConnectionClosed, HandlerFailed, Rejected
 from rrp._sansio.tcp_core import Phase
 from rrp_spec import (
+    APPLICATION_RANGE_START,
     COUNTER_SIZE,
     HEADER_SIZE,
+    MAX_CODE,
     MAX_SIZE_FIELD,
     Action,
     Header,
@@ -35,7 +37,7 @@ DEADLINE = 1.0
 IDLE = 3.0
 LIMIT = 64
 SETTINGS = ServerSettings(tcp_max_payload=LIMIT, request_deadline=DEADLINE, idle_timeout=IDLE)
-REVERSE = 0x8000
+REVERSE = APPLICATION_RANGE_START
 FAILING = 0x8001
 REFUSING = 0x8002
 ASYNC = 0x8003
@@ -461,8 +463,8 @@ class TcpCoreMachine(RuleBasedStateMachine):
     @rule(
         version=st.sampled_from([1, 1, 1, 0, 2]),
         flags=st.sampled_from([0, 0, 0, 1, 2, 0x80]),
-        operation=st.one_of(st.sampled_from([Op.NOOP, Op.ECHO, Op.INCREMENT]), st.integers(0, 0xFFFF)),
-        result=st.sampled_from([0, 0, 0, 1, 0xFFFF]),
+        operation=st.one_of(st.sampled_from([Op.NOOP, Op.ECHO, Op.INCREMENT]), st.integers(0, MAX_CODE)),
+        result=st.sampled_from([0, 0, 0, 1, MAX_CODE]),
         request_id=st.sampled_from([0, 1, 2**64 - 1]),
         payload=st.binary(max_size=LIMIT),
     )

@@ -18,6 +18,7 @@ from rrp._sansio.rejectlog import RateLimitedLog
 from rrp._sansio.server_events import CallRequested, DropReason
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
+    APPLICATION_RANGE_START,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
     HEADER_SIZE,
     MAX_REQUEST_DEADLINE,
@@ -31,9 +32,9 @@ from rrp_spec import (
 )
 
 PEER = ("127.0.0.1", 40000)
-BIG = 0x8000
-FAILING = 0x8001
-ASYNC = 0x8002
+BIG = APPLICATION_RANGE_START
+FAILING = APPLICATION_RANGE_START + 1
+ASYNC = APPLICATION_RANGE_START + 2
 
 
 def _core(settings: ServerSettings | None = None) -> UdpServerCore:

@@ -23,12 +23,22 @@ from rrp._aio.udp_replies import MAX_SEGMENT_SIZE, REFUSALS_BEFORE_OFF, SOL_UDP,
 from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
 from rrp._sansio.server_events import Answer, CallRequested, DropReason
-from rrp_spec import HEADER_SIZE, MAX_UDP_DATAGRAM, Op, Result, pack_reply, pack_request, unpack_header
+from rrp_spec import (
+    APPLICATION_RANGE_START,
+    HEADER_SIZE,
+    MAX_UDP_DATAGRAM,
+    UDP_RECEIVE_BUFFER_SIZE,
+    Op,
+    Result,
+    pack_reply,
+    pack_request,
+    unpack_header,
+)
 
 LOOPBACK = "127.0.0.1"
-UPPER = 0x8000
-ASYNC_UPPER = 0x8001
-FAILING = 0x8002
+UPPER = APPLICATION_RANGE_START
+ASYNC_UPPER = APPLICATION_RANGE_START + 1
+FAILING = APPLICATION_RANGE_START + 2
 TIMEOUT = 5.0
 #: Large enough for a few hundred small datagrams waiting at once.
 RCVBUF = 1 << 22
@@ -131,7 +141,7 @@ async def _collect(client: socket.socket, count: int, timeout: float = TIMEOUT) 
     deadline = time.monotonic() + timeout
     while len(received) < count and time.monotonic() < deadline:
         try:
-            received.append(client.recvfrom(1 << 16))
+            received.append(client.recvfrom(UDP_RECEIVE_BUFFER_SIZE))
         except BlockingIOError:
             await asyncio.sleep(0.002)
     return received
@@ -322,7 +332,7 @@ def test_a_kernel_that_would_ignore_udp_segment_gets_no_segmented_sends(gso: boo
         got: list[bytes] = []
         while len(got) < len(replies) and time.monotonic() < deadline:
             try:
-                got.append(client.recv(1 << 16))
+                got.append(client.recv(UDP_RECEIVE_BUFFER_SIZE))
             except BlockingIOError:
                 time.sleep(0.002)
         assert got == replies
@@ -349,7 +359,7 @@ def test_replies_larger_than_a_segment_or_alone_go_out_singly() -> None:
         got: list[bytes] = []
         while len(got) < 3 and time.monotonic() < deadline:
             try:
-                got.append(client.recv(1 << 16))
+                got.append(client.recv(UDP_RECEIVE_BUFFER_SIZE))
             except BlockingIOError:
                 time.sleep(0.002)
         assert got == [big, big, b"one"]
@@ -485,7 +495,19 @@ def test_mmsg_receiver_gives_what_recvfrom_would(host: str) -> None:
     receiver = udp_mmsg.MmsgReceiver(server, slots=8)
     try:
         with _client(host) as first, _client(host) as second:
-            sizes = [0, 1, 100, MAX_UDP_DATAGRAM if host == LOOPBACK else 65527, 7, 20, 20, 3, 5, 9, 11]
+            sizes = [
+                0,
+                1,
+                100,
+                MAX_UDP_DATAGRAM if host == LOOPBACK else UDP_RECEIVE_BUFFER_SIZE,
+                7,
+                20,
+                20,
+                3,
+                5,
+                9,
+                11,
+            ]
             for index, size in enumerate(sizes):
                 datagram = bytes([index]) * size
                 for target in (server, reference):

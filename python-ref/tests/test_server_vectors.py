@@ -13,7 +13,16 @@ import pytest
 
 from rrp import ServerSettings, TcpConnection, UdpServerCore
 from rrp._sansio.dispatch import Dispatcher
-from rrp_spec import COUNTER_SIZE, HEADER_SIZE, Flag, Op, Result, unpack_header
+from rrp_spec import (
+    APPLICATION_RANGE_END,
+    APPLICATION_RANGE_START,
+    COUNTER_SIZE,
+    HEADER_SIZE,
+    Flag,
+    Op,
+    Result,
+    unpack_header,
+)
 from rrp_spec.vectors import load
 
 PEER = ("127.0.0.1", 40000)
@@ -25,8 +34,8 @@ REQUESTS = [v for v in load() if v["direction"] == "request"]
 
 def _dispatcher() -> Dispatcher:
     dispatcher = Dispatcher()
-    dispatcher.register(0x8000, lambda payload: APP_REPLY)
-    dispatcher.register(0xFFFF, lambda payload: APP_REPLY)
+    dispatcher.register(APPLICATION_RANGE_START, lambda payload: APP_REPLY)
+    dispatcher.register(APPLICATION_RANGE_END, lambda payload: APP_REPLY)
     return dispatcher
 
 

@@ -19,8 +19,10 @@ from rrp import ServerSettings, TcpConnection
 from rrp._sansio.dispatch import Dispatcher
 from rrp_robustness.judged_tcp import JudgedTcpConnection
 from rrp_spec import (
+    APPLICATION_RANGE_START,
     DEFAULT_IDLE_TIMEOUT,
     HEADER_SIZE,
+    MAX_CODE,
     MAX_SIZE_FIELD,
     Flag,
     Header,
@@ -36,7 +38,17 @@ LIMIT = 64
 SETTINGS = ServerSettings(tcp_max_payload=LIMIT)
 START = 1000.0
 
-operations = st.sampled_from([int(Op.NOOP), int(Op.ECHO), int(Op.INCREMENT), 0x0003, 0x7FFF, 0x8000, 0xFFFF])
+operations = st.sampled_from(
+    [
+        int(Op.NOOP),
+        int(Op.ECHO),
+        int(Op.INCREMENT),
+        0x0003,
+        APPLICATION_RANGE_START - 1,
+        APPLICATION_RANGE_START,
+        MAX_CODE,
+    ]
+)
 request_ids = st.integers(0, 2**64 - 1)
 payloads = st.binary(max_size=LIMIT)
 

@@ -21,6 +21,7 @@ from rrp_spec import (
     DEFAULT_DEDUP_WINDOW,
     DEFAULT_UDP_MAX_PAYLOAD,
     HEADER_SIZE,
+    MAX_REQUEST_ID,
     MAX_SIZE_FIELD,
     Flag,
     Header,
@@ -44,7 +45,7 @@ PEERS = [("127.0.0.1", 40000), ("127.0.0.1", 40001), ("127.0.0.2", 40000), ("::1
 
 peers = st.sampled_from(PEERS)
 #: A few IDs, so that different peers and different requests collide on them often.
-request_ids = st.sampled_from([0, 1, 2, 0xFFFF_FFFF_FFFF_FFFF])
+request_ids = st.sampled_from([0, 1, 2, MAX_REQUEST_ID])
 
 
 @st.composite

@@ -5,10 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rrp_spec
+from rrp_spec import MAX_CODE
 from rrp_spec.wire import HEADER_STRUCT, MESSAGE_STRUCT
 
 u8 = st.integers(0, 0xFF)
-u16 = st.integers(0, 0xFFFF)
+u16 = st.integers(0, MAX_CODE)
 u64 = st.integers(0, rrp_spec.MAX_REQUEST_ID)
 u32 = st.integers(0, rrp_spec.MAX_SIZE_FIELD)
 

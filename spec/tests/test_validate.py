@@ -4,15 +4,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rrp_spec
-from rrp_spec import Action, Flag, ProtocolViolation, Result, Transport, validate
+from rrp_spec import APPLICATION_RANGE_START, MAX_CODE, Action, Flag, ProtocolViolation, Result, Transport, validate
 
 headers = st.builds(
     rrp_spec.Header,
     magic=st.sampled_from([b"RR", b"RS", b"\x00\x00"]),
     version=st.sampled_from([0, 1, 1, 1, 2, 255]),
     flags=st.sampled_from([0, 0, 0, 1, 2, 0x80, 0xFF]),
-    operation=st.sampled_from([0, 1, 2, 3, 0x7FFF, 0x8000, 0xFFFF]) | st.integers(0, 0xFFFF),
-    result=st.sampled_from([0, 0, 0, 1, 0xFFFF]),
+    operation=st.sampled_from([0, 1, 2, 3, APPLICATION_RANGE_START - 1, APPLICATION_RANGE_START, MAX_CODE])
+    | st.integers(0, MAX_CODE),
+    result=st.sampled_from([0, 0, 0, 1, MAX_CODE]),
     request_id=st.sampled_from([0, 1, rrp_spec.MAX_REQUEST_ID]) | st.integers(0, rrp_spec.MAX_REQUEST_ID),
     size=st.sampled_from([0, 1, 5, rrp_spec.MAX_UDP_PAYLOAD + 1, rrp_spec.MAX_SIZE_FIELD]),
 )
@@ -58,7 +59,7 @@ def _check_error_reply(violation: ProtocolViolation) -> None:
 
 
 @given(
-    st.integers(0, 0xFFFF),
+    st.integers(0, MAX_CODE),
     st.integers(1, rrp_spec.MAX_REQUEST_ID),
     st.binary(max_size=64),
     st.sampled_from(list(Result)),

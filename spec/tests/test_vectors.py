@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import rrp_spec
-from rrp_spec import vectors
+from rrp_spec import APPLICATION_RANGE_START, vectors
 
 FILE = json.loads(vectors.data_file(vectors.VECTORS_NAME).read_text())
 VECTORS = FILE["vectors"]
@@ -109,7 +109,7 @@ def independent(data: bytes, transport: str, request: dict[str, int] | None, lim
         err = 5
     elif flags or res or not rid or (op == 2 and size):
         err = 1
-    elif 2 < op < 0x8000:
+    elif 2 < op < APPLICATION_RANGE_START:
         err = 3
     if err is None:
         return {"decoded": fields}

@@ -24,7 +24,16 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rrp_spec import HEADER_SIZE, Header, Result, RetryPolicy, pack_request, reply_problems, unpack_header
+from rrp_spec import (
+    HEADER_SIZE,
+    UDP_RECEIVE_BUFFER_SIZE,
+    Header,
+    Result,
+    RetryPolicy,
+    pack_request,
+    reply_problems,
+    unpack_header,
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ FLAWS: dict[str, Flaw] = {
     "no-tcp-reassembly": _flaw("TCP: one recv() is taken to be the whole reply", "TCP-CLI-1"),
     "no-connect-timeout": _flaw("TCP: waits for a connection as long as the kernel does", "TCP-CLI-2"),
 }
-_RECEIVE = 65535
+_RECEIVE = UDP_RECEIVE_BUFFER_SIZE
 
 
 def _new_id(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from enum import Enum
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
+    APPLICATION_RANGE_START,
     COUNTER_SIZE,
     HEADER_SIZE,
     MAGIC,
@@ -204,9 +205,9 @@ class ToyServer:
             with self.lock:
                 self.counter += 1
                 return Result.OK, self.counter.to_bytes(COUNTER_SIZE, "big")
-        if header.operation == 0x8000 and self.is_(Breakage.AMPLIFYING_OPERATION):
+        if header.operation == APPLICATION_RANGE_START and self.is_(Breakage.AMPLIFYING_OPERATION):
             return Result.OK, b"server information " * 10 + b"!" * 10
-        if header.operation == 0x8000 and self.is_(Breakage.LEAKY_BUFFER):
+        if header.operation == APPLICATION_RANGE_START and self.is_(Breakage.LEAKY_BUFFER):
             return Result.OK, (payload + leftover)[:16]
         return Result.UNKNOWN_OPERATION, b""
 

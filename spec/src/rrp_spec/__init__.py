@@ -9,6 +9,7 @@ and the judging of messages, the requirement catalogue and the test vectors.
 from .codes import (
     APPLICATION_RANGE_END,
     APPLICATION_RANGE_START,
+    MAX_CODE,
     RESERVED_FLAG_BITS,
     Flag,
     Op,
@@ -45,6 +46,7 @@ from .limits import (
     MIN_DEDUP_WINDOW,
     RATE_LIMIT_PREFIX_V4,
     RATE_LIMIT_PREFIX_V6,
+    UDP_RECEIVE_BUFFER_SIZE,
     VERSION,
     RetryPolicy,
 )
@@ -96,6 +98,7 @@ __all__ = [
     "HEADER_LAYOUT",
     "HEADER_SIZE",
     "MAGIC",
+    "MAX_CODE",
     "MAX_REQUEST_DEADLINE",
     "MAX_REQUEST_ID",
     "MAX_SEND_TIMEOUT",
@@ -107,6 +110,7 @@ __all__ = [
     "RATE_LIMIT_PREFIX_V6",
     "REQUIREMENTS",
     "RESERVED_FLAG_BITS",
+    "UDP_RECEIVE_BUFFER_SIZE",
     "VERSION",
     "Action",
     "FieldLayout",

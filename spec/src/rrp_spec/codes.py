@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+#: Largest value of the 16-bit ``operation`` and ``result`` fields.
+MAX_CODE = 0xFFFF
 #: First operation and result code of the application-defined range (inclusive).
 APPLICATION_RANGE_START = 0x8000
-#: Last value of the application-defined range (inclusive).
-APPLICATION_RANGE_END = 0xFFFF
+#: Last value of the application-defined range (inclusive): the largest code.
+APPLICATION_RANGE_END = MAX_CODE
 
 
 class Op(IntEnum):

@@ -22,8 +22,17 @@ from .wire import MAGIC as MAGIC  # defined with the wire format; re-exported wi
 HEADER_SIZE: int = HEADER_STRUCT.sizeof()
 #: The only protocol version this specification defines.
 VERSION = 1
-#: Largest UDP payload over IPv4: 65535 - 20 (IPv4 header) - 8 (UDP header).
-MAX_UDP_DATAGRAM = 65507
+#: Largest value of a 16-bit IP length field: the IPv4 total length, the IPv6 payload length, the UDP length.
+MAX_IP_LENGTH = 0xFFFF
+#: Bytes of an IPv4 header without options (RFC 791).
+IPV4_HEADER_SIZE = 20
+#: Bytes of a UDP header (RFC 768).
+UDP_HEADER_SIZE = 8
+#: Largest UDP payload over IPv4: the largest IPv4 packet less the IPv4 and UDP headers (65507).
+MAX_UDP_DATAGRAM = MAX_IP_LENGTH - IPV4_HEADER_SIZE - UDP_HEADER_SIZE
+#: A receive buffer this large holds any UDP datagram whole, over IPv4 or IPv6 (without jumbograms): the
+#: largest UDP length less the UDP header (65527). Smaller buffers silently truncate what they cannot hold.
+UDP_RECEIVE_BUFFER_SIZE = MAX_IP_LENGTH - UDP_HEADER_SIZE
 #: Largest RRP payload that fits one UDP datagram: the datagram minus the RRP header.
 MAX_UDP_PAYLOAD = MAX_UDP_DATAGRAM - HEADER_SIZE
 #: Largest value of the 32-bit ``size`` field.

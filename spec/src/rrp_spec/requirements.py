@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .codes import APPLICATION_RANGE_END, APPLICATION_RANGE_START
 from .limits import (
     AMPLIFICATION_FACTOR,
     DEFAULT_RETRY_POLICY,
@@ -192,7 +193,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         M,
         SERVER,
         ANY,
-        "A server MUST answer a reserved operation (neither defined by RRP/1 nor in 0x8000-0xFFFF), "
+        "A server MUST answer a reserved operation (neither defined by RRP/1 nor in "
+        f"0x{APPLICATION_RANGE_START:04X}-0x{APPLICATION_RANGE_END:04X}), "
         "and an application operation it does not implement, with UNKNOWN_OPERATION.",
         "Clients unable to tell an unimplemented operation from a lost reply.",
     ),

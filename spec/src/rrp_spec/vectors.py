@@ -24,7 +24,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from .codes import Flag, Op, Result
+from .codes import APPLICATION_RANGE_END, APPLICATION_RANGE_START, MAX_CODE, Flag, Op, Result
 from .header import Header, pack_header, unpack_header
 from .limits import HEADER_SIZE, MAX_REQUEST_ID, MAX_SIZE_FIELD, MAX_UDP_PAYLOAD
 from .reference_defaults import DEFAULT_TCP_MAX_PAYLOAD
@@ -133,11 +133,17 @@ def _valid_requests() -> list[Vector]:
         ("increment", "INCREMENT with its required empty payload", _msg(Op.INCREMENT, ID), ["SRV-11"]),
         (
             "application-op-first",
-            "Operation 0x8000, first of the application range; its payload is the application's",
-            _msg(0x8000, ID, b"\x01\x02"),
+            f"Operation 0x{APPLICATION_RANGE_START:04x}, first of the application range; "
+            "its payload is the application's",
+            _msg(APPLICATION_RANGE_START, ID, b"\x01\x02"),
             ["SRV-6"],
         ),
-        ("application-op-last", "Operation 0xffff, last of the application range", _msg(0xFFFF, ID), ["SRV-6"]),
+        (
+            "application-op-last",
+            f"Operation 0x{APPLICATION_RANGE_END:04x}, last of the application range",
+            _msg(APPLICATION_RANGE_END, ID),
+            ["SRV-6"],
+        ),
     ]
     vectors = [Vector(n, d, "any", b, _decoded(b), tuple(r)) for n, d, b, r in cases]
     big = _msg(Op.ECHO, ID, bytes(i % 251 for i in range(MAX_UDP_PAYLOAD)))
@@ -261,7 +267,7 @@ def _invalid_requests() -> list[Vector]:
             "SRV-3",
             "MSG-3",
         )
-    for result in (1, 0xFFFF):
+    for result in (1, MAX_CODE):
         add(
             f"result-{result}",
             f"result {result} in a request",

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 
+from rrp_spec import UDP_RECEIVE_BUFFER_SIZE
+
 from ..wirelog import WireLog
 
-#: Largest datagram the server reads: anything a client sends over IPv4 fits.
-_RECEIVE_BUFFER = 65535
+#: Largest datagram the server reads: anything a client can send fits.
+_RECEIVE_BUFFER = UDP_RECEIVE_BUFFER_SIZE
 #: Linux's SO_TIMESTAMP, which Python does not export: 29 in asm-generic/socket.h and on every architecture
 #: but PA-RISC. With it the kernel stamps each datagram as it arrives, so a suite thread that is scheduled
 #: late on a loaded machine does not shorten the interval it measures between two retransmissions.

@@ -9,6 +9,8 @@ import time
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
+    APPLICATION_RANGE_END,
+    APPLICATION_RANGE_START,
     COUNTER_SIZE,
     HEADER_SIZE,
     MAGIC,
@@ -197,9 +199,15 @@ def _stale_data(ctx: CheckContext[ServerEnv]) -> None:
             ("size says 40, 3 bytes", pack_header(_header(Op.ECHO, size=40)) + b"abc"),
             ("size says 0, 8 bytes", pack_header(_header(Op.ECHO, size=0)) + b"12345678"),
             ("reserved operation", pack_request(0x0003, fresh_id(), b"z")),
-            ("application operation 0x8000", pack_request(0x8000, fresh_id())),
-            ("application operation 0x8000, 1 byte", pack_request(0x8000, fresh_id(), b"q")),
-            ("application operation 0xffff", pack_request(0xFFFF, fresh_id())),
+            (
+                f"application operation 0x{APPLICATION_RANGE_START:04x}",
+                pack_request(APPLICATION_RANGE_START, fresh_id()),
+            ),
+            (
+                f"application operation 0x{APPLICATION_RANGE_START:04x}, 1 byte",
+                pack_request(APPLICATION_RANGE_START, fresh_id(), b"q"),
+            ),
+            (f"application operation 0x{APPLICATION_RANGE_END:04x}", pack_request(APPLICATION_RANGE_END, fresh_id())),
             ("version 2", pack_header(_header(Op.ECHO, version=2))),
             ("reserved flag", pack_header(_header(Op.ECHO, flags=0x40))),
         ]
@@ -261,8 +269,11 @@ def _amplification(ctx: CheckContext[ServerEnv]) -> None:
     assert env.udp is not None
     with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
         for what, data in (
-            ("application operation 0x8000", pack_request(0x8000, fresh_id())),
-            ("application operation 0xffff", pack_request(0xFFFF, fresh_id())),
+            (
+                f"application operation 0x{APPLICATION_RANGE_START:04x}",
+                pack_request(APPLICATION_RANGE_START, fresh_id()),
+            ),
+            (f"application operation 0x{APPLICATION_RANGE_END:04x}", pack_request(APPLICATION_RANGE_END, fresh_id())),
             ("INCREMENT", pack_request(Op.INCREMENT, fresh_id())),
             ("bare ECHO header, size says 1000", pack_header(_header(Op.ECHO, size=1000))),
         ):

@@ -31,6 +31,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from rrp_spec import UDP_RECEIVE_BUFFER_SIZE
+
 from .._sansio.server_events import CallRequested, CarryOut, Observe
 from .._sansio.udp_core import UdpServerCore
 from . import udp_mmsg
@@ -42,8 +44,8 @@ IP_PKTINFO: int = getattr(socket, "IP_PKTINFO", 8)
 _IN_PKTINFO = struct.Struct("@I4s4s")
 #: ``struct in6_pktinfo``: address, interface index.
 _IN6_PKTINFO = struct.Struct("@16sI")
-#: Receive buffer: larger than any UDP datagram (65535 - 8 over IPv6), so nothing is ever truncated.
-RECV_BUFFER = 1 << 16
+#: Receive buffer: as large as any UDP datagram, so nothing is ever truncated.
+RECV_BUFFER = UDP_RECEIVE_BUFFER_SIZE
 #: Datagrams handled per wake-up at most, so that one busy UDP socket cannot starve TCP connections.
 BATCH = 256
 #: Datagrams read (and replies sent together) per round; a short round means the socket is empty.

@@ -30,10 +30,12 @@ import struct
 import sys
 from typing import Any
 
+from rrp_spec import UDP_RECEIVE_BUFFER_SIZE
+
 #: Datagrams one ``recvmmsg`` may return.
 SLOTS = 64
-#: Receive buffer per slot: larger than any UDP datagram (65535 - 8 over IPv6), so nothing is ever truncated.
-RECV_SLOT = 1 << 16
+#: Receive buffer per slot: as large as any UDP datagram, so nothing is ever truncated.
+RECV_SLOT = UDP_RECEIVE_BUFFER_SIZE
 #: Distinct source addresses remembered (raw ``sockaddr`` -> address tuples); the cache is cleared when full.
 _ADDRESS_CACHE = 4096
 

@@ -25,6 +25,7 @@ from rrp_spec import (
     DEFAULT_REPLY_TIMEOUT,
     DEFAULT_RETRY_POLICY,
     DEFAULT_TCP_MAX_PAYLOAD,
+    UDP_RECEIVE_BUFFER_SIZE,
     RetryPolicy,
 )
 
@@ -46,7 +47,7 @@ from .._sansio.udp_exchange import JitterSource, UdpExchange, build_request
 from .._sansio.udp_multi_exchange import UdpMultiExchange
 
 # Big enough for any UDP datagram, so an oversized reply is seen whole and judged, never silently truncated.
-_DATAGRAM_BUFFER = 1 << 16
+_DATAGRAM_BUFFER = UDP_RECEIVE_BUFFER_SIZE
 _READ_CHUNK = 1 << 16
 
 

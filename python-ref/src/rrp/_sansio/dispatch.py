@@ -20,7 +20,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
-from rrp_spec import COUNTER_SIZE, Op, Result, is_application_value
+from rrp_spec import APPLICATION_RANGE_END, APPLICATION_RANGE_START, COUNTER_SIZE, Op, Result, is_application_value
 
 #: A synchronous handler: request payload in, OK reply payload out.
 SyncHandler: TypeAlias = Callable[[bytes], bytes]
@@ -75,7 +75,10 @@ class Dispatcher:
     def register(self, operation: int, handler: SyncHandler | AsyncHandler) -> None:
         """Serve ``operation`` (0x8000-0xFFFF) with ``handler``; ``async def`` handlers are awaited."""
         if not is_application_value(operation):
-            raise ValueError(f"operation 0x{operation:04x} is not in the application range 0x8000-0xFFFF")
+            raise ValueError(
+                f"operation 0x{operation:04x} is not in the application range "
+                f"0x{APPLICATION_RANGE_START:04x}-0x{APPLICATION_RANGE_END:04x}"
+            )
         self._sync.pop(operation, None)
         self._async.pop(operation, None)
         if inspect.iscoroutinefunction(handler):

@@ -20,6 +20,7 @@ from rrp_spec import (
     AMPLIFICATION_FACTOR,
     HEADER_SIZE,
     MAGIC,
+    MAX_CODE,
     MAX_UDP_DATAGRAM,
     Flag,
     Header,
@@ -75,8 +76,8 @@ def _random_header(rng: random.Random) -> bytes:
     size = rng.randrange(0, 64)
     header = Header(
         flags=rng.choice((0, 0, rng.randrange(256))) & ~int(Flag.REPLY),
-        operation=rng.randrange(1 << 16),
-        result=rng.choice((0, 0, rng.randrange(1 << 16))),
+        operation=rng.randrange(MAX_CODE + 1),
+        result=rng.choice((0, 0, rng.randrange(MAX_CODE + 1))),
         request_id=rng.randrange(1 << 64),
         size=rng.choice((size, rng.randrange(1 << 32))),
     )
@@ -87,8 +88,8 @@ def _reply_flagged(rng: random.Random) -> bytes:
     payload = rng.randbytes(rng.randrange(0, 64))
     header = Header(
         flags=int(Flag.REPLY) | (rng.randrange(256) & rng.choice((0, 0xFE))),
-        operation=rng.choice((int(Op.ECHO), int(Op.INCREMENT), rng.randrange(1 << 16))),
-        result=rng.choice((0, int(Result.MALFORMED), rng.randrange(1 << 16))),
+        operation=rng.choice((int(Op.ECHO), int(Op.INCREMENT), rng.randrange(MAX_CODE + 1))),
+        result=rng.choice((0, int(Result.MALFORMED), rng.randrange(MAX_CODE + 1))),
         request_id=rng.randrange(1 << 64),
         size=len(payload),
     )
