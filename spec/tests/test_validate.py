@@ -110,7 +110,9 @@ def test_the_fast_path_accepts_exactly_what_the_rule_by_rule_judge_accepts(
     assert screened == judged_valid
 
 
-@given(st.integers(0, 0xFFFF), st.integers(0, rrp_spec.MAX_REQUEST_ID), st.integers(0, 0xFFFF), st.binary(max_size=8))
+@given(
+    st.integers(0, MAX_CODE), st.integers(0, rrp_spec.MAX_REQUEST_ID), st.integers(0, MAX_CODE), st.binary(max_size=8)
+)
 def test_pack_reply_to_and_reply_result_agree_with_the_header_codec(
     op: int, rid: int, result: int, payload: bytes
 ) -> None:
