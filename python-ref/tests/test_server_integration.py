@@ -106,6 +106,13 @@ class RunningServer:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(_call(fn), self._loop).result(TIMEOUT)
 
+    def wait_until(self, condition: Any, what: str) -> None:
+        """Wait until ``condition()``, read on the server's loop, holds (ordered by state, not by sleeps)."""
+        deadline = time.monotonic() + TIMEOUT
+        while not self.call_in_loop(condition):
+            assert time.monotonic() < deadline, f"timed out waiting until {what}"
+            time.sleep(0.005)
+
 
 async def _call(fn: Any) -> Any:
     return fn()
@@ -315,7 +322,7 @@ def test_connection_limit_counts_stalled_connections_from_accept() -> None:
         port = server.port("tcp")
         stalled = [_connect(port) for _ in range(3)]
         try:
-            time.sleep(0.2)  # let the server accept them
+            server.wait_until(lambda: server.server.open_connections == 3, "the server has accepted all three")
             with _connect(port) as fourth:
                 fourth.sendall(pack_request(Op.NOOP, 4))
                 assert _tcp_reply(fourth)[0].result == Result.BUSY
@@ -328,7 +335,7 @@ def test_connection_limit_counts_stalled_connections_from_accept() -> None:
         finally:
             for sock in stalled:
                 sock.close()
-        time.sleep(0.2)
+        server.wait_until(lambda: server.server.open_connections == 0, "the server has seen every close")
         with _connect(port) as after:
             after.sendall(pack_request(Op.NOOP, 6))
             assert _tcp_reply(after)[0].result == Result.OK, "slots free up when connections close"
@@ -341,7 +348,7 @@ def test_per_source_limit_keeps_one_host_from_taking_every_slot() -> None:
         port = server.port("tcp")
         attackers = [_connect(port, source="127.0.0.2") for _ in range(4)]
         try:
-            time.sleep(0.2)
+            server.wait_until(lambda: server.server.open_connections == 4, "the server has accepted all four")
             with _connect(port, source="127.0.0.2") as fifth:
                 fifth.sendall(pack_request(Op.NOOP, 5))
                 assert _tcp_reply(fifth)[0].result == Result.BUSY
@@ -500,7 +507,8 @@ def test_shutdown_lets_a_request_in_flight_finish() -> None:
     with server:
         sock = _connect(server.port("tcp"))
         sock.sendall(pack_request(SLOW_UPPER, 3, b"late"))
-        time.sleep(0.2)  # received and running (the handler takes 0.5 s) when shutdown starts
+        # Received and its handler running (it takes 0.5 s) when shutdown starts.
+        server.wait_until(lambda: server.server.counters.requests[SLOW_UPPER] == 1, "the slow request is running")
     with sock:
         header, body = _tcp_reply(sock)
         assert (header.result, body) == (Result.OK, b"LATE")
