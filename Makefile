@@ -56,9 +56,11 @@ typecheck: $(STAMP) ## mypy --strict over every package, one package at a time (
 
 vectors: $(STAMP) ## regenerate the test vectors (spec/src/rrp_spec/data/rrp-v1.json) from the spec
 	$(BIN)/python -m rrp_spec.vectors
+	$(BIN)/python -m rrp_spec.secure_vectors
 
 check-vectors: $(STAMP) ## fail when the checked-in test vectors are stale
 	$(BIN)/python -m rrp_spec.vectors --check
+	$(BIN)/python -m rrp_spec.secure_vectors --check
 
 test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, stale vectors, pytest
 	$(BIN)/pytest

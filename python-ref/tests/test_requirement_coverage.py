@@ -8,14 +8,12 @@ catalogue, so a new requirement without a reference test fails here.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from rrp_spec.requirements import BY_ID, REQUIREMENTS
+from rrp_spec.requirements import BY_ID, ID_PATTERN, REQUIREMENTS
 
 TESTS = Path(__file__).parent
-_ID = re.compile(r"\b(?:UDP-|TCP-)?(?:MSG|SRV|CLI)-\d+\b")
 
 
 def _test_functions() -> Iterator[tuple[str, str]]:
@@ -31,7 +29,7 @@ def _test_functions() -> Iterator[tuple[str, str]]:
 def _cited() -> dict[str, list[str]]:
     cited: dict[str, list[str]] = {}
     for name, source in _test_functions():
-        for rid in set(_ID.findall(source)):
+        for rid in set(ID_PATTERN.findall(source)):
             cited.setdefault(rid, []).append(name)
     return cited
 

@@ -1,14 +1,13 @@
 """The catalogue is well-formed, and every requirement ID cited anywhere in the repository exists."""
 
-import re
 import subprocess
 from pathlib import Path
 
 import rrp_spec
 from rrp_spec import REQUIREMENTS, Level, vectors
+from rrp_spec.requirements import AREAS, ID_PATTERN
 
 REPO = Path(__file__).resolve().parents[2]
-ID_PATTERN = re.compile(r"\b(?:(?:UDP|TCP)-(?:SRV|CLI)|MSG|SRV|CLI)-\d+\b")
 TEXT_SUFFIXES = {".py", ".md", ".json", ".c", ".yml", ".yaml", ".toml", ".txt", ".html", ".js", ".css"}
 
 
@@ -16,6 +15,7 @@ def test_ids_are_unique_and_well_formed() -> None:
     ids = [r.id for r in REQUIREMENTS]
     assert len(ids) == len(set(ids))
     assert all(ID_PATTERN.fullmatch(i) for i in ids)
+    assert {r.area for r in REQUIREMENTS} == set(AREAS)
 
 
 def test_every_requirement_is_complete() -> None:

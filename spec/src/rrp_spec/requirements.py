@@ -11,6 +11,7 @@ one side on one transport. IDs are never reused or renumbered.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -31,6 +32,13 @@ from .reference_defaults import (
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_SEND_TIMEOUT,
+)
+from .secure_wire import (
+    FRESHNESS_WINDOW,
+    MAX_FAILED_OPENINGS_PER_KEY,
+    MAX_SEALED_PER_KEY,
+    SECURE_OVERHEAD,
+    TLS_ALPN,
 )
 
 
@@ -609,7 +617,176 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "A client MUST report a clean error when the connection closes before the whole reply has arrived.",
         "Hangs or truncated answers when a server dies mid-reply.",
     ),
+    # --- RRP/1-S over UDP: the secure profile's datagrams (rrp_spec.secure) ----------------
+    _r(
+        "SUDP-1",
+        M,
+        BOTH,
+        UDP,
+        "A protected datagram MUST be the clear header (as in the secure header table), then one whole RRP/1 "
+        "message sealed with ChaCha20-Poly1305 (RFC 8439), then its 16-byte tag; keys and IVs MUST be derived "
+        "from the master secret and key ID with HKDF-SHA256 as rrp_spec.secure specifies, the nonce MUST be the "
+        "direction's IV XOR the sequence number, a request's associated data MUST be its clear header, and a "
+        "reply's MUST be its clear header followed by its request's.",
+        "Implementations that cannot talk to each other, and replies that could be replayed for another request.",
+    ),
+    _r(
+        "SUDP-2",
+        M,
+        BOTH,
+        UDP,
+        "A sender MUST NOT seal two datagrams under one key and direction with the same sequence number, across "
+        "restarts too: each sequence is at least the sender's clock in microseconds since the Unix epoch and "
+        "greater than every sequence it used before under that key. A sender that cannot rule out its clock "
+        "stepping back MUST persist a high-water mark before using the sequences below it, and start above it.",
+        "Nonce reuse, which with any AEAD reveals the XOR of two plaintexts and with ChaCha20-Poly1305 lets an "
+        "attacker forge messages.",
+    ),
+    _r(
+        "SUDP-3",
+        M,
+        BOTH,
+        UDP,
+        "A master secret and key ID MUST belong to exactly one client: a server MUST NOT give one key to two clients.",
+        "Two clients choosing the same sequence under one key: nonce reuse, and one client impersonating another.",
+        not_observable="which clients hold a key is deployment, not behaviour on the wire",
+    ),
+    _r(
+        "SUDP-4",
+        M,
+        BOTH,
+        UDP,
+        f"A sender MUST stop using a key before sealing {MAX_SEALED_PER_KEY:,} datagrams under it, and a receiver "
+        f"MUST stop accepting a key after {MAX_FAILED_OPENINGS_PER_KEY:,} failed openings under it (the "
+        "confidentiality and integrity limits of RFC 9147 section 4.5.3); keys are rotated by adding a new key ID "
+        "beside the old one, then removing the old one.",
+        "Keys worn out past the bounds the AEAD's security proofs give.",
+        not_observable="reaching the limits takes billions of datagrams",
+    ),
+    _r(
+        "SUDP-SRV-1",
+        M,
+        SERVER,
+        UDP,
+        "A server MUST drop, without any answer, every datagram on its secure port that is not an authentic "
+        "request: bad magic, version or flags, the REPLY flag, an unknown key ID, a stale or replayed sequence, a "
+        "tag that does not verify, and plain RRP/1. It SHOULD count the drops and log them rate-limited by key ID, "
+        "source and reason, never their bytes.",
+        "A server that is an oracle for forgeries, or an amplifier for spoofed garbage.",
+    ),
+    _r(
+        "SUDP-SRV-2",
+        M,
+        SERVER,
+        UDP,
+        f"A server MUST drop a request whose sequence, read as a time, is more than {FRESHNESS_WINDOW:g} s from "
+        "its own clock, and every request whose sequence is earlier than the server's own start.",
+        "Replays of requests captured long ago, or before the server restarted and forgot what it had seen.",
+    ),
+    _r(
+        "SUDP-SRV-3",
+        M,
+        SERVER,
+        UDP,
+        "A server MUST carry out each key ID and sequence at most once: a retransmission (the same protected "
+        "bytes from the same source) inside the duplicate-reply window MUST get the cached protected reply byte for "
+        "byte, and any other datagram with a sequence already accepted MUST be dropped (a replay window, as DTLS "
+        "1.3's, RFC 9147 section 4.5.1). A sequence is recorded only after its datagram authenticated.",
+        "A replayed INCREMENT counted twice; a forger burning honest sequences.",
+    ),
+    _r(
+        "SUDP-SRV-4",
+        M,
+        SERVER,
+        UDP,
+        "A server MUST seal each reply, error replies included, under its own sequence (never the request's) and "
+        f"bind it to its request through the associated data; a protected reply MUST NOT be more than "
+        f"{AMPLIFICATION_FACTOR} times its protected request (the {SECURE_OVERHEAD} bytes of protection count on "
+        "both sides).",
+        "Nonce reuse between a request and its reply, replies answering other requests, and amplification.",
+    ),
+    _r(
+        "SUDP-CLI-1",
+        M,
+        CLIENT,
+        UDP,
+        "A client MUST accept only a reply that opens under the server key of its request's key ID with its "
+        "request's clear header as binding, and whose RRP/1 message is a reply to its request; anything else is "
+        "ignored as in UDP-CLI-2 and the exchange goes on.",
+        "Accepting a reply captured for another request, sealed under another key, or forged.",
+    ),
+    _r(
+        "SUDP-CLI-2",
+        M,
+        CLIENT,
+        UDP,
+        "A client MUST retransmit the same protected bytes (same sequence), never reseal the request.",
+        "A resealed retransmission looks new to the server and is carried out twice.",
+    ),
+    # --- RRP/1 over TLS ---------------------------------------------------------------------
+    _r(
+        "TLS-SRV-1",
+        M,
+        SERVER,
+        TCP,
+        f'A server offering RRP/1 over TLS MUST negotiate TLS 1.3 or later and select the ALPN protocol "{TLS_ALPN}" '
+        "(RFC 7301), refusing a handshake that offers ALPN without it; RRP/1 messages travel inside unchanged.",
+        "Downgrades to protocols with known attacks, and cross-protocol confusion with other TLS services.",
+    ),
+    _r(
+        "TLS-SRV-2",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST NOT answer plain RRP/1 on its TLS port: there is no plaintext fallback.",
+        "An on-path attacker stripping TLS by making the client believe the server speaks only plaintext.",
+    ),
+    _r(
+        "TLS-SRV-3",
+        M,
+        SERVER,
+        TCP,
+        "The TLS handshake MUST count against the whole-request deadline and the connection limits: a connection "
+        "that has not completed its handshake and a request within the deadline is reset.",
+        "TLS slowloris: connections that hold slots by never finishing their handshake.",
+    ),
+    _r(
+        "TLS-SRV-4",
+        MAY,
+        SERVER,
+        TCP,
+        "A server MAY require a client certificate from a configured CA (mutual TLS), to admit only known clients.",
+        "Unknown clients reaching the application at all.",
+    ),
+    _r(
+        "TLS-CLI-1",
+        M,
+        CLIENT,
+        TCP,
+        f'A client MUST offer only TLS 1.3 or later with ALPN "{TLS_ALPN}", MUST verify the server\'s certificate '
+        "chain against its trust anchors and its host name (RFC 9525), and MUST refuse the connection and say why "
+        "when any of these fail; turning verification off for testing MUST be explicit and loud.",
+        "Talking to whoever is on the path: an expired, self-signed, wrong-host or wrong-CA certificate.",
+    ),
 )
+
+#: Every area a requirement ID may start with (the ID without its number).
+AREAS: tuple[str, ...] = (
+    "MSG",
+    "SRV",
+    "CLI",
+    "UDP-SRV",
+    "UDP-CLI",
+    "TCP-SRV",
+    "TCP-CLI",
+    "SUDP",
+    "SUDP-SRV",
+    "SUDP-CLI",
+    "TLS-SRV",
+    "TLS-CLI",
+)
+#: A requirement ID wherever it is cited (code, pages, reports).
+ID_PATTERN = re.compile(rf"\b(?:{'|'.join(sorted(AREAS, key=len, reverse=True))})-\d+\b")
 
 #: The catalogue by ID.
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

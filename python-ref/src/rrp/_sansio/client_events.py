@@ -47,6 +47,9 @@ class IgnoreReason(StrEnum):
     LATE = "no request outstanding"
     #: An ICMP port-unreachable was reported for the server; a forged one must not end the exchange.
     PORT_UNREACHABLE = "ICMP port unreachable"
+    #: RRP/1-S: does not open as a reply to this request under this key (SUDP-CLI-1): forged, tampered,
+    #: bound to another request or sealed under another key.
+    NOT_AUTHENTIC = "not an authentic reply to this request"
 
 
 @dataclass(frozen=True, slots=True)

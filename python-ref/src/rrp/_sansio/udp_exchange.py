@@ -34,6 +34,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from enum import Enum, auto
+from typing import TYPE_CHECKING
 
 from rrp_spec import (
     APPLICATION_RANGE_END,
@@ -46,12 +47,16 @@ from rrp_spec import (
     reply_problems,
     unpack_header,
 )
+from rrp_spec.secure_wire import Dropped
 
 from .addresses import Address, address_key
 from .client_errors import GaveUp
 from .client_events import AttemptStarted, DatagramIgnored, ExchangeEvent, ExchangeGaveUp, IgnoreReason, ReplyAccepted
 from .reply import Reply
 from .request_ids import RequestIdSource, checked_request_id, new_request_id
+
+if TYPE_CHECKING:
+    from .secure_udp import SecureClientKey
 
 #: A source of jitter draws, uniform in [0, 1); ``random.random`` unless a test injects one.
 JitterSource = Callable[[], float]
@@ -99,6 +104,7 @@ class UdpExchange:
         request_ids: RequestIdSource = new_request_id,
         jitter: JitterSource = random.random,
         give_up_after: float | None = None,
+        protection: SecureClientKey | None = None,
     ) -> None:
         if len(payload) > MAX_UDP_PAYLOAD:
             raise ValueError(f"a payload of {len(payload)} bytes does not fit one datagram (at most {MAX_UDP_PAYLOAD})")
@@ -108,9 +114,14 @@ class UdpExchange:
         self.server: Address = address_key(server)
         #: The request's header.
         self.request: Header
-        #: The request's wire bytes, sent unchanged on every attempt.
+        #: The request's RRP/1 bytes.
         self.request_bytes: bytes
         self.request, self.request_bytes = build_request(operation, payload, request_ids())
+        self._protection = protection
+        # What goes on the wire, unchanged on every attempt: the RRP/1 bytes, or the protected request sealed
+        # once at start (a resealed retransmission would look new to the server, SUDP-CLI-2).
+        self._wire = self.request_bytes
+        self._binding = b""
         self._policy = policy
         self._jitter = jitter
         self._give_up_after = give_up_after
@@ -166,6 +177,8 @@ class UdpExchange:
             raise RuntimeError("the exchange has already started")
         self._state = ExchangeState.WAITING
         self._started_at = now
+        if self._protection is not None:
+            self._wire, self._binding = self._protection.seal(self.request_bytes)
         if self._give_up_after is not None:
             self._final_deadline = now + self._give_up_after
         self._transmit(now)
@@ -190,6 +203,12 @@ class UdpExchange:
         if source_key != self.server:
             self._ignore(source_key, IgnoreReason.WRONG_SOURCE)
             return
+        if self._protection is not None:
+            try:
+                data = self._protection.open(data, self._binding)
+            except Dropped as dropped:  # SUDP-CLI-1: forged, for another request, or under another key
+                self._ignore(source_key, IgnoreReason.NOT_AUTHENTIC, dropped.reason.value)
+                return
         reason, detail = self._judge(data)
         if reason is not None:
             self._ignore(source_key, reason, detail)
@@ -208,7 +227,7 @@ class UdpExchange:
         if self._final_deadline is not None:
             deadline = min(deadline, self._final_deadline)
         self._timer = deadline
-        self._outgoing.append((self.request_bytes, self.server))
+        self._outgoing.append((self._wire, self.server))
         self._events.append(AttemptStarted(self.server, self._attempt, self._policy.max_attempts, deadline - now))
 
     def _judge(self, data: bytes) -> tuple[IgnoreReason | None, str]:
