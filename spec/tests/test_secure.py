@@ -45,7 +45,7 @@ def test_every_derived_value_differs() -> None:
 
 @pytest.mark.parametrize(("secret", "key_id"), [(bytes(31), 1), (bytes(32), 0), (bytes(32), MAX_KEY_ID + 1)])
 def test_weak_secrets_and_invalid_key_ids_are_refused(secret: bytes, key_id: int) -> None:
-    with pytest.raises(ValueError, match="master secret|key ID"):
+    with pytest.raises(ValueError, match=r"master secret|key ID"):
         KeySchedule.derive(secret, key_id)
 
 
@@ -116,9 +116,7 @@ def test_the_vector_file_is_current_and_every_vector_checks() -> None:
     assert CONTEXT.open_reply(bytes.fromhex(reply["hex"]), request_clear).hex() == reply["message_hex"]
     for vector in document["dropped"]:
         data = bytes.fromhex(vector["hex"])
+        binding = vector.get("request_clear_hex")
         with pytest.raises(Dropped) as caught:
-            if "request_clear_hex" in vector:
-                CONTEXT.open_reply(data, bytes.fromhex(vector["request_clear_hex"]))
-            else:
-                CONTEXT.open_request(data)
+            _ = CONTEXT.open_reply(data, bytes.fromhex(binding)) if binding else CONTEXT.open_request(data)
         assert caught.value.reason.name == vector["drop"], vector["name"]
