@@ -96,9 +96,8 @@ def test_forged_tampered_unknown_stale_and_plain_datagrams_are_dropped_silently(
     server = _server()
     request = bytearray(_request(sequence_at(T0 + 1)))
     request[-1] ^= 1
-    other_key = SecureContext.from_secret(SECRET, KEY_ID + 1).seal_request(
-        sequence_at(T0 + 1), pack_request(Op.NOOP, 9)
-    )
+    other_key = SecureContext.from_secret(SECRET, KEY_ID + 1)
+    under_other_key = other_key.seal_request(sequence_at(T0 + 1), pack_request(Op.NOOP, 9))
     cases = {
         Drop.FORGED: bytes(request),
         Drop.UNKNOWN_KEY: under_other_key,
