@@ -11,7 +11,7 @@ import pytest
 import rrp
 
 #: The modules a user may import; every other module lives in a private (underscored) package.
-PUBLIC_MODULES = {"rrp", "rrp.events"}
+PUBLIC_MODULES = {"rrp", "rrp.events", "rrp.secure"}
 
 
 def _modules(package: str) -> list[str]:
@@ -19,7 +19,7 @@ def _modules(package: str) -> list[str]:
     return [info.name for info in pkgutil.walk_packages(module.__path__, f"{package}.")]
 
 
-def test_only_the_package_and_its_events_module_are_public() -> None:
+def test_only_the_package_and_its_events_and_secure_modules_are_public() -> None:
     public = {name for name in _modules("rrp") if not any(part.startswith("_") for part in name.split("."))}
     assert public | {"rrp"} == PUBLIC_MODULES
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rrp._sansio.secure_udp import Opened, ReplayWindow, SecureClientKey, SecureUdpServer, SequenceSource
 from rrp._sansio.udp_exchange import UdpExchange
 from rrp.events import DatagramIgnored, IgnoreReason, ReplyAccepted
+from rrp.secure import KeyFileError, persisted_sequences, read_key_file
 from rrp_spec import Op, Result, pack_reply, pack_request, unpack_header
 from rrp_spec.secure import SecureContext
+from rrp_spec.secure_vectors import build_secure_vectors
 from rrp_spec.secure_wire import FRESHNESS_WINDOW, SECURE_HEADER_SIZE, ClearHeader, Drop, sequence_at
 
 SECRET = bytes(range(32))
@@ -147,3 +152,56 @@ def test_the_client_seals_once_and_accepts_only_an_authentic_reply_to_its_reques
     ignored = [e for e in events if isinstance(e, DatagramIgnored)]
     assert [e.reason for e in ignored] == [IgnoreReason.NOT_AUTHENTIC, IgnoreReason.NOT_AUTHENTIC]
     assert isinstance(events[-1], ReplyAccepted) and events[-1].reply.payload == b"hi"
+
+
+def test_a_key_is_retired_at_its_sealing_limit_and_at_its_failed_openings_limit() -> None:
+    """SUDP-4, with the limits scaled down: past either, the key's datagrams are dropped as an unknown key's."""
+    sealing = _server(max_sealed=2)
+    for i in range(2):
+        assert _answer(sealing, _request(sequence_at(T0 + 1) + i, request_id=10 + i), 1.0, T0 + 1) is not None
+    assert sealing.retired == {KEY_ID}
+    assert sealing.receive(_request(sequence_at(T0 + 2)), PEER, 1.0, T0 + 2) is None
+    assert sealing.drops[Drop.UNKNOWN_KEY] == 1
+    failing = _server(max_failed=3)
+    forged = bytearray(_request(sequence_at(T0 + 1)))
+    forged[-1] ^= 1
+    for _ in range(3):
+        failing.receive(bytes(forged), PEER, 1.0, T0 + 1)
+    assert failing.retired == {KEY_ID}
+    assert failing.receive(_request(sequence_at(T0 + 3)), PEER, 1.0, T0 + 3) is None
+
+
+def test_the_reference_seals_and_opens_the_published_vectors() -> None:
+    """SUDP-1: the client key and the server layer agree byte for byte with rrp-v1-secure.json."""
+    document = build_secure_vectors()
+    context = SecureContext.from_secret(bytes.fromhex(document["master_secret_hex"]), document["key_id"])
+    sequence = document["request"]["sequence"]
+    key = SecureClientKey(context, SequenceSource(floor=sequence - 1), wall_clock=lambda: 0.0)
+    datagram, _ = key.seal(bytes.fromhex(document["request"]["message_hex"]))
+    assert datagram.hex() == document["request"]["hex"]
+    reply = key.open(bytes.fromhex(document["reply"]["hex"]), datagram[:SECURE_HEADER_SIZE])
+    assert reply.hex() == document["reply"]["message_hex"]
+
+
+def test_a_key_file_gives_each_key_id_once(tmp_path: Path) -> None:
+    """SUDP-3: one key ID, one secret, one client; a file naming a key ID twice is refused with its line."""
+    good = tmp_path / "keys"
+    good.write_text(f"# clients\n7 {SECRET.hex()}\n8 {bytes(range(1, 33)).hex()}  # the second one\n")
+    assert read_key_file(good) == {7: SECRET, 8: bytes(range(1, 33))}
+    twice = tmp_path / "twice"
+    twice.write_text(f"7 {SECRET.hex()}\n7 {bytes(32).hex()}\n")
+    with pytest.raises(KeyFileError, match="line 2: key ID 7 appears twice"):
+        read_key_file(twice)
+    short = tmp_path / "short"
+    short.write_text("9 00ff\n")
+    with pytest.raises(KeyFileError, match="at least 32"):
+        read_key_file(short)
+
+
+def test_a_state_file_keeps_sequences_rising_across_restarts(tmp_path: Path) -> None:
+    """SUDP-2 through the public helper: the mark on disk is above every sequence used."""
+    state = tmp_path / "seq"
+    first = persisted_sequences(state)
+    used = first.next(T0)
+    assert int(state.read_text()) > used
+    assert persisted_sequences(state).next(T0 - 3600) > used

@@ -729,8 +729,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         M,
         SERVER,
         TCP,
-        f'A server offering RRP/1 over TLS MUST negotiate TLS 1.3 or later and select the ALPN protocol "{TLS_ALPN}" '
-        "(RFC 7301), refusing a handshake that offers ALPN without it; RRP/1 messages travel inside unchanged.",
+        "A server offering RRP/1 over TLS MUST negotiate TLS 1.3 or later, MUST select the ALPN protocol "
+        f'"{TLS_ALPN}" (RFC 7301) when the client offers it, and MUST close, before answering anything, a connection '
+        "on which that protocol was not selected; RRP/1 messages travel inside unchanged.",
         "Downgrades to protocols with known attacks, and cross-protocol confusion with other TLS services.",
     ),
     _r(

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import random
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from rrp_spec import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -28,6 +29,7 @@ from rrp_spec import (
     UDP_RECEIVE_BUFFER_SIZE,
     RetryPolicy,
 )
+from rrp_spec.secure_wire import TLS_ALPN
 
 from .._sansio.addresses import Address, address_key, format_address
 from .._sansio.client_errors import ConnectionFailed, DeadlineExceeded, ErrorResult, GaveUp, RrpError
@@ -43,8 +45,12 @@ from .._sansio.client_events import (
 from .._sansio.reply import Reply, ServerOutcome
 from .._sansio.request_ids import RequestIdSource, new_request_id
 from .._sansio.tcp_reply_reader import TcpReplyReader
+from .._sansio.tls_policy import agreed_on_rrp, client_context
 from .._sansio.udp_exchange import JitterSource, UdpExchange, build_request
 from .._sansio.udp_multi_exchange import UdpMultiExchange
+
+if TYPE_CHECKING:
+    from .._sansio.secure_udp import SecureClientKey
 
 # Big enough for any UDP datagram, so an oversized reply is seen whole and judged, never silently truncated.
 _DATAGRAM_BUFFER = UDP_RECEIVE_BUFFER_SIZE
@@ -126,7 +132,9 @@ class _UdpTransport:
         request_ids: RequestIdSource,
         jitter: JitterSource,
         on_event: EventObserver,
+        protection: SecureClientKey | None = None,
     ) -> None:
+        self._protection = protection
         family, sockaddr = resolve(host, port, socket.SOCK_DGRAM)
         self._server = address_key(sockaddr)
         self._policy, self._request_ids, self._jitter, self._on_event = policy, request_ids, jitter, on_event
@@ -146,6 +154,7 @@ class _UdpTransport:
             request_ids=self._request_ids,
             jitter=self._jitter,
             give_up_after=timeout,
+            protection=self._protection,
         )
         _drive_udp(self._sock, exchange, self._on_event, connected=True)
         outcome = exchange.outcome
@@ -168,6 +177,7 @@ class _TcpTransport:
         request_ids: RequestIdSource,
         max_reply_payload: int,
         on_event: EventObserver,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._reply_timeout, self._request_ids, self._on_event = reply_timeout, request_ids, on_event
         self._reader = TcpReplyReader(max_reply_payload)
@@ -179,6 +189,8 @@ class _TcpTransport:
         except OSError as error:
             reason = error.strerror or str(error)
             raise ConnectionFailed(f"cannot connect to {format_address((host, port))}: {reason}") from None
+        if tls is not None:
+            self._sock = _handshake(self._sock, tls, host, port, connect_timeout - (time.monotonic() - started))
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._server = address_key(self._sock.getpeername())
         self._broken = False
@@ -221,6 +233,29 @@ class _TcpTransport:
 
     def close(self) -> None:
         self._sock.close()
+
+
+def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str, port: int, timeout: float) -> ssl.SSLSocket:
+    """``sock`` after a TLS handshake within ``timeout`` that verified the server and agreed on ALPN rrp/1."""
+    where = format_address((host, port))
+    try:
+        sock.settimeout(max(timeout, 0.001))
+        secured = context.wrap_socket(sock, server_hostname=host)
+    except TimeoutError:
+        sock.close()
+        raise DeadlineExceeded("TLS handshake", timeout) from None
+    except ssl.SSLCertVerificationError as error:
+        sock.close()
+        raise ConnectionFailed(f"refusing {where}: its certificate is not trusted: {error.verify_message}") from None
+    except (ssl.SSLError, OSError) as error:
+        sock.close()
+        raise ConnectionFailed(
+            f"TLS handshake with {where} failed: {getattr(error, 'reason', None) or error}"
+        ) from None
+    if not agreed_on_rrp(secured):
+        secured.close()
+        raise ConnectionFailed(f"refusing {where}: it did not agree to speak RRP/1 (ALPN {TLS_ALPN!r})")
+    return secured
 
 
 class Client:
@@ -266,6 +301,48 @@ class Client:
         ``max_reply_payload`` bytes are rejected before they are read.
         """
         return cls(_TcpTransport(host, port, connect_timeout, timeout, request_ids, max_reply_payload, on_event))
+
+    @classmethod
+    def tls(
+        cls,
+        host: str,
+        port: int,
+        *,
+        context: ssl.SSLContext | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        timeout: float = DEFAULT_REPLY_TIMEOUT,
+        request_ids: RequestIdSource = new_request_id,
+        max_reply_payload: int = DEFAULT_TCP_MAX_PAYLOAD,
+        on_event: EventObserver = ignore_event,
+    ) -> Client:
+        """A client of RRP/1 over TLS at ``host``:``port``: TLS 1.3, ALPN ``rrp/1``, certificate and host verified.
+
+        ``context`` defaults to the system's trust anchors; build another with
+        :func:`rrp.secure.tls_client_context` (a private CA, or verification off for tests). The handshake
+        counts against ``connect_timeout``; a server that fails verification raises
+        :class:`ConnectionFailed` saying why (TLS-CLI-1).
+        """
+        tls = context or client_context()
+        return cls(_TcpTransport(host, port, connect_timeout, timeout, request_ids, max_reply_payload, on_event, tls))
+
+    @classmethod
+    def secure_udp(
+        cls,
+        host: str,
+        port: int,
+        key: SecureClientKey,
+        *,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        request_ids: RequestIdSource = new_request_id,
+        jitter: JitterSource = random.random,
+        on_event: EventObserver = ignore_event,
+    ) -> Client:
+        """A client of RRP/1-S over UDP at ``host``:``port``, sealing every request with ``key``.
+
+        Build ``key`` with :func:`rrp.secure.client_key`. Each request is sealed once and retransmitted
+        byte for byte (SUDP-CLI-2); only a reply that opens as the answer to it is accepted (SUDP-CLI-1).
+        """
+        return cls(_UdpTransport(host, port, policy, request_ids, jitter, on_event, key))
 
     def call(self, operation: int, payload: bytes = b"", *, timeout: float | None = None, check: bool = True) -> Reply:
         """Send one request and return its reply.

@@ -22,6 +22,8 @@ from rrp_spec import HEADER_SIZE, MIN_DEDUP_WINDOW, unpack_header
 from rrp_spec.secure import SecureContext
 from rrp_spec.secure_wire import (
     FRESHNESS_WINDOW,
+    MAX_FAILED_OPENINGS_PER_KEY,
+    MAX_SEALED_PER_KEY,
     SECURE_HEADER_SIZE,
     SEQUENCE_TICKS_PER_SECOND,
     Drop,
@@ -158,8 +160,14 @@ class SecureUdpServer:
         dedup_window: float = 2 * MIN_DEDUP_WINDOW,
         cache_entries: int = DEFAULT_SECURE_CACHE_ENTRIES,
         replay_entries: int = DEFAULT_REPLAY_ENTRIES,
+        max_sealed: int = MAX_SEALED_PER_KEY,
+        max_failed: int = MAX_FAILED_OPENINGS_PER_KEY,
     ) -> None:
         self._contexts = dict(contexts)
+        # SUDP-4: per key, datagrams sealed and openings failed; a key past either limit is retired.
+        self._max_sealed, self._max_failed = max_sealed, max_failed
+        self._sealed: Counter[int] = Counter()
+        self._failed: Counter[int] = Counter()
         self._windows = {key_id: ReplayWindow(sequence_at(started), replay_entries) for key_id in self._contexts}
         self._sequences = sequences
         self._dedup_window = dedup_window
@@ -193,7 +201,13 @@ class SecureUdpServer:
             verdict = window.check(header.sequence, wall_now)
             if verdict is not None:
                 raise Dropped(verdict)
-            message = context.open_request(datagram, header)
+            try:
+                message = context.open_request(datagram, header)
+            except Dropped:
+                self._failed[header.key_id] += 1
+                if self._failed[header.key_id] >= self._max_failed:
+                    self._retire(header.key_id)
+                raise
             if len(message) < HEADER_SIZE:
                 raise Dropped(Drop.TOO_SHORT)
         except Dropped as dropped:
@@ -212,14 +226,26 @@ class SecureUdpServer:
         if len(reply) < HEADER_SIZE:
             return None
         binding = self._pending.pop((peer, unpack_header(reply).request_id), None)
-        if binding is None:
+        if binding is None or binding.key_id not in self._contexts:
             return None
         context = self._contexts[binding.key_id]
+        self._sealed[binding.key_id] += 1
+        if self._sealed[binding.key_id] >= self._max_sealed:
+            self._retire(binding.key_id)
         sealed = context.seal_reply(binding.request_clear, self._sequences.next(wall_now), reply)
         self._cache[binding.cache_key] = (binding.digest, sealed, now + self._dedup_window)
         while len(self._cache) > self._cache_entries:
             self._cache.popitem(last=False)
         return sealed
+
+    @property
+    def retired(self) -> frozenset[int]:
+        """Key IDs no longer accepted because they reached a usage limit (SUDP-4); the operator must rotate them."""
+        return frozenset(self._windows) - frozenset(self._contexts)
+
+    def _retire(self, key_id: int) -> None:
+        # Past its limit a key is treated as unknown from the next datagram on: the operator rotates it.
+        self._contexts.pop(key_id, None)
 
     def forget(self, request: bytes, peer: object) -> None:
         """Drop the binding of a request the core chose not to answer (it will never be sealed)."""

@@ -1,0 +1,102 @@
+"""The secure profiles: RRP/1 over TLS, and RRP/1-S (authenticated encryption over UDP with pre-shared keys).
+
+TLS::
+
+    from rrp import Client
+    from rrp.secure import tls_client_context
+
+    with Client.tls("rrp.example", 7374, context=tls_client_context(cafile="ca.pem")) as client: ...
+
+RRP/1-S::
+
+    from rrp.secure import client_key, read_key_file
+
+    keys = read_key_file("keys.txt")            # lines "KEY_ID HEX_SECRET"
+    key = client_key(42, keys[42], state_file="rrp-42.seq")
+    with Client.secure_udp("127.0.0.1", 7374, key) as client: ...
+
+A key file holds one key per line, ``KEY_ID SECRET_HEX`` (the key ID in decimal, the master secret
+as at least 64 hex digits); ``#`` starts a comment. Give each client its own key ID and secret
+(SUDP-3), and the server every client's line.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rrp_spec.secure import SecureContext
+from rrp_spec.secure_wire import MAX_KEY_ID, MIN_MASTER_SECRET_SIZE
+
+from ._sansio.secure_udp import SecureClientKey, SequenceSource
+from ._sansio.tls_policy import client_context as tls_client_context
+from ._sansio.tls_policy import server_context as tls_server_context
+
+__all__ = [
+    "KeyFileError",
+    "SecureClientKey",
+    "client_key",
+    "persisted_sequences",
+    "read_key_file",
+    "tls_client_context",
+    "tls_server_context",
+]
+
+
+class KeyFileError(ValueError):
+    """A key file that cannot be used; the message names the line and what is wrong with it."""
+
+
+def read_key_file(path: str | os.PathLike[str]) -> dict[int, bytes]:
+    """The keys in the file at ``path``: key ID to master secret."""
+    keys: dict[int, bytes] = {}
+    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        where = f"{path}, line {number}"
+        if len(fields) != 2 or not fields[0].isdigit():
+            raise KeyFileError(f"{where}: expected 'KEY_ID SECRET_HEX'")
+        key_id = int(fields[0])
+        if not 0 < key_id <= MAX_KEY_ID:
+            raise KeyFileError(f"{where}: key ID {key_id} is not between 1 and {MAX_KEY_ID}")
+        try:
+            secret = bytes.fromhex(fields[1])
+        except ValueError:
+            raise KeyFileError(f"{where}: the secret is not hex") from None
+        if len(secret) < MIN_MASTER_SECRET_SIZE:
+            raise KeyFileError(f"{where}: the secret has {len(secret)} bytes; at least {MIN_MASTER_SECRET_SIZE}")
+        if key_id in keys:
+            raise KeyFileError(f"{where}: key ID {key_id} appears twice")
+        keys[key_id] = secret
+    return keys
+
+
+def persisted_sequences(state_file: str | os.PathLike[str] | None) -> SequenceSource:
+    """A sequence source that never repeats across restarts (SUDP-2).
+
+    With ``state_file``, the high-water mark is read from it at start and rewritten atomically (and
+    synced to disk) before any sequence above the previous mark is used. Without one, sequences rely
+    on the wall clock never stepping back.
+    """
+    if state_file is None:
+        return SequenceSource()
+    path = Path(state_file)
+    floor = int(path.read_text().strip() or 0) if path.exists() else 0
+
+    def persist(mark: int) -> None:
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, prefix=path.name) as temporary:
+            temporary.write(f"{mark}\n")
+            temporary.flush()
+            os.fsync(temporary.fileno())
+        os.replace(temporary.name, path)
+
+    return SequenceSource(floor, persist=persist)
+
+
+def client_key(key_id: int, secret: bytes, *, state_file: str | os.PathLike[str] | None = None) -> SecureClientKey:
+    """The client's key ``key_id`` with master ``secret``, sequencing from the wall clock (and ``state_file``)."""
+    return SecureClientKey(SecureContext.from_secret(secret, key_id), persisted_sequences(state_file), time.time)
