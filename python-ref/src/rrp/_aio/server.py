@@ -24,20 +24,24 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rrp_spec import Transport
 from rrp_spec.addresses import format_address
+from rrp_spec.secure import SecureContext
 
 from .._sansio.counters import ServerCounters
 from .._sansio.dispatch import AsyncHandler, Dispatcher, SyncHandler
 from .._sansio.rejectlog import RateLimitedLog
+from .._sansio.secure_udp import SecureUdpServer, SequenceSource
 from .._sansio.server_events import Answer, CallRequested, ServerEvent
 from .._sansio.settings import ServerSettings
 from .._sansio.tcp_server import TcpServerCore
 from .._sansio.udp_core import UdpServerCore
+from .secure_udp_endpoint import SecureUdpEndpoint
 from .tcp_protocol import TcpConnectionProtocol
 from .udp_endpoint import UdpEndpoint
 
@@ -105,7 +109,12 @@ class Server:
         *,
         dispatcher: Dispatcher | None = None,
         log: RateLimitedLog | None = None,
+        keys: Mapping[int, bytes] | None = None,
+        sequences: SequenceSource | None = None,
     ) -> None:
+        """``keys`` (key ID to master secret) enable RRP/1-S on the ``secure_udp`` addresses given to
+        :meth:`start`; ``sequences`` is the server's reply sequence source (by default from the wall clock
+        alone; give :func:`rrp.secure.persisted_sequences` to survive a clock stepping back, SUDP-2)."""
         self.settings = settings = settings or ServerSettings()
         #: The operations served; register application handlers here or with :meth:`register`.
         self.dispatcher = dispatcher or Dispatcher()
@@ -116,6 +125,9 @@ class Server:
         self.udp_core = UdpServerCore(settings, self.dispatcher)
         #: The TCP core: admission within the connection limits, and a connection core for each.
         self.tcp_core = TcpServerCore(settings, self.dispatcher)
+        self._keys = dict(keys or {})
+        self._sequences = sequences or SequenceSource()
+        self._secure_udp: list[SecureUdpEndpoint] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: list[UdpEndpoint] = []
         self._tcp: list[asyncio.Server] = []
@@ -143,9 +155,16 @@ class Server:
         self.dispatcher.register(operation, handler)
 
     async def start(
-        self, *, udp: Iterable[tuple[str, int]] = (), tcp: Iterable[tuple[str, int]] = ()
+        self,
+        *,
+        udp: Iterable[tuple[str, int]] = (),
+        tcp: Iterable[tuple[str, int]] = (),
+        secure_udp: Iterable[tuple[str, int]] = (),
     ) -> list[Endpoint]:
-        """Bind and start serving every address given; returns the endpoints actually bound."""
+        """Bind and start serving every address given; returns the endpoints actually bound.
+
+        ``secure_udp`` addresses serve RRP/1-S only (never plain RRP/1, SUDP-SRV-1) with the server's keys.
+        """
         self._loop = loop = asyncio.get_running_loop()
         self._drained = asyncio.Event()
         started: list[Endpoint] = []
@@ -156,6 +175,10 @@ class Server:
                 self._udp.append(endpoint)
                 endpoint.start()
                 started.append(_endpoint(Transport.UDP, sock))
+            for host, port in secure_udp:
+                sock = bind_socket(Transport.UDP, host, port)
+                started.append(_endpoint(Transport.UDP, sock))
+                await self._start_secure_udp(sock)
             for host, port in tcp:
                 sock = bind_socket(Transport.TCP, host, port)
                 tcp_server = await loop.create_server(self._new_connection, sock=sock, backlog=BACKLOG)
@@ -243,7 +266,22 @@ class Server:
         if self._shutting_down and not self._connections and not self._tasks and self._drained is not None:
             self._drained.set()
 
+    async def _start_secure_udp(self, sock: socket.socket) -> None:
+        if not self._keys:
+            sock.close()
+            raise ValueError("serving RRP/1-S needs at least one key")
+        contexts = {key_id: SecureContext.from_secret(secret, key_id) for key_id, secret in self._keys.items()}
+        layer = SecureUdpServer(
+            contexts, started=time.time(), sequences=self._sequences, dedup_window=self.settings.dedup_window
+        )
+        endpoint = SecureUdpEndpoint(self.loop, layer, self.udp_core, self._observe, self._carry_out)
+        await self.loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
+        self._secure_udp.append(endpoint)
+
     async def _close_sockets(self) -> None:
+        for secure in self._secure_udp:
+            secure.close()
+        self._secure_udp.clear()
         for endpoint in self._udp:
             endpoint.close()
         for tcp_server in self._tcp:
