@@ -55,9 +55,14 @@ def _segments(field: FieldLayout) -> list[tuple[int, int, int]]:
     return pieces
 
 
-def packet_diagram() -> str:
-    """The header as an RFC-style 32-bit-wide packet diagram, fields labelled with name, type and offset."""
-    rows = -(-HEADER_SIZE // ROW_BYTES)
+def packet_diagram(
+    layout: Sequence[FieldLayout] = HEADER_LAYOUT,
+    trailer: str = "payload: size bytes",
+    label: str = f"RRP/1 header: {HEADER_SIZE} bytes, 32 bits per row",
+) -> str:
+    """A header as an RFC-style 32-bit-wide packet diagram, fields labelled with name, type and offset."""
+    header_size = sum(f.size for f in layout)
+    rows = -(-header_size // ROW_BYTES)
     width = _LEFT + ROW_BITS * _BIT_WIDTH + 12
     payload_top = _TOP + rows * _ROW_HEIGHT
     height = payload_top + _ROW_HEIGHT + 16
@@ -72,7 +77,7 @@ def packet_diagram() -> str:
     for row in range(rows):
         y = _TOP + row * _ROW_HEIGHT + _ROW_HEIGHT / 2 + 4
         body.append(_text(_LEFT - 10, y, str(row * ROW_BYTES), "rrp-sub", anchor="end", size=12))
-    for index, field in enumerate(HEADER_LAYOUT):
+    for index, field in enumerate(layout):
         pieces = _segments(field)
         whole_rows = all(first == 0 and last == ROW_BYTES for _, first, last in pieces)
         if whole_rows:
@@ -93,15 +98,13 @@ def packet_diagram() -> str:
             name = field.name if piece_index == 0 else f"{field.name} (cont.)"
             body.append(_text(x + w / 2, y + h / 2 - 2, name, "rrp-name", size=14))
             body.append(_text(x + w / 2, y + h / 2 + 15, f"{field.type_name} @ {field.offset}", "rrp-sub", size=11))
-    body.append(_text(_LEFT - 10, payload_top + _ROW_HEIGHT / 2 + 4, str(HEADER_SIZE), "rrp-sub", "end", 12))
+    body.append(_text(_LEFT - 10, payload_top + _ROW_HEIGHT / 2 + 4, str(header_size), "rrp-sub", "end", 12))
     body.append(
         f"<rect x='{_LEFT}' y='{payload_top + 6}' width='{ROW_BITS * _BIT_WIDTH}' height='{_ROW_HEIGHT - 6}' "
         "class='rrp-payload' fill='none' stroke='#3f51b5' stroke-dasharray='6 4'/>"
     )
-    body.append(
-        _text(_LEFT + ROW_BITS * _BIT_WIDTH / 2, payload_top + _ROW_HEIGHT / 2 + 8, "payload: size bytes", "rrp-name")
-    )
-    return _svg(width, height, f"RRP/1 header: {HEADER_SIZE} bytes, 32 bits per row", body, "rrp-packet")
+    body.append(_text(_LEFT + ROW_BITS * _BIT_WIDTH / 2, payload_top + _ROW_HEIGHT / 2 + 8, trailer, "rrp-name"))
+    return _svg(width, height, label, body, "rrp-packet")
 
 
 _TL_LEFT = 96

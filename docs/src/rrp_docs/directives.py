@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable, Mapping
 
 import rrp_spec
-from rrp_spec import DEFAULT_RETRY_POLICY, REQUIREMENTS, Op, Result
+from rrp_spec import DEFAULT_RETRY_POLICY, REQUIREMENTS, Op, Result, secure_wire
 
 from . import (
     bench_pages,
@@ -53,8 +53,17 @@ def _registry(args: Mapping[str, str], ctx: PageContext) -> str:
 
 #: Every block directive, by name.
 BLOCKS: dict[str, Generator] = {
-    "header-table": lambda a, c: spec_tables.header_table(),
-    "header-source": lambda a, c: spec_tables.header_source(),
+    "header-table": lambda a, c: spec_tables.header_table(a.get("header", "rrp")),
+    "header-source": lambda a, c: spec_tables.header_source(a.get("header", "rrp")),
+    "secure-vectors": lambda a, c: spec_tables.secure_vector_table(),
+    "secure-packet-diagram": lambda a, c: _figure(
+        diagrams.packet_diagram(
+            secure_wire.SECURE_HEADER_LAYOUT,
+            f"sealed RRP/1 message, then the {secure_wire.TAG_SIZE}-byte tag",
+            f"RRP/1-S clear header: {secure_wire.SECURE_HEADER_SIZE} bytes, 32 bits per row",
+        ),
+        a.get("caption", ""),
+    ),
     "packet-diagram": lambda a, c: _figure(diagrams.packet_diagram(), a.get("caption", "")),
     "flag-table": lambda a, c: spec_tables.flag_table(),
     "operation-table": lambda a, c: spec_tables.operation_table(),

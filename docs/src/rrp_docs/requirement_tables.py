@@ -6,19 +6,13 @@ import html
 from collections.abc import Mapping, Sequence
 
 from rrp_spec import REQUIREMENTS, Level, Requirement
+from rrp_spec.requirements import AREAS
 
 from .markdown import PageContext, cell, requirement_anchor, requirement_link, table
 
 #: Section titles of the catalogue's areas (the ID without its number), in the order the catalogue presents them.
-AREA_TITLES: dict[str, str] = {
-    "MSG": "Message format (every sender and receiver)",
-    "SRV": "Servers, both transports",
-    "UDP-SRV": "UDP servers",
-    "TCP-SRV": "TCP servers",
-    "CLI": "Clients, both transports",
-    "UDP-CLI": "UDP clients",
-    "TCP-CLI": "TCP clients",
-}
+#: Section titles of the catalogue's areas, from the spec.
+AREA_TITLES: dict[str, str] = AREAS
 
 
 def areas() -> list[str]:
@@ -26,7 +20,7 @@ def areas() -> list[str]:
     seen: list[str] = []
     for r in REQUIREMENTS:
         if r.area not in AREA_TITLES:
-            raise KeyError(f"requirement area {r.area!r} has no title in rrp_docs.requirement_tables.AREA_TITLES")
+            raise KeyError(f"requirement area {r.area!r} has no title in rrp_spec.requirements.AREAS")
         if r.area not in seen:
             seen.append(r.area)
     return seen

@@ -12,13 +12,13 @@ from rrp_spec import (
     APPLICATION_RANGE_END,
     APPLICATION_RANGE_START,
     HEADER_LAYOUT,
-    HEADER_SIZE,
     RESERVED_FLAG_BITS,
     Flag,
     Op,
     Result,
     limits,
     reference_defaults,
+    secure_wire,
     wire,
 )
 
@@ -29,16 +29,32 @@ from .source_docs import assignment_source, documented_names
 _CODE_DIGITS = 4
 
 
-def header_table() -> str:
-    """The header, field by field: offset, size, type, name, meaning."""
-    rows = [[str(f.offset), str(f.size), code(f.type_name), f"`{f.name}`", cell(f.doc)] for f in HEADER_LAYOUT]
-    rows.append(["", str(HEADER_SIZE), "", "", f"**{HEADER_SIZE} bytes in all**, followed by `size` payload bytes"])
+#: The headers the site lays out: RRP/1's, and the clear header of RRP/1-S (module, construct name, layout,
+#: what follows the header).
+HEADERS = {
+    "rrp": (wire, "HEADER_STRUCT", HEADER_LAYOUT, "followed by `size` payload bytes"),
+    "secure": (
+        secure_wire,
+        "SECURE_HEADER_STRUCT",
+        secure_wire.SECURE_HEADER_LAYOUT,
+        f"followed by the sealed RRP/1 message and its {secure_wire.TAG_SIZE}-byte tag",
+    ),
+}
+
+
+def header_table(which: str = "rrp") -> str:
+    """A header, field by field: offset, size, type, name, meaning."""
+    _, _, layout, after = HEADERS[which]
+    rows = [[str(f.offset), str(f.size), code(f.type_name), f"`{f.name}`", cell(f.doc)] for f in layout]
+    size = sum(f.size for f in layout)
+    rows.append(["", str(size), "", "", f"**{size} bytes in all**, {after}"])
     return table(["Offset", "Size", "Type", "Field", "Meaning"], rows)
 
 
-def header_source() -> str:
-    """The construct definition of the header, as written in ``rrp_spec/wire.py``: what the table is computed from."""
-    return f"```python\n{assignment_source(wire, 'HEADER_STRUCT')}\n```"
+def header_source(which: str = "rrp") -> str:
+    """The construct definition of a header, as written in its module: what the table is computed from."""
+    module, name, _, _ = HEADERS[which]
+    return f"```python\n{assignment_source(module, name)}\n```"
 
 
 def flag_table() -> str:
@@ -125,3 +141,21 @@ def limits_table(*, defaults: bool) -> str:
             continue
         rows.append([f"`{name}`", _format_limit(name, value), cell(doc)])
     return table(["Name", "Value", "Meaning"], rows)
+
+
+def secure_vector_table() -> str:
+    """The RRP/1-S vectors: derived keys, the sealed request and reply, and each tampered datagram's fate."""
+    from rrp_spec.secure_vectors import build_secure_vectors  # needs the cryptography package
+
+    document = build_secure_vectors()
+    rows = [
+        ["master secret", f"`{document['master_secret_hex']}`"],
+        ["key ID", f"`{document['key_id']}`"],
+        *[[name.removesuffix("_hex").replace("_", " "), f"`{value}`"] for name, value in document["derived"].items()],
+    ]
+    for side in ("request", "reply"):
+        for name, value in document[side].items():
+            rows.append([f"{side} {name.removesuffix('_hex').replace('_', ' ')}", f"`{value}`"])
+    for vector in document["dropped"]:
+        rows.append([cell(vector["description"]), f"dropped: `{vector['drop']}`"])
+    return table(["Value", "Bytes (hex) or outcome"], rows)

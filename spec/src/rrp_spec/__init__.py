@@ -6,6 +6,7 @@ the spec and the suite quote (:mod:`rrp_spec.reference_defaults`), the header co
 and the judging of messages, the requirement catalogue and the test vectors.
 """
 
+from . import secure_wire
 from .codes import (
     APPLICATION_RANGE_END,
     APPLICATION_RANGE_START,
@@ -140,6 +141,7 @@ __all__ = [
     "reply_problems",
     "reply_result",
     "requirement",
+    "secure_wire",
     "unpack_header",
     "unpack_header_fields",
 ]

@@ -57,10 +57,11 @@ def _struct_code(inner: Any) -> tuple[str, str]:
     raise TypeError(f"no struct equivalent for header field construct {inner!r}")
 
 
-def _derive() -> tuple[FieldLayout, ...]:
+def layout_of(struct: Any) -> tuple[FieldLayout, ...]:
+    """The fields of a fixed-size construct ``Struct`` of big-endian integers and byte strings, in wire order."""
     fields = []
     offset = 0
-    for subcon in HEADER_STRUCT.subcons:
+    for subcon in struct.subcons:
         name, doc, inner = _unwrap(subcon)
         if name is None:
             raise TypeError("every header field must be named")
@@ -72,8 +73,15 @@ def _derive() -> tuple[FieldLayout, ...]:
 
 
 #: The header's fields in wire order.
-HEADER_LAYOUT: tuple[FieldLayout, ...] = _derive()
+HEADER_LAYOUT: tuple[FieldLayout, ...] = layout_of(HEADER_STRUCT)
+
+
+def struct_format(layout: tuple[FieldLayout, ...]) -> str:
+    """The big-endian ``struct`` format of ``layout``."""
+    return ">" + "".join(f.struct_code for f in layout)
+
+
 #: The header's ``struct`` format, derived from the construct definition (``>2sBBHHQL``).
-HEADER_FORMAT: str = ">" + "".join(f.struct_code for f in HEADER_LAYOUT)
+HEADER_FORMAT: str = struct_format(HEADER_LAYOUT)
 #: The header's field names in wire order.
 HEADER_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in HEADER_LAYOUT)

@@ -771,21 +771,21 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     ),
 )
 
-#: Every area a requirement ID may start with (the ID without its number).
-AREAS: tuple[str, ...] = (
-    "MSG",
-    "SRV",
-    "CLI",
-    "UDP-SRV",
-    "UDP-CLI",
-    "TCP-SRV",
-    "TCP-CLI",
-    "SUDP",
-    "SUDP-SRV",
-    "SUDP-CLI",
-    "TLS-SRV",
-    "TLS-CLI",
-)
+#: Every area a requirement ID may start with (the ID without its number), with the title of its section.
+AREAS: dict[str, str] = {
+    "MSG": "Message format (every sender and receiver)",
+    "SRV": "Servers, both transports",
+    "UDP-SRV": "UDP servers",
+    "TCP-SRV": "TCP servers",
+    "CLI": "Clients, both transports",
+    "UDP-CLI": "UDP clients",
+    "TCP-CLI": "TCP clients",
+    "SUDP": "RRP/1-S datagrams (every sender and receiver)",
+    "SUDP-SRV": "RRP/1-S servers",
+    "SUDP-CLI": "RRP/1-S clients",
+    "TLS-SRV": "RRP/1 over TLS: servers",
+    "TLS-CLI": "RRP/1 over TLS: clients",
+}
 #: A requirement ID wherever it is cited (code, pages, reports).
 ID_PATTERN = re.compile(rf"\b(?:{'|'.join(sorted(AREAS, key=len, reverse=True))})-\d+\b")
 

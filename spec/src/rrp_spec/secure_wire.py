@@ -14,6 +14,7 @@ from enum import StrEnum
 from construct import Const, Int8ub, Int32ub, Int64ub, Struct
 
 from .codes import Flag
+from .layout import FieldLayout, layout_of, struct_format
 
 #: The magic bytes of a protected datagram: ASCII "RS". A plain RRP/1 receiver drops it as bad magic.
 SECURE_MAGIC = b"RS"
@@ -62,7 +63,10 @@ TLS_ALPN = "rrp/1"
 #: Port the secure profiles use when none is given: RRP/1 over TLS on TCP, RRP/1-S on UDP.
 DEFAULT_SECURE_PORT = 7374
 
-CLEAR_HEADER_FORMAT = ">2sBBIQ"
+#: The clear header's fields in wire order, derived from the construct definition.
+SECURE_HEADER_LAYOUT: tuple[FieldLayout, ...] = layout_of(SECURE_HEADER_STRUCT)
+#: The clear header's ``struct`` format (``>2sBBLQ``).
+CLEAR_HEADER_FORMAT: str = struct_format(SECURE_HEADER_LAYOUT)
 _CLEAR = struct.Struct(CLEAR_HEADER_FORMAT)
 assert _CLEAR.size == SECURE_HEADER_SIZE, "struct format and construct definition disagree on the clear header"
 
