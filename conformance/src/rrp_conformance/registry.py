@@ -31,7 +31,8 @@ Run = Callable[[CheckContext[EnvT]], None]
 #: A check declared for several transports: also told which one it runs over.
 TransportRun = Callable[[CheckContext[EnvT], str], None]
 #: What a check name may start with: the transport the check needs.
-TRANSPORTS = ("udp", "tcp", "any")
+#: ``sudp`` is RRP/1-S on the secure UDP port, ``tls`` RRP/1 over TLS on the TLS port.
+TRANSPORTS = ("udp", "tcp", "any", "sudp", "tls")
 
 
 def _bound(run: TransportRun[EnvT], transport: str) -> Run[EnvT]:

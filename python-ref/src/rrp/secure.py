@@ -15,9 +15,8 @@ RRP/1-S::
     key = client_key(42, keys[42], state_file="rrp-42.seq")
     with Client.secure_udp("127.0.0.1", 7374, key) as client: ...
 
-A key file holds one key per line, ``KEY_ID SECRET_HEX`` (the key ID in decimal, the master secret
-as at least 64 hex digits); ``#`` starts a comment. Give each client its own key ID and secret
-(SUDP-3), and the server every client's line.
+Key files are read with :func:`rrp_spec.secure_wire.read_key_file` (one ``KEY_ID SECRET_HEX`` per line).
+Give each client its own key ID and secret (SUDP-3), and the server every client's line.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 
 from rrp_spec.secure import SecureContext
-from rrp_spec.secure_wire import MAX_KEY_ID, MIN_MASTER_SECRET_SIZE
+from rrp_spec.secure_wire import KeyFileError, read_key_file
 
 from ._sansio.secure_udp import SecureClientKey, SequenceSource
 from ._sansio.tls_policy import client_context as tls_client_context
@@ -43,36 +42,6 @@ __all__ = [
     "tls_client_context",
     "tls_server_context",
 ]
-
-
-class KeyFileError(ValueError):
-    """A key file that cannot be used; the message names the line and what is wrong with it."""
-
-
-def read_key_file(path: str | os.PathLike[str]) -> dict[int, bytes]:
-    """The keys in the file at ``path``: key ID to master secret."""
-    keys: dict[int, bytes] = {}
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = line.split()
-        where = f"{path}, line {number}"
-        if len(fields) != 2 or not fields[0].isdigit():
-            raise KeyFileError(f"{where}: expected 'KEY_ID SECRET_HEX'")
-        key_id = int(fields[0])
-        if not 0 < key_id <= MAX_KEY_ID:
-            raise KeyFileError(f"{where}: key ID {key_id} is not between 1 and {MAX_KEY_ID}")
-        try:
-            secret = bytes.fromhex(fields[1])
-        except ValueError:
-            raise KeyFileError(f"{where}: the secret is not hex") from None
-        if len(secret) < MIN_MASTER_SECRET_SIZE:
-            raise KeyFileError(f"{where}: the secret has {len(secret)} bytes; at least {MIN_MASTER_SECRET_SIZE}")
-        if key_id in keys:
-            raise KeyFileError(f"{where}: key ID {key_id} appears twice")
-        keys[key_id] = secret
-    return keys
 
 
 def persisted_sequences(state_file: str | os.PathLike[str] | None) -> SequenceSource:

@@ -7,9 +7,11 @@ The key schedule, nonces and sealing are in :mod:`rrp_spec.secure`.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from construct import Const, Int8ub, Int32ub, Int64ub, Struct
 
@@ -146,3 +148,37 @@ def sequence_at(now: float) -> int:
 def sequence_time(sequence: int) -> float:
     """The time (seconds since the Unix epoch) a sequence number stands for."""
     return sequence / SEQUENCE_TICKS_PER_SECOND
+
+
+class KeyFileError(ValueError):
+    """A key file that cannot be used; the message names the line and what is wrong with it."""
+
+
+def read_key_file(path: str | os.PathLike[str]) -> dict[int, bytes]:
+    """The keys in the file at ``path``: key ID to master secret.
+
+    A key file holds one key per line, ``KEY_ID SECRET_HEX``: the key ID in decimal, the master secret as at
+    least 64 hex digits; ``#`` starts a comment. Every RRP/1-S implementation can read the same files.
+    """
+    keys: dict[int, bytes] = {}
+    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        where = f"{path}, line {number}"
+        if len(fields) != 2 or not fields[0].isdigit():
+            raise KeyFileError(f"{where}: expected 'KEY_ID SECRET_HEX'")
+        key_id = int(fields[0])
+        if not 0 < key_id <= MAX_KEY_ID:
+            raise KeyFileError(f"{where}: key ID {key_id} is not between 1 and {MAX_KEY_ID}")
+        try:
+            secret = bytes.fromhex(fields[1])
+        except ValueError:
+            raise KeyFileError(f"{where}: the secret is not hex") from None
+        if len(secret) < MIN_MASTER_SECRET_SIZE:
+            raise KeyFileError(f"{where}: the secret has {len(secret)} bytes; at least {MIN_MASTER_SECRET_SIZE}")
+        if key_id in keys:
+            raise KeyFileError(f"{where}: key ID {key_id} appears twice")
+        keys[key_id] = secret
+    return keys

@@ -6,9 +6,10 @@ import argparse
 from typing import Any
 
 from rrp_spec import MAX_REQUEST_DEADLINE, MAX_SEND_TIMEOUT, MAX_UDP_PAYLOAD
+from rrp_spec.secure_wire import KeyFileError, read_key_file
 
 from ..suite import UsageError, add_common_arguments, options_from_args, positive_float, positive_int
-from .env import DEFAULT_ALT_ADDRESS, Address, ServerClaims, ServerEnv, parse_address
+from .env import DEFAULT_ALT_ADDRESS, Address, SecureTarget, ServerClaims, ServerEnv, TlsTarget, parse_address
 from .suite import grade_server
 
 
@@ -122,14 +123,50 @@ def add_parser(subparsers: Any) -> None:
         help=f"a second local address of a wildcard-bound target, for the reply-source check and "
         f"as extra loopback sources (default {DEFAULT_ALT_ADDRESS})",
     )
+    secure = parser.add_argument_group("the secure profiles (their checks are SKIPPED when not given)")
+    secure.add_argument("--secure-udp", type=address, metavar="HOST:PORT", help="the server's RRP/1-S UDP address")
+    secure.add_argument("--psk-id", type=positive_int, metavar="N", help="the key ID the suite seals with")
+    secure.add_argument("--psk-file", metavar="FILE", help="a key file ('KEY_ID SECRET_HEX' lines) holding --psk-id")
+    secure.add_argument("--tls", type=address, metavar="HOST:PORT", help="the server's RRP/1-over-TLS address")
+    secure.add_argument(
+        "--tls-ca", metavar="FILE", help="verify the TLS certificate with this CA (default: unverified)"
+    )
+    secure.add_argument("--tls-server-name", metavar="NAME", help="the name its certificate carries (and SNI)")
     add_claim_arguments(parser)
     add_common_arguments(parser)
     parser.set_defaults(run=run)
 
 
+def secure_targets_from(args: argparse.Namespace) -> tuple[SecureTarget | None, TlsTarget | None]:
+    """The secure profiles the flags name; ``UsageError`` with one sentence when they are incomplete."""
+    secure = None
+    if args.secure_udp is not None:
+        if args.psk_id is None or args.psk_file is None:
+            raise UsageError("--secure-udp needs --psk-id N and --psk-file FILE (the key the suite seals with)")
+        try:
+            keys = read_key_file(args.psk_file)
+        except (OSError, KeyFileError) as error:
+            raise UsageError(f"--psk-file: {getattr(error, 'strerror', None) or error}") from None
+        if args.psk_id not in keys:
+            raise UsageError(f"--psk-file {args.psk_file} has no key ID {args.psk_id}")
+        try:
+            secure = SecureTarget.with_secret(args.secure_udp, args.psk_id, keys[args.psk_id])
+        except ImportError:
+            needs = "grading RRP/1-S needs the cryptography package: pip install 'rrp-conformance[secure]'"
+            raise UsageError(needs) from None
+    elif args.psk_id is not None or args.psk_file is not None:
+        raise UsageError("--psk-id and --psk-file go with --secure-udp HOST:PORT")
+    tls = TlsTarget(args.tls, args.tls_ca, args.tls_server_name) if args.tls is not None else None
+    return secure, tls
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Grade the server the arguments name."""
-    if args.udp is None and args.tcp is None:
-        parser.error("give --udp HOST:PORT, --tcp HOST:PORT or both")
-    env = ServerEnv(args.udp, args.tcp, claims_from_args(args), args.alt_address)
+    if args.udp is None and args.tcp is None and args.secure_udp is None and args.tls is None:
+        parser.error("give --udp HOST:PORT, --tcp HOST:PORT, --secure-udp HOST:PORT or --tls HOST:PORT")
+    try:
+        secure, tls = secure_targets_from(args)
+    except UsageError as error:
+        parser.error(str(error))
+    env = ServerEnv(args.udp, args.tcp, claims_from_args(args), args.alt_address, secure=secure, tls=tls)
     return int(grade_server(env, options_from_args(args)).exit_code)

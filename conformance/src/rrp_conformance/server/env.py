@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rrp_spec import (
     DEFAULT_IDLE_TIMEOUT,
@@ -22,6 +24,10 @@ from rrp_spec import (
     addresses,
 )
 from rrp_spec.addresses import AddressError, require_destination
+from rrp_spec.secure_wire import sequence_at
+
+if TYPE_CHECKING:
+    from rrp_spec.secure import SecureContext
 
 #: Where the source-address check sends when the target listens on a wildcard address.
 DEFAULT_ALT_ADDRESS = "127.0.0.2"
@@ -105,6 +111,10 @@ class ServerEnv:
     claims: ServerClaims = field(default_factory=ServerClaims)
     alt_address: str = DEFAULT_ALT_ADDRESS
     amplification: AmplificationMeter = field(default_factory=AmplificationMeter)
+    #: The RRP/1-S port and the key the suite holds for it, when graded.
+    secure: SecureTarget | None = None
+    #: The RRP/1-over-TLS port, when graded.
+    tls: TlsTarget | None = None
 
     def loopback_sources(self, count: int) -> list[str] | None:
         """``count`` distinct loopback source addresses other than the default one, starting at the alt address.
@@ -123,3 +133,44 @@ class ServerEnv:
         if not all(ipaddress.IPv4Address(s).is_loopback for s in sources):
             return None
         return sources
+
+
+@dataclass(slots=True)
+class SecureTarget:
+    """An RRP/1-S port of the target and the key the suite holds for it."""
+
+    #: Where the secure UDP port listens.
+    address: Address
+    #: The key ID the suite uses.
+    key_id: int
+    #: Seals and opens under that key.
+    context: SecureContext
+    _last: int = field(default=0)
+
+    @classmethod
+    def with_secret(cls, address: Address, key_id: int, secret: bytes) -> SecureTarget:
+        """The target at ``address`` with the key ``key_id`` = ``secret``; needs the ``cryptography`` package."""
+        from rrp_spec.secure import SecureContext
+
+        return cls(address, key_id, SecureContext.from_secret(secret, key_id))
+
+    def next_sequence(self) -> int:
+        """A sequence the suite has not used yet: the clock in microseconds, strictly increasing (SUDP-2)."""
+        self._last = max(sequence_at(time.time()), self._last + 1)
+        return self._last
+
+    def seal(self, message: bytes) -> bytes:
+        """``message`` sealed as a request under a fresh sequence."""
+        return self.context.seal_request(self.next_sequence(), message)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsTarget:
+    """The target's TLS port and how the suite verifies it."""
+
+    #: Where the TLS port listens.
+    address: Address
+    #: A CA file to verify the target's certificate with; ``None`` grades without verifying it.
+    cafile: str | None = None
+    #: The name the certificate must carry (SNI too); defaults to the address's host.
+    server_name: str | None = None

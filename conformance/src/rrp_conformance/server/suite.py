@@ -14,6 +14,7 @@ from ..reports import RunReport
 from ..runner import Probe
 from ..suite import SuiteOptions, run_suite
 from .checks_dispatch import DISPATCH_CHECKS
+from .checks_secure import SECURE_CHECKS
 from .checks_tcp import TCP_CHECKS
 from .checks_udp import UDP_CHECKS
 from .checks_vectors import VECTOR_CHECKS
@@ -26,12 +27,15 @@ GRADED_SIDES = (Side.SERVER, Side.BOTH)
 
 
 #: Every server check, in run order: vectors, semantics, UDP, then TCP (destructive ones last).
-SERVER_CHECKS: Registry[ServerEnv] = Registry.joined(VECTOR_CHECKS, DISPATCH_CHECKS, UDP_CHECKS, TCP_CHECKS)
+SERVER_CHECKS: Registry[ServerEnv] = Registry.joined(
+    VECTOR_CHECKS, DISPATCH_CHECKS, UDP_CHECKS, SECURE_CHECKS, TCP_CHECKS
+)
 
 
 def grade_server(env: ServerEnv, options: SuiteOptions, stream: TextIO | None = None) -> RunReport:
     """Run the server suite against ``env`` and write its reports."""
-    from .judge import probe_tcp, probe_udp
+    from .judge import REPLY_WAIT, UDP_ATTEMPT_WAIT, UDP_ATTEMPTS, probe_tcp, probe_udp
+    from .secure_net import probe_secure_udp, probe_tls
 
     timing = Timing(scale=options.timeout_scale)
     probes: dict[str, Probe] = {}
@@ -44,10 +48,22 @@ def grade_server(env: ServerEnv, options: SuiteOptions, stream: TextIO | None = 
         probes["tcp"] = partial(probe_tcp, env, timing)
     else:
         unavailable["tcp"] = "no TCP address given (--tcp)"
+    if env.secure is not None:
+        secure = env.secure
+        probes["sudp"] = lambda: probe_secure_udp(secure, timing.scaled(UDP_ATTEMPT_WAIT), UDP_ATTEMPTS)
+    else:
+        unavailable["sudp"] = "RRP/1-S not graded (--secure-udp HOST:PORT --psk-id N --psk-file FILE)"
+    if env.tls is not None:
+        tls = env.tls
+        probes["tls"] = lambda: probe_tls(tls, timing.scaled(REPLY_WAIT))
+    else:
+        unavailable["tls"] = "RRP/1 over TLS not graded (--tls HOST:PORT)"
     claims = env.claims
     target = {
         "udp": show(env.udp) if env.udp else "not graded",
         "tcp": show(env.tcp) if env.tcp else "not graded",
+        "secure udp": f"{show(env.secure.address)} (key ID {env.secure.key_id})" if env.secure else "not graded",
+        "tls": show(env.tls.address) if env.tls else "not graded",
         "alt address": env.alt_address,
         "request deadline (s)": f"{claims.request_deadline:g}",
         "idle timeout (s)": f"{claims.idle_timeout:g}",
