@@ -54,6 +54,20 @@ def parse_address(text: str) -> Address:
 
 def parse_url(text: str) -> tuple[Transport, Address]:
     """``udp://HOST:PORT`` or ``tcp://HOST:PORT`` as ``(transport, (host, port))``; :class:`AddressError` if not."""
+    scheme, address = _url(text, tuple(Transport))
+    return Transport(scheme), address
+
+
+#: The URL schemes of every profile: plain RRP/1 over UDP and TCP, RRP/1-S over UDP, RRP/1 over TLS.
+PROFILE_SCHEMES = ("udp", "tcp", "sudp", "tls")
+
+
+def parse_profile_url(text: str) -> tuple[str, Address]:
+    """A URL of any profile (:data:`PROFILE_SCHEMES`) as ``(scheme, (host, port))``; :class:`AddressError` if not."""
+    return _url(text, PROFILE_SCHEMES)
+
+
+def _url(text: str, schemes: tuple[str, ...]) -> tuple[str, Address]:
     _printable(text)
     try:
         parts = urlsplit(text)
@@ -62,13 +76,12 @@ def parse_url(text: str) -> tuple[Transport, Address]:
         scheme, authority = text.partition("://")[0], ""
     if not text.lower().startswith(f"{scheme}://") or not scheme:
         raise AddressError(f"{text!r} is not {_URL_SHAPE}")
-    try:
-        transport = Transport(scheme.lower())
-    except ValueError:
-        raise AddressError(f"unknown transport {scheme!r} in {text!r}: use udp:// or tcp://") from None
+    if scheme.lower() not in schemes:
+        choices = " or ".join(f"{s}://" for s in schemes)
+        raise AddressError(f"unknown transport {scheme!r} in {text!r}: use {choices}")
     if not authority or parts.path or parts.query or parts.fragment or "@" in authority:
         raise AddressError(f"{text!r} is not {_URL_SHAPE}")
-    return transport, _split(authority, text, _URL_SHAPE)
+    return scheme.lower(), _split(authority, text, _URL_SHAPE)
 
 
 def format_address(address: tuple[object, ...]) -> str:

@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 import re
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -26,30 +27,38 @@ from rrp_spec import (
     RetryPolicy,
     Transport,
 )
-from rrp_spec.addresses import parse_url, require_destination
+from rrp_spec.addresses import parse_profile_url, require_destination
+from rrp_spec.secure_wire import KeyFileError, read_key_file
 
 from .._blocking.client import Client
 from .._sansio.client_errors import ConnectionFailed, ErrorResult, TimedOut
 from .._sansio.client_events import ClientEvent, EventObserver, ignore_event
 from .._sansio.reply import Reply
+from .._sansio.secure_udp import SecureClientKey
 from .._sansio.udp_exchange import MAX_OPERATION
+from ..secure import client_key, tls_client_context
 from .exit_status import ExitCode
 
 
 @dataclass(frozen=True, slots=True)
 class CallTarget:
-    """Where ``rrp call`` sends its request: ``udp://HOST:PORT`` or ``tcp://HOST:PORT``."""
+    """Where ``rrp call`` sends its request: ``udp://``, ``tcp://``, ``sudp://`` (RRP/1-S) or ``tls://`` HOST:PORT."""
 
-    transport: Transport
+    scheme: str
     host: str
     port: int
+
+    @property
+    def transport(self) -> Transport:
+        """UDP for ``udp`` and ``sudp``, TCP for ``tcp`` and ``tls``."""
+        return Transport.UDP if self.scheme in ("udp", "sudp") else Transport.TCP
 
 
 def parse_target(text: str) -> CallTarget:
     """Parse a call URL; ``ValueError`` with one sentence when it is not one."""
-    transport, address = parse_url(text)
+    scheme, address = parse_profile_url(text)
     host, port = require_destination(address, text)
-    return CallTarget(transport, host, port)
+    return CallTarget(scheme, host, port)
 
 
 def parse_operation(text: str) -> int:
@@ -117,7 +126,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog="Exit status: 0 OK, 1 error result, 2 usage error, 3 no reply in time, 4 connection failed.",
     )
     parser.add_argument(
-        "url", type=_argument_type(parse_target, "URL"), metavar="URL", help="udp://HOST:PORT or tcp://HOST:PORT"
+        "url",
+        type=_argument_type(parse_target, "URL"),
+        metavar="URL",
+        help="udp://HOST:PORT or tcp://HOST:PORT; sudp://HOST:PORT (RRP/1-S) or tls://HOST:PORT (RRP/1 over TLS)",
     )
     parser.add_argument(
         "operation",
@@ -162,6 +174,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show each attempt and every ignored datagram on stderr"
     )
+    secure = parser.add_argument_group("secure profiles")
+    secure.add_argument("--key-file", metavar="FILE", help="sudp: the key file ('KEY_ID SECRET_HEX' lines)")
+    secure.add_argument("--key-id", type=_argument_type(_positive_count, "N"), metavar="N", help="sudp: the key ID")
+    secure.add_argument(
+        "--sequence-file", metavar="FILE", help="sudp: keep the sequence's high-water mark here (survives restarts)"
+    )
+    secure.add_argument("--ca", metavar="FILE", help="tls: trust this CA file instead of the system's")
+    secure.add_argument(
+        "--insecure",
+        action="store_true",
+        help="tls: DO NOT verify the server's certificate or name (testing only; says so on stderr)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -198,7 +222,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     policy = RetryPolicy(initial_timeout=args.initial_timeout, max_timeout=args.max_timeout, max_attempts=args.attempts)
     on_event = _print_event if args.verbose else ignore_event
     try:
-        reply = _call(args.url, args.operation, payload, policy, args.timeout, on_event)
+        protection = _protection(args)
+    except ValueError as error:
+        return usage_error(str(error))
+    try:
+        reply = _call(args.url, args.operation, payload, policy, args.timeout, on_event, protection)
     except ValueError as error:
         return usage_error(str(error))
     except ErrorResult as error:
@@ -216,6 +244,35 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return ExitCode.OK
 
 
+def _protection(args: argparse.Namespace) -> SecureClientKey | ssl.SSLContext | None:
+    """The key (sudp) or TLS context (tls) the flags ask for; ``ValueError`` with one sentence when they do not fit."""
+    scheme = args.url.scheme
+    if scheme != "sudp" and (args.key_file or args.key_id or args.sequence_file):
+        raise ValueError("--key-file, --key-id and --sequence-file go with a sudp:// URL")
+    if scheme != "tls" and (args.ca or args.insecure):
+        raise ValueError("--ca and --insecure go with a tls:// URL")
+    if scheme == "sudp":
+        if args.key_file is None or args.key_id is None:
+            raise ValueError("a sudp:// URL needs --key-file FILE and --key-id N")
+        try:
+            keys = read_key_file(args.key_file)
+        except OSError as error:
+            raise ValueError(f"--key-file {args.key_file}: {error.strerror or error}") from None
+        except KeyFileError as error:
+            raise ValueError(f"--key-file {error}") from None
+        if args.key_id not in keys:
+            raise ValueError(f"--key-file {args.key_file} has no key ID {args.key_id}")
+        return client_key(args.key_id, keys[args.key_id], state_file=args.sequence_file)
+    if scheme == "tls":
+        if args.insecure:
+            print("rrp call: WARNING: --insecure: the server's certificate and name are NOT verified", file=sys.stderr)
+        try:
+            return tls_client_context(cafile=args.ca, verify=not args.insecure)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(f"--ca {args.ca}: {getattr(error, 'strerror', None) or error}") from None
+    return None
+
+
 def _call(
     target: CallTarget,
     operation: int,
@@ -223,16 +280,28 @@ def _call(
     policy: RetryPolicy,
     timeout: float | None,
     on_event: EventObserver,
+    protection: SecureClientKey | ssl.SSLContext | None = None,
 ) -> Reply:
     if target.transport is Transport.UDP:
-        with Client.udp(target.host, target.port, policy=policy, on_event=on_event) as client:
+        if isinstance(protection, SecureClientKey):
+            udp = Client.secure_udp(target.host, target.port, protection, policy=policy, on_event=on_event)
+        else:
+            udp = Client.udp(target.host, target.port, policy=policy, on_event=on_event)
+        with udp as client:
             return client.call(operation, payload, timeout=timeout)
+    tls = protection if isinstance(protection, ssl.SSLContext) else None
+
+    def connect(connect_timeout: float) -> Client:
+        if tls is not None:
+            return Client.tls(target.host, target.port, context=tls, connect_timeout=connect_timeout, on_event=on_event)
+        return Client.tcp(target.host, target.port, connect_timeout=connect_timeout, on_event=on_event)
+
     if timeout is None:
-        with Client.tcp(target.host, target.port, on_event=on_event) as client:
+        with connect(DEFAULT_CONNECT_TIMEOUT) as client:
             return client.call(operation, payload)
     # One deadline for the whole call: what the connect leaves is the reply's.
     deadline = time.monotonic() + timeout
-    with Client.tcp(target.host, target.port, connect_timeout=timeout, on_event=on_event) as client:
+    with connect(timeout) as client:
         return client.call(operation, payload, timeout=max(deadline - time.monotonic(), 0.001))
 
 

@@ -18,14 +18,17 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from rrp_spec.addresses import parse_address
+from rrp_spec.secure_wire import KeyFileError, read_key_file
 
 from .._aio.server import BindError, Server
 from .._sansio.rejectlog import RateLimitedLog
 from .._sansio.setting import DeclaredSetting
 from .._sansio.settings import SETTINGS, ServerSettings
+from ..secure import persisted_sequences
 from .exit_status import ExitCode
 
 #: The port ``rrp serve`` uses when given no address at all.
@@ -108,6 +111,18 @@ def add_parser(subparsers: Any) -> None:
     add = parser.add_argument
     add("--udp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve UDP here (repeatable)")
     add("--tcp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve TCP here (repeatable)")
+    secure = parser.add_argument_group(
+        "secure profiles", "RRP/1-S over UDP and RRP/1 over TLS, each on ports of its own."
+    )
+    secure.add_argument(
+        "--secure-udp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve RRP/1-S here"
+    )
+    secure.add_argument("--key-file", metavar="FILE", help="RRP/1-S keys, one 'KEY_ID SECRET_HEX' per line")
+    secure.add_argument(
+        "--sequence-file",
+        metavar="FILE",
+        help="keep the reply sequence's high-water mark here, so no nonce repeats even if the clock steps back",
+    )
     add_setting_flags(parser)
     add("-v", "--verbose", action="store_true", help="log every rejected input (still rate-limited)")
     parser.set_defaults(run=run)
@@ -155,20 +170,57 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for problem in problems:
             print(f"rrp serve: {problem}", file=sys.stderr)
         return _USAGE
+    try:
+        secure = _secure_options(args)
+    except ValueError as error:
+        print(f"rrp serve: {error}", file=sys.stderr)
+        return _USAGE
     udp, tcp = list(args.udp), list(args.tcp)
-    if not udp and not tcp:
+    if not udp and not tcp and not secure.udp:
         udp = tcp = [(DEFAULT_HOST, DEFAULT_PORT)]
     _raise_descriptor_limit()
-    return _run_loop(lambda: _serve(settings, udp, tcp, verbose=args.verbose))
+    return _run_loop(lambda: _serve(settings, udp, tcp, secure, verbose=args.verbose))
+
+
+@dataclass(frozen=True, slots=True)
+class _Secure:
+    udp: list[tuple[str, int]] = field(default_factory=list)
+    keys: dict[int, bytes] = field(default_factory=dict)
+    sequence_file: str | None = None
+
+
+def _secure_options(args: argparse.Namespace) -> _Secure:
+    """The secure profiles the flags ask for; ``ValueError`` with one sentence when they do not add up."""
+    if not args.secure_udp:
+        if args.key_file is not None or args.sequence_file is not None:
+            raise ValueError("--key-file and --sequence-file go with --secure-udp HOST:PORT")
+        return _Secure()
+    if args.key_file is None:
+        raise ValueError("--secure-udp needs --key-file FILE (one 'KEY_ID SECRET_HEX' per line)")
+    try:
+        keys = read_key_file(args.key_file)
+    except OSError as error:
+        raise ValueError(f"--key-file {args.key_file}: {error.strerror or error}") from None
+    except KeyFileError as error:
+        raise ValueError(f"--key-file {error}") from None
+    if not keys:
+        raise ValueError(f"--key-file {args.key_file} holds no key")
+    return _Secure(list(args.secure_udp), keys, args.sequence_file)
 
 
 async def _serve(
-    settings: ServerSettings, udp: list[tuple[str, int]], tcp: list[tuple[str, int]], *, verbose: bool
+    settings: ServerSettings,
+    udp: list[tuple[str, int]],
+    tcp: list[tuple[str, int]],
+    secure: _Secure,
+    *,
+    verbose: bool,
 ) -> int:
     log = RateLimitedLog(_stderr, max_per_second=1000 if verbose else 20)
-    server = Server(settings, log=log)
+    sequences = persisted_sequences(secure.sequence_file) if secure.udp else None
+    server = Server(settings, log=log, keys=secure.keys, sequences=sequences)
     try:
-        endpoints = await server.start(udp=udp, tcp=tcp)
+        endpoints = await server.start(udp=udp, tcp=tcp, secure_udp=secure.udp)
     except BindError as error:
         print(f"rrp serve: {error}", file=sys.stderr)
         return _USAGE
