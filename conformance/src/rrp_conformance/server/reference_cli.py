@@ -13,24 +13,27 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import selectors
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from rrp_spec.addresses import format_address
 
 from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, options_from_args
-from .env import DEFAULT_ALT_ADDRESS, Address, ServerClaims, ServerEnv, parse_listening_address
+from .env import DEFAULT_ALT_ADDRESS, Address, SecureTarget, ServerClaims, ServerEnv, parse_listening_address
 from .suite import grade_server
 
 #: Seconds to wait for the reference to print its listening lines.
 STARTUP_TIMEOUT = 10.0
-_LISTENING = re.compile(r"^listening (udp|tcp) (\S+)\s*$")
+_LISTENING = re.compile(r"^listening (udp|tcp|sudp|tls) (\S+)\s*$")
 
 
 #: The reference server's settings for a graded run, where they differ from its defaults: short timeouts so the
@@ -58,6 +61,8 @@ class ReferencePlan:
     command: list[str]
     #: The claims, read from the very settings object the command line was derived from.
     claims: ServerClaims
+    #: The listening lines to wait for, one per profile started.
+    profiles: tuple[str, ...] = ("udp", "tcp")
 
 
 def reference_plan() -> ReferencePlan:
@@ -117,14 +122,14 @@ def _port_free_on(first: str, second: str) -> int | None:
         return port
 
 
-def _read_listening(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Address]:
-    """Read stdout until both listening lines arrived; ``UsageError`` if the reference dies or stays silent."""
+def _read_listening(process: subprocess.Popen[bytes], timeout: float, count: int) -> dict[str, Address]:
+    """Read stdout until ``count`` listening lines arrived; ``UsageError`` if the reference dies or stays silent."""
     assert process.stdout is not None
     found: dict[str, Address] = {}
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
-        while len(found) < 2:
+        while len(found) < count:
             left = deadline - time.monotonic()
             if left <= 0 or not selector.select(left):
                 raise UsageError(f"the reference server printed no listening lines within {timeout:g} s")
@@ -148,10 +153,42 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+#: The key ID the reference's RRP/1-S port is graded with.
+REFERENCE_KEY_ID = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SecureProfiles:
+    """The secure profiles a reference run serves: the flags that start them, and what the suite holds for them."""
+
+    #: ``rrp serve`` flags.
+    arguments: list[str]
+    #: The RRP/1-S master secret of :data:`REFERENCE_KEY_ID`.
+    secret: bytes
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> SecureProfiles:
+        """Fresh keys for one run, written under ``directory`` (a throwaway secret, never reused)."""
+        secret = secrets.token_bytes(32)
+        key_file = directory / "keys.txt"
+        key_file.write_text(f"{REFERENCE_KEY_ID} {secret.hex()}\n")
+        key_file.chmod(0o600)
+        return cls(["--secure-udp", "127.0.0.1:0", "--key-file", str(key_file)], secret)
+
+    def targets(self, listening: dict[str, Address]) -> SecureTarget:
+        """The RRP/1-S target, once the reference has said where it listens."""
+        return SecureTarget.with_secret(listening["sudp"], REFERENCE_KEY_ID, self.secret)
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Start, grade and stop the reference server."""
+    with tempfile.TemporaryDirectory(prefix="rrp-reference-") as directory:
+        return _run(args, SecureProfiles.in_directory(Path(directory)))
+
+
+def _run(args: argparse.Namespace, secure: SecureProfiles) -> int:
     plan = reference_plan()
-    command = plan.command
+    command = [*plan.command, *secure.arguments]
     report_dir = args.report_dir or DEFAULT_REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
     log_path = report_dir / "reference-server.log"
@@ -169,8 +206,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             env=environment,
         )
     try:
-        listening = _read_listening(process, STARTUP_TIMEOUT)
-        env = ServerEnv(listening["udp"], listening["tcp"], plan.claims, DEFAULT_ALT_ADDRESS)
+        listening = _read_listening(process, STARTUP_TIMEOUT, count=len(plan.profiles) + 1)
+        env = ServerEnv(
+            listening["udp"], listening["tcp"], plan.claims, DEFAULT_ALT_ADDRESS, secure=secure.targets(listening)
+        )
         report = grade_server(env, options_from_args(args))
         if process.poll() is not None:
             print(f"the reference server exited during the run with status {process.returncode}", file=sys.stderr)

@@ -85,17 +85,20 @@ def probe_tls(target: TlsTarget, timeout: float) -> str | None:
 
 
 def probe_secure_udp(target: SecureTarget, timeout: float, attempts: int) -> str | None:
-    """A sealed ECHO to the secure UDP port; ``None`` when a reply opens as its answer with the payload back."""
+    """A sealed ECHO to the secure UDP port; ``None`` when an RRP/1-S reply under the suite's key ID comes back.
+
+    Whether the reply opens, is bound to its request and echoes the payload is for the checks to judge: the probe
+    only tells a live RRP/1-S server from a dead port, a wrong key (a correct server stays silent) or another
+    protocol.
+    """
     import os
     import socket
 
-    from rrp_spec import HEADER_SIZE
-    from rrp_spec.secure_wire import SECURE_HEADER_SIZE, Dropped
+    from rrp_spec.secure_wire import Dropped, parse_clear_header
 
     from .net import echo_request
 
-    payload = os.urandom(8)
-    message, _ = echo_request(payload)
+    message, _ = echo_request(os.urandom(8))
     sealed = target.seal(message)
     family = socket.AF_INET6 if ":" in target.address[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -106,11 +109,13 @@ def probe_secure_udp(target: SecureTarget, timeout: float, attempts: int) -> str
                 reply = sock.recv(65536)
             except TimeoutError:
                 continue
+            except OSError as error:
+                return f"cannot reach the secure UDP port: {error.strerror or error}"
             try:
-                inner = target.context.open_reply(reply, sealed[:SECURE_HEADER_SIZE])
+                header = parse_clear_header(reply)
             except Dropped as dropped:
-                return f"the reply to a sealed ECHO does not open under key {target.key_id}: {dropped}"
-            if inner[HEADER_SIZE:] != payload:
-                return "the reply to a sealed ECHO does not carry the payload back"
+                return f"this does not look like an RRP/1-S server: its answer to a sealed ECHO is {dropped}"
+            if not header.is_reply or header.key_id != target.key_id:
+                return f"this does not look like an RRP/1-S server: it answered with key ID {header.key_id}"
             return None
-    return f"no reply to a sealed ECHO in {attempts} attempts (wrong key, or no RRP/1-S server there)"
+    return f"no answer to a sealed ECHO in {attempts} attempts (a wrong --psk-id or key, or no RRP/1-S server there)"

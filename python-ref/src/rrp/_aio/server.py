@@ -56,6 +56,8 @@ class Endpoint:
     transport: Transport
     host: str
     port: int
+    #: The profile served when it is not plain RRP/1 over ``transport``: ``sudp`` (RRP/1-S) or ``tls``.
+    profile: str | None = None
 
     @property
     def address(self) -> str:
@@ -63,7 +65,7 @@ class Endpoint:
         return format_address((self.host, self.port))
 
     def __str__(self) -> str:
-        return f"{self.transport} {self.address}"
+        return f"{self.profile or self.transport} {self.address}"
 
 
 def _stderr(line: str) -> None:
@@ -177,7 +179,7 @@ class Server:
                 started.append(_endpoint(Transport.UDP, sock))
             for host, port in secure_udp:
                 sock = bind_socket(Transport.UDP, host, port)
-                started.append(_endpoint(Transport.UDP, sock))
+                started.append(_endpoint(Transport.UDP, sock, "sudp"))
                 await self._start_secure_udp(sock)
             for host, port in tcp:
                 sock = bind_socket(Transport.TCP, host, port)
@@ -290,6 +292,6 @@ class Server:
         self._tcp.clear()
 
 
-def _endpoint(transport: Transport, sock: socket.socket) -> Endpoint:
+def _endpoint(transport: Transport, sock: socket.socket, profile: str | None = None) -> Endpoint:
     name = sock.getsockname()
-    return Endpoint(transport, str(name[0]), int(name[1]))
+    return Endpoint(transport, str(name[0]), int(name[1]), profile)

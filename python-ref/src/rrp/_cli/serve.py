@@ -5,6 +5,7 @@ script can start it on port 0 and read the ports::
 
     listening udp 127.0.0.1:7373
     listening tcp [::1]:40123
+    listening sudp 127.0.0.1:7374
 
 Log lines (rejected input, rate-limited) and the counters printed at shutdown go
 to stderr. A bad flag or address is one sentence on stderr and exit status 2.
@@ -106,7 +107,7 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="run the reference server",
         description="Serve RRP/1 over UDP and TCP until SIGTERM or SIGINT. With no --udp/--tcp, serve both on "
-        f"{DEFAULT_HOST}:{DEFAULT_PORT}. Prints 'listening udp|tcp HOST:PORT' per socket once bound.",
+        f"{DEFAULT_HOST}:{DEFAULT_PORT}. Prints 'listening udp|tcp|sudp HOST:PORT' per socket once bound.",
     )
     add = parser.add_argument
     add("--udp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve UDP here (repeatable)")
