@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .client.checks import CLIENT_CHECKS
+from .client.checks_secure import SECURE_CLIENT_CHECKS
 from .registry import Registry
 from .server.suite import SERVER_CHECKS
 
+#: Every client check in run order: plain RRP/1, then the secure profiles.
+ALL_CLIENT_CHECKS = Registry.joined(CLIENT_CHECKS, SECURE_CLIENT_CHECKS)
 #: Suite name -> its checks, in run order.
-SUITES: Mapping[str, Registry[Any]] = {"server": SERVER_CHECKS, "client": CLIENT_CHECKS}
+SUITES: Mapping[str, Registry[Any]] = {"server": SERVER_CHECKS, "client": ALL_CLIENT_CHECKS}

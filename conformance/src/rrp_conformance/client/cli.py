@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from rrp_spec import DEFAULT_REPLY_TIMEOUT, DEFAULT_RETRY_POLICY, HEADER_SIZE, RetryPolicy, Side, Transport
 
+from ..catalogue import ALL_CLIENT_CHECKS
 from ..context import CheckContext, Timing
 from ..coverage import requirements_for
 from ..registry import Check
 from ..runner import Probe
 from ..suite import UsageError, add_common_arguments, options_from_args, positive_float, positive_int, run_suite
 from .calls import call_over_tcp, call_over_udp
-from .checks import CLIENT_CHECKS
 from .environment import ClientClaims, ClientEnv
 from .forged import genuine_reply
 from .hostile_udp import Send
 from .runner import ClientNotRunnable
+from .secure_material import SecureMaterial
 from .template import PLACEHOLDERS, CommandTemplate, TemplateError
 
 
@@ -69,6 +71,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the deadline passed as {timeout}: TCP checks hold the client to it; UDP calls get at least the "
         f"schedule's worst case (default {DEFAULT_REPLY_TIMEOUT:g})",
     )
+    secure = parser.add_argument_group("the secure profiles (their checks are SKIPPED when not given)")
+    secure.add_argument(
+        "--tls-command",
+        metavar="TEMPLATE",
+        help="the command for an RRP/1-over-TLS call ({url} is tls://localhost:PORT; trust {ca})",
+    )
+    secure.add_argument(
+        "--sudp-command",
+        metavar="TEMPLATE",
+        help="the command for an RRP/1-S call ({url} is sudp://HOST:PORT; the key is {key_id} in {key_file})",
+    )
     add_common_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -84,7 +97,21 @@ def environment_from_args(args: argparse.Namespace) -> ClientEnv:
             f"--max-timeout ({args.max_timeout:g} s) must be at least --initial-timeout ({args.initial_timeout:g} s)"
         )
     retry = RetryPolicy(initial_timeout=args.initial_timeout, max_timeout=args.max_timeout, max_attempts=args.attempts)
-    return ClientEnv(template, ClientClaims(retry, args.timeout))
+    return ClientEnv(
+        template,
+        ClientClaims(retry, args.timeout),
+        tls_template=_optional_template(args.tls_command, "--tls-command"),
+        sudp_template=_optional_template(args.sudp_command, "--sudp-command"),
+    )
+
+
+def _optional_template(text: str | None, flag: str) -> CommandTemplate | None:
+    if text is None:
+        return None
+    try:
+        return CommandTemplate.parse(text)
+    except TemplateError as error:
+        raise UsageError(f"{flag}: {error}") from None
 
 
 def _startable_probe(env: ClientEnv, timing: Timing, transport: Transport) -> Probe:
@@ -107,8 +134,21 @@ def _startable_probe(env: ClientEnv, timing: Timing, transport: Transport) -> Pr
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Carry out ``rrp-conformance client``; returns the exit status."""
     env = environment_from_args(args)
+    if env.tls_template is None and env.sudp_template is None:
+        return _run(args, env)
+    try:
+        material = SecureMaterial.create()
+    except ImportError:
+        raise UsageError("grading the secure profiles needs trustme: pip install 'rrp-conformance[secure]'") from None
+    try:
+        return _run(args, dataclasses.replace(env, secure=material))
+    finally:
+        material.remove()
+
+
+def _run(args: argparse.Namespace, env: ClientEnv) -> int:
     options = options_from_args(args)
-    checks: list[Check[ClientEnv]] = list(CLIENT_CHECKS)
+    checks: list[Check[ClientEnv]] = list(ALL_CLIENT_CHECKS)
     timing = Timing(scale=options.timeout_scale)
     probes = {
         str(t): _startable_probe(env, timing, t)
@@ -128,7 +168,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         env=env,
         options=options,
         probes=probes,
-        unavailable={},
+        unavailable={
+            profile: f"not graded: no --{profile}-command"
+            for profile, template in (("tls", env.tls_template), ("sudp", env.sudp_template))
+            if template is None
+        },
         target=target,
         graded=requirements_for((Side.CLIENT, Side.BOTH)),
         death_requirement=None,

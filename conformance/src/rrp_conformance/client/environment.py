@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from rrp_spec import DEFAULT_RETRY_POLICY, RetryPolicy
 
 from .request_ids import DEFAULT_SAMPLES
+from .secure_material import SecureMaterial
 from .template import CommandTemplate
 
 #: Seconds added to every hard limit on a client run, for its process to start (an interpreter, a JVM).
@@ -53,3 +54,8 @@ class ClientEnv:
     #: Transport -> why the client failed a plain exchange over it, filled by the first check on each transport.
     #: Later checks on that transport are skipped with this reason instead of failing for it again.
     broken_transports: dict[str, str] = field(default_factory=dict)
+    #: The commands for the secure profiles' calls (``--tls-command``, ``--sudp-command``), when graded.
+    tls_template: CommandTemplate | None = None
+    sudp_template: CommandTemplate | None = None
+    #: The certificates and key those calls use, made for the run.
+    secure: SecureMaterial | None = None

@@ -15,10 +15,14 @@ cannot inject commands and need no quoting. Placeholders:
 ``{attempts}``       the claimed number of UDP attempts
 ``{initial_timeout}`` the claimed first UDP timeout, seconds
 ``{max_timeout}``    the claimed cap on a UDP timeout, seconds
+``{ca}``             secure profiles: the CA file to trust (``tls://`` calls)
+``{key_file}``       secure profiles: the RRP/1-S key file (``sudp://`` calls)
+``{key_id}``         secure profiles: the key ID in it
 ==================== ===========================================================
 
-The last three let a template pass the claimed retry settings to the client, so
-that what the suite verifies is what the client was told to do.
+The retry placeholders let a template pass the claimed retry settings to the client, so
+that what the suite verifies is what the client was told to do. The secure ones are
+empty in plain calls; ``{url}`` then starts ``tls://`` or ``sudp://``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ PLACEHOLDERS: frozenset[str] = frozenset(
         "attempts",
         "initial_timeout",
         "max_timeout",
+        "ca",
+        "key_file",
+        "key_id",
     }
 )
 
@@ -65,11 +72,18 @@ class CallParameters:
     timeout: float
     #: The claimed retry schedule (filled into ``{attempts}``, ``{initial_timeout}``, ``{max_timeout}``).
     retry: RetryPolicy
+    #: ``tls`` or ``sudp`` for a call of a secure profile; ``None`` for plain RRP/1 over ``transport``.
+    profile: str | None = None
+    #: The CA file (``tls``), the key file and key ID (``sudp``).
+    ca: str = ""
+    key_file: str = ""
+    key_id: str = ""
 
     @property
     def url(self) -> str:
-        """``udp://127.0.0.1:4000``; IPv6 hosts in brackets."""
-        return format_url(self.transport, (self.host, self.port))
+        """``udp://127.0.0.1:4000`` (``tls://``, ``sudp://`` for the secure profiles); IPv6 hosts in brackets."""
+        plain = format_url(self.transport, (self.host, self.port))
+        return plain if self.profile is None else f"{self.profile}://{plain.split('://', 1)[1]}"
 
     def fields(self) -> dict[str, str]:
         """The value of every placeholder."""
@@ -84,6 +98,9 @@ class CallParameters:
             "attempts": str(self.retry.max_attempts),
             "initial_timeout": _seconds(self.retry.initial_timeout),
             "max_timeout": _seconds(self.retry.max_timeout),
+            "ca": self.ca,
+            "key_file": self.key_file,
+            "key_id": self.key_id,
         }
 
 
