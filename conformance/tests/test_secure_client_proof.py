@@ -72,7 +72,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, 
 def test_a_correct_secure_client_passes_every_secure_check(name: str, runs: dict[str, Any]) -> None:
     status, output, checks = runs[name]
     graded = [c for c in checks if c["name"].startswith(("tls/", "sudp/"))]
-    assert len(graded) == 11 and all(c["outcome"] == "PASS" for c in graded), output
+    assert len(graded) == 12 and all(c["outcome"] == "PASS" for c in graded), output
     assert status == 0, output
 
 
@@ -90,4 +90,4 @@ def test_each_flaw_fails_exactly_its_checks(name: str, runs: dict[str, Any]) -> 
 def test_the_secure_runs_cover_every_secure_client_requirement(runs: dict[str, Any]) -> None:
     _, output, checks = runs["correct"]
     covered = {r for c in checks if c["outcome"] == "PASS" for r in c["requirements"]}
-    assert {"TLS-CLI-1", "SUDP-CLI-1", "SUDP-CLI-2"} <= covered, output
+    assert {"TLS-CLI-1", "SUDP-1", "SUDP-2", "SUDP-CLI-1", "SUDP-CLI-2"} <= covered, output

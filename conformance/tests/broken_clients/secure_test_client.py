@@ -52,6 +52,9 @@ FLAWS: dict[str, Flaw] = {
     "tls-allows-1.2": _flaw("TLS: TLS 1.2 accepted", "tls/old-version", fails="TLS-CLI-1"),
     "tls-no-alpn": _flaw("TLS: no ALPN offered", "tls/verified-server", fails="TLS-CLI-1"),
     "sudp-accepts-plain": _flaw("RRP/1-S: a plain RRP/1 reply accepted", "sudp/plain-reply", fails="SUDP-CLI-1"),
+    "sudp-fixed-sequence": _flaw(
+        "RRP/1-S: every run starts its sequence at 1", "sudp/rising-sequences", fails="SUDP-2"
+    ),
     "sudp-reseals": _flaw("RRP/1-S: every retransmission sealed anew", "sudp/retransmission", fails="SUDP-CLI-2"),
     "sudp-aborts-on-forgery": _flaw(
         "RRP/1-S: gives up at the first reply that does not open",
@@ -94,7 +97,7 @@ def _sudp(host: str, port: int, request: bytes, args: argparse.Namespace) -> byt
 
     def seal() -> bytes:
         nonlocal last
-        last = max(sequence_at(time.time()), last + 1)
+        last = last + 1 if args.flaw == "sudp-fixed-sequence" else max(sequence_at(time.time()), last + 1)
         return context.seal_request(last, request)
 
     sealed = seal()

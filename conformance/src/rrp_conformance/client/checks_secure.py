@@ -8,6 +8,7 @@ the same sealed bytes (SUDP-CLI-2). They run when ``--tls-command`` and ``--sudp
 
 from __future__ import annotations
 
+import itertools
 import ssl
 import time
 from typing import TYPE_CHECKING
@@ -310,3 +311,31 @@ def sudp_retransmission(ctx: Ctx) -> None:
         "the same sealed bytes again",
         "resealed (another sequence or ciphertext)",
     )
+
+
+#: Calls whose request sequences are compared.
+SEQUENCE_CALLS = 3
+
+
+@SECURE_CLIENT_CHECKS.check(
+    "sudp/rising-sequences",
+    f"Across {SEQUENCE_CALLS} calls (each a new run of the client), every request's sequence is above the last one",
+    requirements=("SUDP-2",),
+)
+def sudp_rising_sequences(ctx: Ctx) -> None:
+    sequences: list[int] = []
+
+    def behaviour(_: int, d: Datagram) -> list[Send]:
+        request = _opened(ctx, d.data)
+        if request is None or len(request) < HEADER_SIZE:
+            return []
+        sequences.append(parse_clear_header(d.data).sequence)
+        return [Send(_genuine(ctx, d.data, request), note="genuine protected reply")]
+
+    for _ in range(SEQUENCE_CALLS):
+        run, _, payload = call_over_sudp(ctx, behaviour)
+        if not (run.succeeded and run.reply_hex == payload.hex()):
+            ctx.skip(f"the client did not complete a plain RRP/1-S call: {_printed(run)}")
+    rising = all(later > earlier for earlier, later in itertools.pairwise(sequences))
+    shown = ", ".join(str(s) for s in sequences)
+    ctx.expect(rising, "SUDP-2", "strictly rising sequences, run after run", shown)
