@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import trustme
 
-from rrp import Client, ConnectionFailed, GaveUp, Server, ServerSettings
-from rrp.secure import client_key
-from rrp_spec import Op, RetryPolicy, pack_request
+from rrp import Client, ConnectionFailed, ErrorResult, GaveUp, Server, ServerSettings
+from rrp.secure import client_key, tls_client_context
+from rrp_spec import Op, Result, RetryPolicy, pack_request
 from rrp_spec.secure import SecureContext
 from rrp_spec.secure_wire import SECURE_HEADER_SIZE, sequence_at
 
@@ -109,3 +112,107 @@ def test_plain_clients_cannot_reach_the_secure_port(secure_udp: int) -> None:
     policy = RetryPolicy(initial_timeout=0.1, max_timeout=0.1, max_attempts=1)
     with Client.udp("127.0.0.1", secure_udp, policy=policy) as client, pytest.raises((GaveUp, ConnectionFailed)):
         client.call(Op.NOOP)
+
+
+# --- RRP/1 over TLS -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def _server_context(ca: trustme.CA, name: str = "localhost", client_ca: trustme.CA | None = None) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(name, "127.0.0.1").configure_cert(context)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.set_alpn_protocols(["rrp/1"])
+    if client_ca is not None:
+        client_ca.configure_trust(context)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _client_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = tls_client_context()
+    ca.configure_trust(context)
+    return context
+
+
+@contextlib.contextmanager
+def _tls_server(context: ssl.SSLContext, settings: ServerSettings | None = None) -> Iterator[int]:
+    with _Served(Server(settings or ServerSettings(), tls=context), tls=[("127.0.0.1", 0)]) as served:
+        yield served.ports[0]
+
+
+def test_a_tls_client_is_served_over_tls_1_3_with_alpn(ca: trustme.CA) -> None:
+    """TLS-SRV-1 and TLS-CLI-1: a verified TLS 1.3 connection, ALPN rrp/1, RRP/1 inside unchanged."""
+    with _tls_server(_server_context(ca)) as port, Client.tls("localhost", port, context=_client_context(ca)) as client:
+        assert client.call(Op.ECHO, b"over tls").payload == b"over tls"
+        assert int.from_bytes(client.call(Op.INCREMENT).payload, "big") >= 1
+
+
+def test_the_tls_port_answers_no_plaintext_and_no_other_protocol(ca: trustme.CA) -> None:
+    """TLS-SRV-2 and TLS-SRV-1: a plain RRP/1 request gets no RRP/1 reply; a client without ALPN rrp/1 is closed."""
+    with _tls_server(_server_context(ca)) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
+            plain.sendall(pack_request(Op.ECHO, 7, b"in clear"))
+            answer = b""
+            with contextlib.suppress(OSError):
+                while chunk := plain.recv(4096):
+                    answer += chunk
+        assert not answer.startswith(b"RR")
+        other = ssl.create_default_context()
+        ca.configure_trust(other)
+        other.set_alpn_protocols(["h2"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            try:
+                tls = other.wrap_socket(raw, server_hostname="localhost")
+            except (ssl.SSLError, OSError):
+                return  # refused in the handshake: also correct
+            with tls, contextlib.suppress(OSError, ssl.SSLError):  # reset: also correct
+                tls.sendall(pack_request(Op.ECHO, 8, b"h2?"))
+                assert tls.recv(4096) == b""
+
+
+def test_a_handshake_holds_a_slot_and_the_request_deadline_ends_it(ca: trustme.CA) -> None:
+    """TLS-SRV-3: silent connections fill the per-source limit until the deadline resets them; then TLS serves."""
+    settings = ServerSettings(max_connections_per_source=2, request_deadline=3.0)
+    with _tls_server(_server_context(ca), settings) as port:
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        # Over the limit: refused outright, or let through the handshake only to be answered BUSY.
+        context = _client_context(ca)
+        with (
+            pytest.raises((ConnectionFailed, ErrorResult)) as refused,
+            Client.tls("127.0.0.1", port, context=context, connect_timeout=2) as client,
+        ):
+            client.call(Op.NOOP)
+        if isinstance(refused.value, ErrorResult):
+            assert refused.value.result == Result.BUSY
+        for sock in silent:
+            with contextlib.suppress(OSError):
+                assert sock.recv(1) == b""  # reset or closed within the deadline
+            sock.close()
+        with Client.tls("localhost", port, context=_client_context(ca)) as client:
+            assert client.call(Op.NOOP).ok
+
+
+def test_mutual_tls_admits_only_clients_with_a_certificate_from_its_ca(ca: trustme.CA) -> None:
+    """TLS-SRV-4: with a client CA, a client without a certificate is refused, one with a certificate is served."""
+    client_ca = trustme.CA()
+    with _tls_server(_server_context(ca, client_ca=client_ca)) as port:
+        anonymous = _client_context(ca)
+        with pytest.raises(ConnectionFailed), Client.tls("localhost", port, context=anonymous) as client:
+            client.call(Op.NOOP)
+        known = _client_context(ca)
+        client_ca.issue_cert("client.example").configure_cert(known)
+        with Client.tls("localhost", port, context=known) as client:
+            assert client.call(Op.NOOP).ok
+
+
+@pytest.mark.parametrize("problem", ["wrong host", "untrusted CA"])
+def test_the_client_refuses_a_server_it_cannot_verify_and_says_why(ca: trustme.CA, problem: str) -> None:
+    """TLS-CLI-1: a certificate for another name, or from a CA the client does not trust, ends the connection."""
+    name, trusted = ("other.invalid", ca) if problem == "wrong host" else ("localhost", trustme.CA())
+    with _tls_server(_server_context(ca, name=name)) as port, pytest.raises(ConnectionFailed, match="not trusted"):
+        Client.tls("localhost", port, context=_client_context(trusted))

@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,7 @@ from .._sansio.tcp_server import TcpServerCore
 from .._sansio.udp_core import UdpServerCore
 from .secure_udp_endpoint import SecureUdpEndpoint
 from .tcp_protocol import TcpConnectionProtocol
+from .tls_acceptor import TlsAcceptor
 from .udp_endpoint import UdpEndpoint
 
 #: TCP accept backlog.
@@ -113,10 +115,12 @@ class Server:
         log: RateLimitedLog | None = None,
         keys: Mapping[int, bytes] | None = None,
         sequences: SequenceSource | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """``keys`` (key ID to master secret) enable RRP/1-S on the ``secure_udp`` addresses given to
         :meth:`start`; ``sequences`` is the server's reply sequence source (by default from the wall clock
-        alone; give :func:`rrp.secure.persisted_sequences` to survive a clock stepping back, SUDP-2)."""
+        alone; give :func:`rrp.secure.persisted_sequences` to survive a clock stepping back, SUDP-2). ``tls`` (from
+        :func:`rrp.secure.tls_server_context`) enables RRP/1 over TLS on the ``tls`` addresses."""
         self.settings = settings = settings or ServerSettings()
         #: The operations served; register application handlers here or with :meth:`register`.
         self.dispatcher = dispatcher or Dispatcher()
@@ -130,6 +134,7 @@ class Server:
         self._keys = dict(keys or {})
         self._sequences = sequences or SequenceSource()
         self._secure_udp: list[SecureUdpEndpoint] = []
+        self._tls_context = tls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: list[UdpEndpoint] = []
         self._tcp: list[asyncio.Server] = []
@@ -162,10 +167,12 @@ class Server:
         udp: Iterable[tuple[str, int]] = (),
         tcp: Iterable[tuple[str, int]] = (),
         secure_udp: Iterable[tuple[str, int]] = (),
+        tls: Iterable[tuple[str, int]] = (),
     ) -> list[Endpoint]:
         """Bind and start serving every address given; returns the endpoints actually bound.
 
-        ``secure_udp`` addresses serve RRP/1-S only (never plain RRP/1, SUDP-SRV-1) with the server's keys.
+        ``secure_udp`` addresses serve RRP/1-S only (never plain RRP/1, SUDP-SRV-1) with the server's keys;
+        ``tls`` addresses serve RRP/1 over TLS only (no plaintext fallback, TLS-SRV-2).
         """
         self._loop = loop = asyncio.get_running_loop()
         self._drained = asyncio.Event()
@@ -186,6 +193,13 @@ class Server:
                 tcp_server = await loop.create_server(self._new_connection, sock=sock, backlog=BACKLOG)
                 self._tcp.append(tcp_server)
                 started.append(_endpoint(Transport.TCP, sock))
+            for host, port in tls:
+                if self._tls_context is None:
+                    raise ValueError("serving RRP/1 over TLS needs a certificate (Server(tls=...))")
+                sock = bind_socket(Transport.TCP, host, port)
+                tls_server = await loop.create_server(self._new_tls_connection, sock=sock, backlog=BACKLOG)
+                self._tcp.append(tls_server)
+                started.append(_endpoint(Transport.TCP, sock, "tls"))
         except BaseException:
             await self._close_sockets()
             raise
@@ -232,9 +246,7 @@ class Server:
 
     def _carry_out(self, call: CallRequested, answer: Answer) -> None:
         """Have the application's async handler carry ``call`` out, tracked so that shutdown can wait for it."""
-        task = self.loop.create_task(self._run_call(call, answer))
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._track(self._run_call(call, answer))
 
     async def _run_call(self, call: CallRequested, answer: Answer) -> None:
         try:
@@ -248,6 +260,18 @@ class Server:
         return TcpConnectionProtocol(
             self.loop, self.tcp_core, self._observe, self._carry_out, self._connection_opened, self._connection_closed
         )
+
+    def _new_tls_connection(self) -> TlsAcceptor:
+        assert self._tls_context is not None
+        return TlsAcceptor(
+            self.loop, self.tcp_core, self._tls_context, self._new_connection(), self._observe, self._track
+        )
+
+    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` as a task that shutdown waits for (or cancels after its grace period)."""
+        task = self.loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     def _connection_opened(self, connection: TcpConnectionProtocol) -> None:
         self._connections.add(connection)

@@ -28,6 +28,18 @@ from .tcp_socket import kernel_unacked, reset
 ConnectionHook = Callable[["TcpConnectionProtocol"], None]
 
 
+def admit(
+    transport: asyncio.Transport, server_core: TcpServerCore, observe: Observe, now: float
+) -> TcpConnection | None:
+    """The core of a just-accepted connection, or ``None`` after resetting one the limits refuse."""
+    peer = transport.get_extra_info("peername")
+    core = server_core.accept(str(peer[0]), int(peer[1]), now)
+    if core is None:
+        observe(server_core.take_events())
+        reset(transport)
+    return core
+
+
 class TcpConnectionProtocol(asyncio.Protocol):
     """One accepted connection: the asyncio side of a :class:`TcpConnection`."""
 
@@ -51,33 +63,53 @@ class TcpConnectionProtocol(asyncio.Protocol):
         self._ending: Ending | None = None  # what was last done about the core's ending
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = 0.0
+        # Bytes (b"" for EOF) that arrived between a TLS handshake and adopt(): kept, not judged, until then.
+        self._held: list[bytes] | None = None
+        self._tls = False  # TLS has no half-close: the transport closes itself after EOF, whatever we answer
 
     # --- asyncio callbacks: facts in ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A cast, not an isinstance check: uvloop's TCP transport is not an asyncio.Transport subclass.
-        self._transport = transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        core = self._server_core.accept(str(peer[0]), int(peer[1]), self._loop.time())
-        if core is None:
-            self._observe(self._server_core.take_events())
-            reset(transport)
-            return
+        transport = cast(asyncio.Transport, transport)
+        core = admit(transport, self._server_core, self._observe, self._loop.time())
+        if core is not None:
+            self.adopt(transport, core)
+
+    def hold(self, core: TcpConnection) -> None:
+        """Take ``core``'s connection before its TLS handshake; bytes that arrive are kept until :meth:`adopt`."""
         self._core = core
+        self._held = []
+        self._tls = True
+
+    def adopt(self, transport: asyncio.Transport, core: TcpConnection) -> None:
+        """Serve ``core``'s connection over ``transport``: at once for plain TCP, after the handshake for TLS."""
+        self._transport = transport
+        self._core = core
+        held, self._held = self._held or [], None
         transport.set_write_buffer_limits(high=self._server_core.settings.max_buffered_reply_bytes)
         self._opened(self)
+        now = self._loop.time()
+        for data in held:
+            core.receive_data(data, now)
         self._sync(core)
 
     def data_received(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+            return
         if self._core is not None:
             self._core.receive_data(data, self._loop.time())
             self._sync(self._core)
 
     def eof_received(self) -> bool:
+        if self._held is not None:
+            self._held.append(b"")
+            return False  # TLS ignores the answer; a held connection has no transport to keep open yet
         if self._core is not None:
             self._core.receive_data(b"", self._loop.time())
             self._sync(self._core)
-        return True  # the core says when to close (a handler may still be answering)
+        return not self._tls  # the core says when to close (a handler may still be answering)
 
     def pause_writing(self) -> None:
         # Only ever called from inside transport.write() in _sync, which then applies `reading`.

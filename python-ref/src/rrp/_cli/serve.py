@@ -6,6 +6,7 @@ script can start it on port 0 and read the ports::
     listening udp 127.0.0.1:7373
     listening tcp [::1]:40123
     listening sudp 127.0.0.1:7374
+    listening tls 127.0.0.1:7374
 
 Log lines (rejected input, rate-limited) and the counters printed at shutdown go
 to stderr. A bad flag or address is one sentence on stderr and exit status 2.
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from .._aio.server import BindError, Server
 from .._sansio.rejectlog import RateLimitedLog
 from .._sansio.setting import DeclaredSetting
 from .._sansio.settings import SETTINGS, ServerSettings
-from ..secure import persisted_sequences
+from ..secure import persisted_sequences, tls_server_context
 from .exit_status import ExitCode
 
 #: The port ``rrp serve`` uses when given no address at all.
@@ -107,7 +109,7 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="run the reference server",
         description="Serve RRP/1 over UDP and TCP until SIGTERM or SIGINT. With no --udp/--tcp, serve both on "
-        f"{DEFAULT_HOST}:{DEFAULT_PORT}. Prints 'listening udp|tcp|sudp HOST:PORT' per socket once bound.",
+        f"{DEFAULT_HOST}:{DEFAULT_PORT}. Prints 'listening udp|tcp|sudp|tls HOST:PORT' per socket once bound.",
     )
     add = parser.add_argument
     add("--udp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve UDP here (repeatable)")
@@ -119,6 +121,14 @@ def add_parser(subparsers: Any) -> None:
         "--secure-udp", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve RRP/1-S here"
     )
     secure.add_argument("--key-file", metavar="FILE", help="RRP/1-S keys, one 'KEY_ID SECRET_HEX' per line")
+    secure.add_argument(
+        "--tls", action="append", type=_address, default=[], metavar="HOST:PORT", help="serve RRP/1 over TLS here"
+    )
+    secure.add_argument("--tls-cert", metavar="FILE", help="TLS: the server's certificate chain (PEM)")
+    secure.add_argument("--tls-key", metavar="FILE", help="TLS: its private key (PEM; default: in --tls-cert)")
+    secure.add_argument(
+        "--tls-client-ca", metavar="FILE", help="TLS: admit only clients with a certificate from this CA (mutual TLS)"
+    )
     secure.add_argument(
         "--sequence-file",
         metavar="FILE",
@@ -177,7 +187,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"rrp serve: {error}", file=sys.stderr)
         return _USAGE
     udp, tcp = list(args.udp), list(args.tcp)
-    if not udp and not tcp and not secure.udp:
+    if not udp and not tcp and not secure.udp and not secure.tls:
         udp = tcp = [(DEFAULT_HOST, DEFAULT_PORT)]
     _raise_descriptor_limit()
     return _run_loop(lambda: _serve(settings, udp, tcp, secure, verbose=args.verbose))
@@ -188,10 +198,34 @@ class _Secure:
     udp: list[tuple[str, int]] = field(default_factory=list)
     keys: dict[int, bytes] = field(default_factory=dict)
     sequence_file: str | None = None
+    tls: list[tuple[str, int]] = field(default_factory=list)
+    tls_context: ssl.SSLContext | None = None
 
 
 def _secure_options(args: argparse.Namespace) -> _Secure:
     """The secure profiles the flags ask for; ``ValueError`` with one sentence when they do not add up."""
+    tls = _tls_options(args)
+    udp = _secure_udp_options(args)
+    return _Secure(udp.udp, udp.keys, udp.sequence_file, tls.tls, tls.tls_context)
+
+
+def _tls_options(args: argparse.Namespace) -> _Secure:
+    if not args.tls:
+        if args.tls_cert or args.tls_key or args.tls_client_ca:
+            raise ValueError("--tls-cert, --tls-key and --tls-client-ca go with --tls HOST:PORT")
+        return _Secure()
+    if args.tls_cert is None:
+        raise ValueError("--tls needs --tls-cert FILE (and --tls-key FILE unless the key is in it)")
+    try:
+        context = tls_server_context(args.tls_cert, args.tls_key, client_cafile=args.tls_client_ca)
+    except OSError as error:
+        raise ValueError(f"--tls-cert/--tls-key: {error.strerror or error}: {error.filename or ''}") from None
+    except ssl.SSLError as error:
+        raise ValueError(f"--tls-cert/--tls-key/--tls-client-ca cannot be used: {error.reason or error}") from None
+    return _Secure(tls=list(args.tls), tls_context=context)
+
+
+def _secure_udp_options(args: argparse.Namespace) -> _Secure:
     if not args.secure_udp:
         if args.key_file is not None or args.sequence_file is not None:
             raise ValueError("--key-file and --sequence-file go with --secure-udp HOST:PORT")
@@ -219,9 +253,9 @@ async def _serve(
 ) -> int:
     log = RateLimitedLog(_stderr, max_per_second=1000 if verbose else 20)
     sequences = persisted_sequences(secure.sequence_file) if secure.udp else None
-    server = Server(settings, log=log, keys=secure.keys, sequences=sequences)
+    server = Server(settings, log=log, keys=secure.keys, sequences=sequences, tls=secure.tls_context)
     try:
-        endpoints = await server.start(udp=udp, tcp=tcp, secure_udp=secure.udp)
+        endpoints = await server.start(udp=udp, tcp=tcp, secure_udp=secure.udp, tls=secure.tls)
     except BindError as error:
         print(f"rrp serve: {error}", file=sys.stderr)
         return _USAGE
