@@ -28,7 +28,15 @@ from typing import Any
 from rrp_spec.addresses import format_address
 
 from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, options_from_args
-from .env import DEFAULT_ALT_ADDRESS, Address, SecureTarget, ServerClaims, ServerEnv, parse_listening_address
+from .env import (
+    DEFAULT_ALT_ADDRESS,
+    Address,
+    SecureTarget,
+    ServerClaims,
+    ServerEnv,
+    TlsTarget,
+    parse_listening_address,
+)
 from .suite import grade_server
 
 #: Seconds to wait for the reference to print its listening lines.
@@ -155,6 +163,8 @@ def add_parser(subparsers: Any) -> None:
 
 #: The key ID the reference's RRP/1-S port is graded with.
 REFERENCE_KEY_ID = 1
+#: The name on the reference's throwaway TLS certificate.
+TLS_SERVER_NAME = "localhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,19 +175,48 @@ class SecureProfiles:
     arguments: list[str]
     #: The RRP/1-S master secret of :data:`REFERENCE_KEY_ID`.
     secret: bytes
+    #: The CA that issued the TLS certificate, for the suite to verify it with (``None``: TLS not served).
+    ca_file: Path | None
 
     @classmethod
     def in_directory(cls, directory: Path) -> SecureProfiles:
-        """Fresh keys for one run, written under ``directory`` (a throwaway secret, never reused)."""
+        """Fresh keys and a certificate for one run, written under ``directory`` (throwaway, never reused).
+
+        TLS is served when trustme (the ``secure`` extra) is installed to make its certificate.
+        """
         secret = secrets.token_bytes(32)
         key_file = directory / "keys.txt"
         key_file.write_text(f"{REFERENCE_KEY_ID} {secret.hex()}\n")
         key_file.chmod(0o600)
-        return cls(["--secure-udp", "127.0.0.1:0", "--key-file", str(key_file)], secret)
+        arguments = ["--secure-udp", "127.0.0.1:0", "--key-file", str(key_file)]
+        try:
+            import trustme
+        except ImportError:
+            return cls(arguments, secret, None)
+        ca = trustme.CA()
+        chain, key, ca_file = directory / "cert.pem", directory / "key.pem", directory / "ca.pem"
+        leaf = ca.issue_cert(TLS_SERVER_NAME, "127.0.0.1")
+        for index, blob in enumerate(leaf.cert_chain_pems):
+            blob.write_to_path(str(chain), append=index > 0)
+        leaf.private_key_pem.write_to_path(str(key))
+        ca.cert_pem.write_to_path(str(ca_file))
+        arguments += ["--tls", "127.0.0.1:0", "--tls-cert", str(chain), "--tls-key", str(key)]
+        return cls(arguments, secret, ca_file)
 
-    def targets(self, listening: dict[str, Address]) -> SecureTarget:
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The listening lines these flags add."""
+        return ("sudp", "tls") if self.ca_file is not None else ("sudp",)
+
+    def secure_target(self, listening: dict[str, Address]) -> SecureTarget:
         """The RRP/1-S target, once the reference has said where it listens."""
         return SecureTarget.with_secret(listening["sudp"], REFERENCE_KEY_ID, self.secret)
+
+    def tls_target(self, listening: dict[str, Address]) -> TlsTarget | None:
+        """The TLS target, verified with the run's CA, once the reference has said where it listens."""
+        if self.ca_file is None:
+            return None
+        return TlsTarget(listening["tls"], str(self.ca_file), TLS_SERVER_NAME)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -206,9 +245,14 @@ def _run(args: argparse.Namespace, secure: SecureProfiles) -> int:
             env=environment,
         )
     try:
-        listening = _read_listening(process, STARTUP_TIMEOUT, count=len(plan.profiles) + 1)
+        listening = _read_listening(process, STARTUP_TIMEOUT, count=len(plan.profiles) + len(secure.profiles))
         env = ServerEnv(
-            listening["udp"], listening["tcp"], plan.claims, DEFAULT_ALT_ADDRESS, secure=secure.targets(listening)
+            listening["udp"],
+            listening["tcp"],
+            plan.claims,
+            DEFAULT_ALT_ADDRESS,
+            secure=secure.secure_target(listening),
+            tls=secure.tls_target(listening),
         )
         report = grade_server(env, options_from_args(args))
         if process.poll() is not None:
