@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # The main job's stamp: only the spec, the reference and the suite (a few seconds), not the test and docs tools.
 SUITE_STAMP := $(VENV)/.installed-suite
 SUITE_PACKAGES := spec python-ref conformance
+# The suite with its `secure` extra: the reference run serves and grades RRP/1-S and RRP/1 over TLS too.
+SUITE_EXTRAS := $(foreach p,$(SUITE_PACKAGES),$(if $(filter conformance,$(p)),$(p)[secure],$(p)))
 # Every package with a pyproject.toml (spec, python-ref, conformance, ...) is installed and checked.
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
@@ -32,7 +34,7 @@ PIP_INSTALL := PYTHONUNBUFFERED=1 $(BIN)/python -m pip install --disable-pip-ver
 $(SUITE_STAMP): $(foreach p,$(SUITE_PACKAGES),$(p)/pyproject.toml) | $(BIN)/python
 	@echo "installing the spec, the reference and the suite into $(VENV) (first run only; make test adds the rest)"
 	@set -o pipefail; $(PIP_INSTALL) "$(BUILD_REQUIRES)" | $(PIP_PROGRESS)
-	@set -o pipefail; $(PIP_INSTALL) --no-build-isolation $(foreach p,$(SUITE_PACKAGES),-e './$(p)') | $(PIP_PROGRESS)
+	@set -o pipefail; $(PIP_INSTALL) --no-build-isolation $(foreach p,$(SUITE_EXTRAS),-e './$(p)') | $(PIP_PROGRESS)
 	@touch $@
 
 # Order-only on the suite's stamp: the full install includes the suite, so it never needs redoing for it.
@@ -74,9 +76,16 @@ conformance: $(SUITE_STAMP) ## grade the reference server; or yours: make confor
 # The command reaches the suite through the environment, so a template may hold any quotes.
 REFERENCE_CLIENT := $(BIN)/rrp call {url} {op} --payload-hex {payload_hex} --hex --timeout {timeout} \
 	--attempts {attempts} --initial-timeout {initial_timeout} --max-timeout {max_timeout}
+# The secure profiles' calls: the reference's own, or yours with TLS_CLIENT='...{ca}' and SUDP_CLIENT='...{key_file}'.
 conformance-client: export RRP_CLIENT_COMMAND = $(or $(CLIENT),$(REFERENCE_CLIENT))
+conformance-client: export RRP_TLS_CLIENT_COMMAND = $(if $(CLIENT),$(TLS_CLIENT),$(REFERENCE_CLIENT) --ca {ca})
+conformance-client: export RRP_SUDP_CLIENT_COMMAND = \
+	$(if $(CLIENT),$(SUDP_CLIENT),$(REFERENCE_CLIENT) --key-file {key_file} --key-id {key_id})
 conformance-client: $(SUITE_STAMP) ## grade the reference client; or yours: make conformance-client CLIENT='cmd {url} {op} {payload_hex}'
-	$(BIN)/rrp-conformance client --command "$$RRP_CLIENT_COMMAND" --report-dir build/conformance-client $(ARGS)
+	$(BIN)/rrp-conformance client --command "$$RRP_CLIENT_COMMAND" \
+		$${RRP_TLS_CLIENT_COMMAND:+--tls-command "$$RRP_TLS_CLIENT_COMMAND"} \
+		$${RRP_SUDP_CLIENT_COMMAND:+--sudp-command "$$RRP_SUDP_CLIENT_COMMAND"} \
+		--report-dir build/conformance-client $(ARGS)
 
 # The spec site: mkdocs with the rrp-spec plugin (docs/src/rrp_docs) rendering every table and figure from spec/.
 DOCS_ENV := NO_MKDOCS_2_WARNING=1

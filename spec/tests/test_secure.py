@@ -21,7 +21,7 @@ from rrp_spec.secure_wire import (
     Dropped,
     parse_clear_header,
 )
-from rrp_spec.vectors import VECTORS_DIR
+from rrp_spec.vectors import data_file
 
 CONTEXT = SecureContext.from_secret(MASTER_SECRET, KEY_ID)
 sequences = st.integers(min_value=0, max_value=(1 << 64) - 1)
@@ -106,9 +106,9 @@ def test_garbage_is_dropped_before_any_cryptography(datagram: bytes, reason: Dro
 
 
 def test_the_vector_file_is_current_and_every_vector_checks() -> None:
-    path = VECTORS_DIR / SECURE_VECTORS_NAME
-    assert path.read_text() == render(), "run 'make vectors'"
-    document = json.loads(path.read_text())
+    text = data_file(SECURE_VECTORS_NAME).read_text()
+    assert text == render(), "run 'make vectors'"
+    document = json.loads(text)
     assert document == build_secure_vectors()
     request, reply = document["request"], document["reply"]
     assert CONTEXT.open_request(bytes.fromhex(request["hex"])).hex() == request["message_hex"]

@@ -16,7 +16,7 @@ from .codes import Op, Result
 from .header import pack_reply, pack_request, unpack_header
 from .secure import KeySchedule, SecureContext, nonce
 from .secure_wire import SECURE_HEADER_SIZE, ClearHeader, Dropped, parse_clear_header
-from .vectors import VECTORS_DIR
+from .vectors import VECTORS_PATH, data_file
 
 #: The file name, in the vectors directory.
 SECURE_VECTORS_NAME = "rrp-v1-secure.json"
@@ -119,10 +119,11 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m rrp_spec.secure_vectors [--check]``: write the secure vector file, or check it is current."""
     args = sys.argv[1:] if argv is None else argv
-    path = VECTORS_DIR / SECURE_VECTORS_NAME
+    path = VECTORS_PATH.parent / SECURE_VECTORS_NAME
     text = render()
     if args == ["--check"]:
-        if not path.exists() or path.read_text() != text:
+        published = data_file(SECURE_VECTORS_NAME)
+        if not published.is_file() or published.read_text() != text:
             print(f"{path} is stale: run 'make vectors' and commit the result", file=sys.stderr)
             return 1
         print(f"{path.name} is current")
