@@ -8,7 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rrp._sansio.counters import ServerCounters
+from rrp._sansio.rejectlog import RateLimitedLog
 from rrp._sansio.secure_udp import Opened, ReplayWindow, SecureClientKey, SecureUdpServer, SequenceSource
+from rrp._sansio.server_events import DropReason, SecureDropped
 from rrp._sansio.udp_exchange import UdpExchange
 from rrp.events import DatagramIgnored, IgnoreReason, ReplyAccepted
 from rrp.secure import KeyFileError, persisted_sequences, read_key_file
@@ -205,3 +208,27 @@ def test_a_state_file_keeps_sequences_rising_across_restarts(tmp_path: Path) -> 
     used = first.next(T0)
     assert int(state.read_text()) > used
     assert persisted_sequences(state).next(T0 - 3600) > used
+
+
+def test_every_drop_is_an_event_for_the_counters_and_the_log_never_the_bytes() -> None:
+    """SUDP-SRV-1's SHOULD: drops are counted and logged with source, key ID and reason."""
+    server = _server()
+    forged = bytearray(_request(sequence_at(T0 + 1)))
+    forged[-1] ^= 1
+    server.receive(bytes(forged), PEER, 1.0, T0 + 1)
+    server.receive(b"RR" + bytes(40), PEER, 1.0, T0 + 1)
+    events = server.take_events()
+    assert all(isinstance(e, SecureDropped) for e in events)
+    assert [(e.peer, e.key_id, e.reason) for e in events if isinstance(e, SecureDropped)] == [
+        ("127.0.0.1:40000", KEY_ID, Drop.FORGED.value),
+        ("127.0.0.1:40000", None, Drop.BAD_MAGIC.value),
+    ]
+    counters = ServerCounters()
+    counters.observe(events)
+    assert counters.drops[DropReason.UNAUTHENTIC] == 2
+    lines: list[str] = []
+    RateLimitedLog(lines.append).observe(events, 0.0)
+    assert (
+        lines[0] == f"SUDP-SRV-1: dropped a datagram from sudp 127.0.0.1:40000 (key ID {KEY_ID}): authentication failed"
+    )
+    assert server.take_events() == []

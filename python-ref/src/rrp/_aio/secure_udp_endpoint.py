@@ -49,6 +49,7 @@ class SecureUdpEndpoint(asyncio.DatagramProtocol):
             self._send(outcome, addr)
             return
         if not isinstance(outcome, Opened):
+            self._report()
             return
         result = self._core.handle_datagram(outcome.message, addr, now)
         if isinstance(result, CallRequested):
@@ -76,7 +77,7 @@ class SecureUdpEndpoint(asyncio.DatagramProtocol):
         self._carry_out(call, answer)
 
     def _report(self) -> None:
-        events = self._core.take_events()
+        events = self._layer.take_events() + self._core.take_events()
         if events:
             self._observe(events)
 

@@ -22,6 +22,7 @@ from .server_events import (
     ConnectionRefused,
     DropReason,
     Rejected,
+    SecureDropped,
     ServerEvent,
     Tally,
 )
@@ -135,6 +136,8 @@ class ServerCounters:
                 self.connections_accepted += 1
                 self.connections_refused += 1
                 self.closes[CloseReason.BUSY] += 1
+            elif isinstance(event, SecureDropped):
+                self.drops[DropReason.UNAUTHENTIC] += 1
 
     def snapshot(self) -> CounterSnapshot:
         """A copy of the counters with readable keys."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from rrp_spec import ProtocolViolation
 
-from .server_events import HandlerFailed, Rejected, ServerEvent
+from .server_events import HandlerFailed, Rejected, SecureDropped, ServerEvent
 
 #: Default number of log lines written per second before the rest are only counted.
 DEFAULT_LOG_LINES_PER_SECOND = 20
@@ -60,6 +60,9 @@ class RateLimitedLog:
                 self.rejection(event.violation, f"{event.transport} {event.peer}", now)
             elif isinstance(event, HandlerFailed):
                 self.line(f"handler for operation 0x{event.operation:04x} failed: {type(event.error).__name__}", now)
+            elif isinstance(event, SecureDropped):
+                key = "no key ID" if event.key_id is None else f"key ID {event.key_id}"
+                self.line(f"SUDP-SRV-1: dropped a datagram from sudp {event.peer} ({key}): {event.reason}", now)
 
     def flush(self) -> None:
         """Write the count of held-back lines, if any."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from rrp_spec import HEADER_SIZE, MIN_DEDUP_WINDOW, unpack_header
+from rrp_spec.addresses import format_address
 from rrp_spec.secure import SecureContext
 from rrp_spec.secure_wire import (
     FRESHNESS_WINDOW,
@@ -32,6 +33,8 @@ from rrp_spec.secure_wire import (
     sequence_at,
     sequence_time,
 )
+
+from .server_events import SecureDropped, ServerEvent
 
 #: Sequences reserved ahead of use when a sender persists its high-water mark (SUDP-2), in seconds of clock.
 DEFAULT_SEQUENCE_RESERVE = 60.0
@@ -139,6 +142,10 @@ class _Binding:
     digest: bytes
 
 
+def _label(peer: object) -> str:
+    return format_address(peer) if isinstance(peer, tuple) else str(peer)
+
+
 def _digest(datagram: bytes) -> bytes:
     return hashlib.blake2b(datagram, digest_size=16).digest()
 
@@ -178,6 +185,7 @@ class SecureUdpServer:
         self._pending: dict[tuple[object, int], _Binding] = {}
         #: Datagrams dropped, by reason (SUDP-SRV-1).
         self.drops: Counter[Drop] = Counter()
+        self._events: list[ServerEvent] = []
 
     def receive(self, datagram: bytes, peer: object, now: float, wall_now: float) -> Opened | bytes | None:
         """Judge one datagram from ``peer``.
@@ -185,6 +193,7 @@ class SecureUdpServer:
         Returns the RRP/1 request to hand to the server core (:class:`Opened`), a protected reply to
         send again for a retransmission (``bytes``), or ``None`` when the datagram is dropped.
         """
+        header = None
         try:
             header = parse_clear_header(datagram)
             if header.is_reply:
@@ -212,6 +221,8 @@ class SecureUdpServer:
                 raise Dropped(Drop.TOO_SHORT)
         except Dropped as dropped:
             self.drops[dropped.reason] += 1
+            key_id = None if header is None else header.key_id
+            self._events.append(SecureDropped(_label(peer), key_id, dropped.reason.value))
             return None
         window.accept(header.sequence, wall_now)
         request_id = unpack_header(message).request_id
@@ -237,6 +248,11 @@ class SecureUdpServer:
         while len(self._cache) > self._cache_entries:
             self._cache.popitem(last=False)
         return sealed
+
+    def take_events(self) -> list[ServerEvent]:
+        """The drops since the last call (:class:`SecureDropped`), for the counters and the operator's log."""
+        events, self._events = self._events, []
+        return events
 
     @property
     def retired(self) -> frozenset[int]:

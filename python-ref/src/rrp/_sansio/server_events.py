@@ -35,6 +35,8 @@ class DropReason(StrEnum):
     IN_PROGRESS = "in_progress"
     #: The operating system would not take the reply datagram.
     SEND_FAILED = "send_failed"
+    #: RRP/1-S: not an authentic, fresh request (SUDP-SRV-1); :class:`SecureDropped` says which check failed.
+    UNAUTHENTIC = "unauthentic"
 
 
 class CloseReason(StrEnum):
@@ -179,6 +181,18 @@ class Tally:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SecureDropped:
+    """A datagram on an RRP/1-S port dropped without any answer (SUDP-SRV-1): counted and logged, never its bytes."""
+
+    #: ``HOST:PORT`` of the sender (as claimed: UDP sources can be forged).
+    peer: str
+    #: The key ID in its clear header, when it had one.
+    key_id: int | None
+    #: Why: a :class:`rrp_spec.secure_wire.Drop` reason.
+    reason: str
+
+
 #: Everything a server core reports.
 ServerEvent = (
     CallRequested
@@ -189,6 +203,7 @@ ServerEvent = (
     | ConnectionClosed
     | ConnectionGone
     | Tally
+    | SecureDropped
 )
 
 #: Receives the events a core reported, in order (the server's counters and log).
