@@ -124,6 +124,7 @@ bench-tools: $(BENCH_BUILD)/rrp-load $(BENCH_BUILD)/rrp-server ## build the C lo
 
 bench: bench-tools ## benchmark the reference server against naive and C servers (BENCH_ARGS="--duration 2 --rounds 3")
 	$(BIN)/python -m rrp_bench $(BENCH_ARGS)
+	$(BIN)/python -m rrp_bench.secure_cost --out $(BENCH_BUILD)
 
 # The site's Performance page is generated from bench/published/, never from build/: publishing is a choice.
 bench-publish: $(STAMP) ## copy the last make bench run (build/bench) into bench/published/, the Performance page's snapshot

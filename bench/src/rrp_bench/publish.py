@@ -26,6 +26,8 @@ PUBLISHED_DIR = REPO_ROOT / "bench" / "published"
 #: Where ``make bench`` writes its run.
 BUILD_DIR = REPO_ROOT / "build" / "bench"
 RESULTS_NAME = "results.json"
+#: The secure profiles' cost (``rrp_bench.secure_cost``), published with the run that wrote it.
+SECURE_NAME = "secure.json"
 REPORT_NAME = "report.md"
 CHART_NAME = "chart.png"
 #: A bigger chart is left out of the snapshot: a binary that changes with every run bloats the repository.
@@ -76,7 +78,7 @@ def publish(source: Path, dest: Path, *, partial: bool = False, max_chart_bytes:
 
     dest.mkdir(parents=True, exist_ok=True)
     done = []
-    for name in (RESULTS_NAME, REPORT_NAME):
+    for name in (RESULTS_NAME, REPORT_NAME, SECURE_NAME):
         if (source / name).is_file():
             shutil.copyfile(source / name, dest / name)
             done.append(f"written: {dest / name}")

@@ -110,3 +110,22 @@ def load_usage() -> str:
     except ImportError as error:
         return _unavailable(error)
     return f"```text\n$ rrp-load --help\n{usage_text().rstrip()}\n```"
+
+
+def secure_table(path: Path | None = None) -> str:
+    """The published cost of the secure profiles (``bench/published/secure.json``), with how the run was made."""
+    path = path or PUBLISHED_DIR / "secure.json"
+    if not path.exists():
+        return _no_snapshot(path)
+    try:
+        from rrp_bench.secure_cost import read_samples, table
+    except ImportError as error:
+        return _unavailable(error)
+    samples, record = read_samples(path)
+    averages = record.get("load_average")
+    load = ", ".join(str(x) for x in averages) if isinstance(averages, list) else "not recorded"
+    return (
+        f"{table(samples)}\n\nMeasured {record.get('started')} at commit `{record.get('commit')}` on "
+        f"{record.get('cpus')} CPUs, {record.get('rounds')} rounds of {record.get('duration')} s per profile, "
+        f"{record.get('in_flight')} requests in flight; load average at the end: {load}."
+    )

@@ -90,6 +90,7 @@ BLOCKS: dict[str, Generator] = {
     "bench": lambda a, c: bench_pages.bench_table(a["table"]),
     "bench-summary": lambda a, c: bench_pages.summary(c),
     "bench-chart": lambda a, c: bench_pages.chart(c),
+    "bench-secure": lambda a, c: bench_pages.secure_table(),
     "rrp-load-usage": lambda a, c: bench_pages.load_usage(),
 }
 
