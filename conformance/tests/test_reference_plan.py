@@ -55,3 +55,16 @@ def test_the_reference_listens_on_loopback_only() -> None:
     udp = [address for flag, address in listening if flag == "--udp"]
     assert [host for host, _ in udp] == ["127.0.0.1", DEFAULT_ALT_ADDRESS]
     assert udp[0][1] == udp[1][1] != 0  # one port on both, so the alternate address reaches the same server
+
+
+def test_without_the_reference_installed_reference_says_so_in_one_sentence() -> None:
+    """`rrp-conformance reference` in a Python where `rrp` cannot be imported: a usage error naming the fix."""
+    code = (
+        "import sys; sys.modules['rrp'] = None\n"
+        "from rrp_conformance.suite import UsageError\n"
+        "from rrp_conformance.server.reference_cli import reference_plan\n"
+        "try:\n    reference_plan()\nexcept UsageError as error:\n    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60)
+    assert "the reference server (Python package 'rrp') is not installed" in result.stdout
+    assert len(result.stdout.strip().splitlines()) == 1
