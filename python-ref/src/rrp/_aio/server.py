@@ -78,16 +78,20 @@ class BindError(OSError):
     """A socket could not be bound; the message names the transport and address, and why."""
 
 
-def bind_socket(transport: Transport, host: str, port: int) -> socket.socket:
-    """A socket of ``transport`` bound to ``host``:``port`` (IPv6 sockets are IPv6-only); :class:`BindError` if not."""
+def bind_socket(transport: Transport, host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket of ``transport`` bound to ``host``:``port`` (IPv6 sockets are IPv6-only); :class:`BindError` if not.
+
+    With ``reuse_port`` the socket joins the port's SO_REUSEPORT group, so that several processes share the
+    port: the kernel hashes each UDP flow and each TCP connection's 4-tuple to one member (``rrp serve --workers``).
+    """
     shown = format_address((host, port))
     try:
-        return _bind(transport, host, port)
+        return _bind(transport, host, port, reuse_port=reuse_port)
     except OSError as error:
         raise BindError(f"cannot bind {transport} {shown}: {error.strerror or error}") from error
 
 
-def _bind(transport: Transport, host: str, port: int) -> socket.socket:
+def _bind(transport: Transport, host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     kind = socket.SOCK_DGRAM if transport is Transport.UDP else socket.SOCK_STREAM
     family, _, _, _, address = socket.getaddrinfo(host, port, socket.AF_UNSPEC, kind, 0, socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind)
@@ -96,6 +100,8 @@ def _bind(transport: Transport, host: str, port: int) -> socket.socket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if transport is Transport.TCP:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.setblocking(False)
     except BaseException:
@@ -168,8 +174,11 @@ class Server:
         tcp: Iterable[tuple[str, int]] = (),
         secure_udp: Iterable[tuple[str, int]] = (),
         tls: Iterable[tuple[str, int]] = (),
+        reuse_port: bool = False,
     ) -> list[Endpoint]:
         """Bind and start serving every address given; returns the endpoints actually bound.
+
+        With ``reuse_port`` every socket is bound with SO_REUSEPORT, to share its port with other processes.
 
         ``secure_udp`` addresses serve RRP/1-S only (never plain RRP/1, SUDP-SRV-1) with the server's keys;
         ``tls`` addresses serve RRP/1 over TLS only (no plaintext fallback, TLS-SRV-2).
@@ -179,24 +188,24 @@ class Server:
         started: list[Endpoint] = []
         try:
             for host, port in udp:
-                sock = bind_socket(Transport.UDP, host, port)
+                sock = bind_socket(Transport.UDP, host, port, reuse_port=reuse_port)
                 endpoint = UdpEndpoint(loop, sock, self.udp_core, self._observe, self._carry_out)
                 self._udp.append(endpoint)
                 endpoint.start()
                 started.append(_endpoint(Transport.UDP, sock))
             for host, port in secure_udp:
-                sock = bind_socket(Transport.UDP, host, port)
+                sock = bind_socket(Transport.UDP, host, port, reuse_port=reuse_port)
                 started.append(_endpoint(Transport.UDP, sock, "sudp"))
                 await self._start_secure_udp(sock)
             for host, port in tcp:
-                sock = bind_socket(Transport.TCP, host, port)
+                sock = bind_socket(Transport.TCP, host, port, reuse_port=reuse_port)
                 tcp_server = await loop.create_server(self._new_connection, sock=sock, backlog=BACKLOG)
                 self._tcp.append(tcp_server)
                 started.append(_endpoint(Transport.TCP, sock))
             for host, port in tls:
                 if self._tls_context is None:
                     raise ValueError("serving RRP/1 over TLS needs a certificate (Server(tls=...))")
-                sock = bind_socket(Transport.TCP, host, port)
+                sock = bind_socket(Transport.TCP, host, port, reuse_port=reuse_port)
                 tls_server = await loop.create_server(self._new_tls_connection, sock=sock, backlog=BACKLOG)
                 self._tcp.append(tls_server)
                 started.append(_endpoint(Transport.TCP, sock, "tls"))

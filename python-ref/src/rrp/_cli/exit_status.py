@@ -18,3 +18,5 @@ class ExitCode(IntEnum):
     TIMEOUT = 3
     #: The connection failed: refused, reset, closed mid-reply, or a mismatched reply over TCP.
     CONNECTION = 4
+    #: ``rrp serve --workers``: a worker exited on its own (or would not stop); the others were stopped.
+    WORKER_FAILED = 5

@@ -33,6 +33,7 @@ from .._sansio.setting import DeclaredSetting
 from .._sansio.settings import SETTINGS, ServerSettings
 from ..secure import persisted_sequences, tls_server_context
 from .exit_status import ExitCode
+from .workers import Listen, supervise
 
 #: The port ``rrp serve`` uses when given no address at all.
 DEFAULT_PORT = 7373
@@ -134,9 +135,35 @@ def add_parser(subparsers: Any) -> None:
         metavar="FILE",
         help="keep the reply sequence's high-water mark here, so no nonce repeats even if the clock steps back",
     )
+    processes = parser.add_argument_group(
+        "processes",
+        "--workers N runs N server processes that share every port through SO_REUSEPORT: the kernel keeps each "
+        "UDP flow and TCP connection on one worker, so retransmissions meet the duplicate-reply cache that "
+        "answered them. Every limit below applies to each worker on its own (N workers accept N times "
+        "--max-connections in all). Not with --secure-udp.",
+    )
+    processes.add_argument(
+        "--workers", type=_worker_count, default=1, metavar="N", help="server processes to run (default: 1)"
+    )
+    processes.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind every socket with SO_REUSEPORT, to share its port with other rrp serve processes "
+        "(what each worker of --workers does)",
+    )
     add_setting_flags(parser)
     add("-v", "--verbose", action="store_true", help="log every rejected input (still rate-limited)")
     parser.set_defaults(run=run)
+
+
+def _worker_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def setting_arguments(settings: ServerSettings) -> list[str]:
@@ -190,7 +217,29 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not udp and not tcp and not secure.udp and not secure.tls:
         udp = tcp = [(DEFAULT_HOST, DEFAULT_PORT)]
     _raise_descriptor_limit()
-    return _run_loop(lambda: _serve(settings, udp, tcp, secure, verbose=args.verbose))
+    if args.workers > 1:
+        if secure.udp:
+            # Each worker would draw reply sequence numbers on its own: RRP/1-S nonces could repeat.
+            print("rrp serve: --workers cannot serve --secure-udp (the workers would share one nonce sequence)",
+                  file=sys.stderr)  # fmt: skip
+            return _USAGE
+        listens = [Listen(flag, host, port) for flag, given in (("--udp", udp), ("--tcp", tcp), ("--tls", secure.tls))
+                   for host, port in given]  # fmt: skip
+        return supervise(args.workers, listens, _worker_arguments(args, settings), settings.grace)
+    return _run_loop(lambda: _serve(settings, udp, tcp, secure, verbose=args.verbose, reuse_port=args.reuse_port))
+
+
+def _worker_arguments(args: argparse.Namespace, settings: ServerSettings) -> list[str]:
+    """Every flag but the addresses and --workers, for the worker processes."""
+    arguments = setting_arguments(settings)
+    for flag, value in (
+        ("--tls-cert", args.tls_cert),
+        ("--tls-key", args.tls_key),
+        ("--tls-client-ca", args.tls_client_ca),
+    ):
+        if value is not None:
+            arguments += [flag, value]
+    return [*arguments, "-v"] if args.verbose else arguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,12 +299,13 @@ async def _serve(
     secure: _Secure,
     *,
     verbose: bool,
+    reuse_port: bool = False,
 ) -> int:
     log = RateLimitedLog(_stderr, max_per_second=1000 if verbose else 20)
     sequences = persisted_sequences(secure.sequence_file) if secure.udp else None
     server = Server(settings, log=log, keys=secure.keys, sequences=sequences, tls=secure.tls_context)
     try:
-        endpoints = await server.start(udp=udp, tcp=tcp, secure_udp=secure.udp, tls=secure.tls)
+        endpoints = await server.start(udp=udp, tcp=tcp, secure_udp=secure.udp, tls=secure.tls, reuse_port=reuse_port)
     except BindError as error:
         print(f"rrp serve: {error}", file=sys.stderr)
         return _USAGE
