@@ -74,9 +74,13 @@ def _exchange(ctx: CheckContext[ServerEnv], channel: UdpChannel, datagram: bytes
 def _silence(ctx: CheckContext[ServerEnv], channel: UdpChannel, datagram: bytes, note: str) -> bytes | None:
     """Send ``datagram`` once; whatever the target sends back within the quiet period (``None``: silence)."""
     channel.send(datagram, note)
-    for reply, source in channel.drain(ctx.timing.scaled(SILENCE)):
-        if source == channel.target:
-            return reply
+    deadline = time.monotonic() + ctx.timing.scaled(SILENCE)
+    while (left := deadline - time.monotonic()) > 0:
+        got = channel.receive(left)
+        if got is None:
+            return None
+        if got[1] == channel.target:
+            return got[0]
     return None
 
 
