@@ -68,6 +68,8 @@ class Attack:
     budget: float
     #: True when the target sends so much that some check's wire log must be truncated (and say so).
     floods: bool = False
+    #: Words some check's notes must contain: the suite says what the target did.
+    says: str = ""
 
 
 #: Checks that wait for a drop, a close or an idle timeout, read a reply, or exchange several times on one socket.
@@ -85,12 +87,12 @@ SERVER_CHECKS = (
     "tcp/idle-timeout",
 )
 SERVER_ATTACKS = [
-    Attack("endless-stream", SERVER_CHECKS, 90, floods=True),
-    Attack("huge-sizes", SERVER_CHECKS, 90),
-    Attack("udp-flood", SERVER_CHECKS, 90, floods=True),
+    Attack("endless-stream", SERVER_CHECKS, 90, floods=True, says="arrived while the suite waited for a close"),
+    Attack("huge-sizes", SERVER_CHECKS, 90, says="payload bytes: the suite did not read them"),
+    Attack("udp-flood", SERVER_CHECKS, 90, floods=True, says="the target kept sending"),
     Attack("never-closes", SERVER_CHECKS, 90),
-    Attack("thousand-replies", SERVER_CHECKS, 90),
-    Attack("unsolicited", SERVER_CHECKS, 90),
+    Attack("thousand-replies", SERVER_CHECKS, 90, says="repeated replies"),
+    Attack("unsolicited", SERVER_CHECKS, 90, says="replies to requests it never made"),
 ]
 
 
@@ -191,6 +193,8 @@ def _assert_bounded(run: SuiteRun, attack: Attack, expected_checks: int) -> None
     truncated = [c["name"] for c in ran if any("wire log truncated" in n for n in c["notes"])]
     if attack.floods:
         assert truncated, "a flooding target must leave some check's wire log truncated, and say so"
+    notes = [n for c in ran for n in c["notes"]]
+    assert attack.says in " ".join(notes), f"no note says {attack.says!r}: {notes}"
 
 
 @pytest.mark.parametrize("attack", SERVER_ATTACKS, ids=lambda a: a.behaviour)
@@ -216,12 +220,12 @@ def test_wire_logs_in_the_reports_are_capped_and_marked(runs: dict[tuple[str, st
 UDP_ONLY, TCP_ONLY = ("udp/request-well-formed",), ("tcp/request-well-formed",)
 BOTH = (*UDP_ONLY, *TCP_ONLY)
 CLIENT_ATTACKS = [
-    Attack("flood", BOTH, 90, floods=True),
-    Attack("huge-size", BOTH, 90),
+    Attack("flood", BOTH, 90, floods=True, says="datagrams; the suite kept and answered the first"),
+    Attack("huge-size", BOTH, 90, says="bytes after its request"),
     Attack("never-exits", UDP_ONLY, 60),
-    Attack("escapes", UDP_ONLY, 40),
+    Attack("escapes", UDP_ONLY, 40, says="kept its output open"),
     Attack("chatty", UDP_ONLY, 60),
-    Attack("many-connections", TCP_ONLY, 90),
+    Attack("many-connections", TCP_ONLY, 90, says="connections; the suite served the first"),
     Attack("sends-replies", BOTH, 60),
 ]
 

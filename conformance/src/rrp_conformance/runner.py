@@ -174,7 +174,7 @@ def _run_one(check: Check[EnvT], env: EnvT, options: RunOptions, expected_failur
         failures,
         tuple(ctx.measurements),
         skip_reason,
-        (*ctx.notes, *filter(None, [ctx.log.summary()])),
+        (*ctx.notes, *ctx.log.remarks, *filter(None, [ctx.log.summary()])),
         expected_failure,
         time.monotonic() - started,
         ctx.log.events,

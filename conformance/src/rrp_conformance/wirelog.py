@@ -22,6 +22,8 @@ KEPT_BYTES = 256
 #: decided (the one connection over a limit, after a thousand held ones). At most about 0.5 MB per check.
 KEPT_HEAD = 500
 KEPT_TAIL = 500
+#: Distinct remarks (see :meth:`WireLog.remark`) one check's log keeps.
+KEPT_REMARKS = 20
 #: The header's size field, to step from one message to the next.
 _SIZE = next(f for f in HEADER_LAYOUT if f.name == "size")
 #: Payload bytes shown per hex line.
@@ -80,6 +82,7 @@ class WireLog:
         self._traffic = {Direction.SENT: Traffic(), Direction.RECEIVED: Traffic()}
         #: Events counted but not kept, because the log was full.
         self.dropped = 0
+        self._remarks: list[str] = []
 
     def now(self) -> float:
         """Seconds since the log started."""
@@ -96,6 +99,22 @@ class WireLog:
     def event(self, channel: str, note: str) -> None:
         """Record something that carried no bytes: a connect, a close, a timeout."""
         self._append(WireEvent(self.now(), Direction.EVENT, channel, b"", 0, False, note))
+
+    def remark(self, channel: str, note: str) -> None:
+        """Record what the target did that no verdict covers (floods, repeats, strays): an event and a note.
+
+        The check's result lists each distinct remark among its notes, at most :data:`KEPT_REMARKS` of them.
+        """
+        self.event(channel, note)
+        with self._lock:
+            if note not in self._remarks and len(self._remarks) < KEPT_REMARKS:
+                self._remarks.append(note)
+
+    @property
+    def remarks(self) -> tuple[str, ...]:
+        """The distinct remarks so far."""
+        with self._lock:
+            return tuple(self._remarks)
 
     def _add(self, direction: Direction, channel: str, data: bytes, message_start: bool, note: str) -> None:
         with self._lock:

@@ -67,6 +67,12 @@ def hard_limit(ctx: CheckContext[ClientEnv], transport: Transport) -> float:
     return ctx.timing.limit(timeout) + ctx.timing.scaled(env.start_allowance)
 
 
+def _log_run(ctx: CheckContext[ClientEnv], run: ClientRun) -> None:
+    ctx.log.event("client", run.summary())
+    if run.output_held_open:
+        ctx.log.remark("client", "a process the client started outside its process group kept its output open")
+
+
 def call_over_udp(
     ctx: CheckContext[ClientEnv],
     behaviour: UdpBehaviour,
@@ -89,7 +95,7 @@ def call_over_udp(
         argv = env.template.render(_parameters(env, Transport.UDP, server.port, payload).fields())
         ctx.log.event("client", "run: " + " ".join(argv))
         run = run_client(argv, hard_limit=hard_limit(ctx, Transport.UDP), stop=stop, stop_reason=stop_reason)
-        ctx.log.event("client", run.summary())
+        _log_run(ctx, run)
     return UdpCall(run, server.arrivals, payload)
 
 
@@ -101,7 +107,7 @@ def call_over_tcp(ctx: CheckContext[ClientEnv], behaviour: TcpBehaviour) -> TcpC
         argv = env.template.render(_parameters(env, Transport.TCP, server.port, payload).fields())
         ctx.log.event("client", "run: " + " ".join(argv))
         run = run_client(argv, hard_limit=hard_limit(ctx, Transport.TCP))
-        ctx.log.event("client", run.summary())
+        _log_run(ctx, run)
     return TcpCall(run, server.exchanges, payload)
 
 
@@ -112,5 +118,5 @@ def call_unaccepting_tcp(ctx: CheckContext[ClientEnv]) -> ClientRun:
         argv = env.template.render(_parameters(env, Transport.TCP, server.port, fresh_payload()).fields())
         ctx.log.event("client", "run: " + " ".join(argv))
         run = run_client(argv, hard_limit=hard_limit(ctx, Transport.TCP))
-        ctx.log.event("client", run.summary())
+        _log_run(ctx, run)
     return run

@@ -202,8 +202,19 @@ class HostileTcpServer:
                 thread = self._threads[joined]
             thread.join()
             joined += 1
+        if self.refused:
+            self._log.remark(
+                f"tcp {self._host}:{self.port}",
+                f"the client opened {MAX_CONNECTIONS + self.refused} connections; the suite served the first "
+                f"{MAX_CONNECTIONS} and closed the rest at once",
+            )
         self._listener.close()
         for exchange in self.exchanges:
+            if exchange.extra_length > KEPT_EXTRA:
+                self._log.remark(
+                    exchange.channel,
+                    f"the client sent {exchange.extra_length} bytes after its request; the suite kept {KEPT_EXTRA}",
+                )
             exchange.close("suite stopped")
         if self._failures and exc is None:
             raise RuntimeError("the hostile TCP server's behaviour failed") from self._failures[0]
@@ -237,8 +248,6 @@ class HostileTcpServer:
                 if len(self.exchanges) >= MAX_CONNECTIONS:  # a client flooding connections gets no more threads
                     sock.close()
                     self.refused += 1
-                    if self.refused == 1:
-                        self._log.event(f"tcp {self._host}:{self.port}", f"over {MAX_CONNECTIONS} connections: closing")
                     continue
                 try:
                     exchange = TcpExchange(sock, self._log, self._stop, len(self.exchanges) + 1)

@@ -94,9 +94,18 @@ class UdpChannel:
         self.received: list[tuple[bytes, Address]] = []
         #: Every datagram received, kept or not.
         self.received_count = 0
+        #: Datagrams an exchange passed over: from elsewhere, repeats, or replies to requests never made.
+        self.stray = 0
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket, remarking on the datagrams that answered nothing the suite waited for."""
+        if self.stray:
+            self.log.remark(
+                self.name,
+                f"{self.stray} datagrams answered nothing the suite was waiting for "
+                "(from another address, repeated replies, or replies to requests it never made)",
+            )
+            self.stray = 0
         self.sock.close()
 
     def __enter__(self) -> UdpChannel:
@@ -150,8 +159,10 @@ class UdpChannel:
                     break
                 reply, origin = got
                 if origin != self.target:
+                    self.stray += 1
                     continue
                 if rid is not None and len(reply) >= HEADER_SIZE and unpack_header(reply).request_id != rid:
+                    self.stray += 1
                     continue
                 return reply
         self.log.event(self.name, f"no reply after {attempts} attempts of {timeout:.2f} s")
@@ -171,9 +182,10 @@ class UdpChannel:
             if self.receive(min(quiet, left)) is None:
                 return count
             count += 1
-        self.log.event(
+        self.log.remark(
             self.name,
-            f"the target kept sending: stopped listening after {count} datagrams in {time.monotonic() - started:.2f} s",
+            f"the target kept sending: the suite stopped listening after {count} datagrams in "
+            f"{time.monotonic() - started:.2f} s",
         )
         return count
 
@@ -303,6 +315,7 @@ class TcpChannel:
                 if size > max_payload:
                     message = self._take(len(self._buffer))
                     self.log.received(self.name, message, note=f"size {size} is absurd; not reading the payload")
+                    self.log.remark(self.name, f"a message declared {size} payload bytes: the suite did not read them")
                     return TcpRead(Ending.MESSAGE, message, time.monotonic() - start)
                 if len(self._buffer) >= HEADER_SIZE + size:
                     message = self._take(HEADER_SIZE + size)
@@ -334,8 +347,10 @@ class TcpChannel:
                 data += chunk[: max(0, KEPT_STREAM - len(data))]
                 total += len(chunk)
             if ending is not None:
-                if total > len(data):
-                    self.log.event(self.name, f"{total} bytes arrived in all; the first {len(data)} were kept")
+                if total > KEPT_STREAM:
+                    self.log.remark(
+                        self.name, f"{total} bytes arrived while the suite waited for a close; {len(data)} were kept"
+                    )
                 if ending is Ending.TIMEOUT:
                     self.log.event(self.name, f"still open after {timeout:.2f} s")
                 return TcpRead(ending, bytes(data), time.monotonic() - start)
