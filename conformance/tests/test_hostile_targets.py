@@ -10,6 +10,7 @@ fails the test instead of swapping the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -263,3 +264,33 @@ def test_a_client_that_leaves_a_process_holding_its_output_is_reported(
     run = runs["client", "escapes"]
     logs = [e["note"] for c in run.results["checks"] for e in c["wire_log"]]
     assert any("kept its output open" in note for note in logs), run.explain()
+
+
+def test_the_tls_server_reads_a_bounded_request_from_a_client_declaring_4_gib() -> None:
+    """The client suite's TLS server takes at most 64 KiB of payload however much a client declares and streams."""
+    import socket
+    import ssl
+
+    import trustme
+
+    from rrp_conformance.client.hostile_tcp import MAX_REQUEST_PAYLOAD
+    from rrp_conformance.client.hostile_tls import HostileTlsServer
+    from rrp_conformance.wirelog import WireLog
+    from rrp_spec import HEADER_SIZE, MAX_SIZE_FIELD, Header, Op, pack_header
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    with HostileTlsServer(server_context, WireLog()) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with client_context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            conn.sendall(pack_header(Header(operation=Op.ECHO, request_id=1, size=MAX_SIZE_FIELD)))
+            chunk = os.urandom(1 << 16)
+            end = time.monotonic() + 3
+            while time.monotonic() < end and not server.exchanges[0].request:
+                with contextlib.suppress(OSError):
+                    conn.sendall(chunk)  # 4 GiB declared; bytes without end
+        request = server.exchanges[0].request
+    assert request is not None and len(request) == HEADER_SIZE + MAX_REQUEST_PAYLOAD

@@ -26,7 +26,7 @@ from ..wirelog import WireLog
 #: How often blocked server threads wake to look at the stop flag.
 _POLL_INTERVAL = 0.05
 #: The suite reads at most this many payload bytes of a request; a client under test sends far fewer.
-_MAX_REQUEST_PAYLOAD = 1 << 16
+MAX_REQUEST_PAYLOAD = 1 << 16
 _READ_CHUNK = 65536
 #: Bytes kept of what a client sends after its request (it should send none); more are counted only.
 KEPT_EXTRA = 1 << 16
@@ -95,7 +95,7 @@ class TcpExchange:
         """Read one whole request; False when the client closed first or the suite stopped."""
         while not self._stop.is_set():
             if len(self._buffer) >= HEADER_SIZE:
-                wanted = HEADER_SIZE + min(unpack_header(self._buffer).size, _MAX_REQUEST_PAYLOAD)
+                wanted = HEADER_SIZE + min(unpack_header(self._buffer).size, MAX_REQUEST_PAYLOAD)
                 if len(self._buffer) >= wanted:
                     self.request = bytes(self._buffer[:wanted])
                     self.request_at = time.monotonic()

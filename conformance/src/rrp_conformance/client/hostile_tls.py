@@ -16,6 +16,7 @@ from rrp_spec import HEADER_SIZE, unpack_header
 
 from ..wirelog import WireLog
 from .forged import genuine_reply
+from .hostile_tcp import MAX_CONNECTIONS, MAX_REQUEST_PAYLOAD
 
 #: Seconds the server gives a client to finish its handshake and send its request.
 CLIENT_WAIT = 10.0
@@ -71,9 +72,9 @@ class HostileTlsServer:
 
     def _start(self, target: object, *args: object) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
-        with self._lock:
+        with self._lock:  # listed only once started: __exit__ never joins a thread that has not started
+            thread.start()
             self._threads.append(thread)
-        thread.start()
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
@@ -83,6 +84,9 @@ class HostileTlsServer:
                 continue
             except OSError:
                 return
+            if len(self.exchanges) >= MAX_CONNECTIONS:  # a client flooding connections gets no more threads
+                raw.close()
+                continue
             exchange = TlsExchange()
             with self._lock:
                 self.exchanges.append(exchange)
@@ -101,9 +105,14 @@ class HostileTlsServer:
             exchange.handshake = True
             exchange.version, exchange.alpn = conn.version(), conn.selected_alpn_protocol()
             self._log.event(name, f"handshake completed: {exchange.version}, ALPN {exchange.alpn!r}")
-            data = b""
+            data = bytearray()
             try:
-                while len(data) < HEADER_SIZE or len(data) < HEADER_SIZE + unpack_header(data).size:
+                # At most MAX_REQUEST_PAYLOAD bytes of payload, whatever size the header declares (4 GiB, say).
+                while len(data) < HEADER_SIZE or len(data) < HEADER_SIZE + min(
+                    unpack_header(bytes(data[:HEADER_SIZE])).size, MAX_REQUEST_PAYLOAD
+                ):
+                    if self._stop.is_set():
+                        return
                     chunk = conn.recv(65536)
                     if not chunk:
                         self._log.event(name, "closed by the client before a whole request")
@@ -112,9 +121,9 @@ class HostileTlsServer:
             except (ssl.SSLError, OSError) as error:
                 self._log.event(name, f"read failed: {error}")
                 return
-            exchange.request = data
-            self._log.received(name, data, note="request inside TLS")
-            reply = genuine_reply(data)
+            request = exchange.request = bytes(data)
+            self._log.received(name, request, note="request inside TLS")
+            reply = genuine_reply(request)
             self._log.sent(name, reply, note="genuine reply inside TLS")
             try:
                 conn.sendall(reply)

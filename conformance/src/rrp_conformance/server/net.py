@@ -168,26 +168,30 @@ class UdpChannel:
         self.log.event(self.name, f"no reply after {attempts} attempts of {timeout:.2f} s")
         return None
 
-    def drain(self, quiet: float) -> int:
-        """Read datagrams until none has come for ``quiet`` seconds; how many came.
+    def drain(self, quiet: float) -> list[tuple[bytes, Address]]:
+        """The datagrams that arrive until none has for ``quiet`` seconds (the first :data:`KEPT_DATAGRAMS`).
 
         Bounded however the target behaves: at most :data:`DRAIN_DATAGRAMS` datagrams
         and ``max(DRAIN_QUIETS * quiet, DRAIN_FLOOR)`` seconds (a target that never
-        stops sending is logged as such).
+        stops sending gets a remark saying so).
         """
         started = time.monotonic()
         until = started + max(DRAIN_QUIETS * quiet, DRAIN_FLOOR)
+        got: list[tuple[bytes, Address]] = []
         count = 0
         while count < DRAIN_DATAGRAMS and (left := until - time.monotonic()) > 0:
-            if self.receive(min(quiet, left)) is None:
-                return count
+            item = self.receive(min(quiet, left))
+            if item is None:
+                return got
             count += 1
+            if len(got) < KEPT_DATAGRAMS:
+                got.append(item)
         self.log.remark(
             self.name,
             f"the target kept sending: the suite stopped listening after {count} datagrams in "
             f"{time.monotonic() - started:.2f} s",
         )
-        return count
+        return got
 
 
 class Ending(StrEnum):
