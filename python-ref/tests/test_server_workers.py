@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,25 @@ def test_a_worker_that_dies_stops_the_others() -> None:
     assert status == ExitCode.WORKER_FAILED
     assert f"worker pid {pids[0]} exited with status -9; stopped the others" in stderr
     assert _gone(pids[1])
+
+
+def test_no_worker_outlives_a_killed_supervisor() -> None:
+    """SIGKILL leaves the supervisor no chance to stop anyone: the workers see their stdin close and stop."""
+    with workers(2, "--grace", "1") as (process, pids, _ports):
+        process.kill()
+        process.wait(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while not all(_gone(pid) or _zombie(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(_gone(pid) or _zombie(pid) for pid in pids)
+
+
+def _zombie(pid: int) -> bool:
+    """Exited but not yet reaped (its parent, the supervisor, is dead; init reaps it soon)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def test_workers_refuse_a_shared_rrp1s_nonce_sequence(tmp_path: Path) -> None:

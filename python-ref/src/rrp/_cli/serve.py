@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import ssl
 import sys
@@ -151,6 +152,12 @@ def add_parser(subparsers: Any) -> None:
         help="bind every socket with SO_REUSEPORT, to share its port with other rrp serve processes "
         "(what each worker of --workers does)",
     )
+    processes.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="stop gracefully when standard input closes, as on SIGTERM (each worker of --workers does, so no "
+        "worker outlives a supervisor that was killed)",
+    )
     add_setting_flags(parser)
     add("-v", "--verbose", action="store_true", help="log every rejected input (still rate-limited)")
     parser.set_defaults(run=run)
@@ -226,7 +233,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         listens = [Listen(flag, host, port) for flag, given in (("--udp", udp), ("--tcp", tcp), ("--tls", secure.tls))
                    for host, port in given]  # fmt: skip
         return supervise(args.workers, listens, _worker_arguments(args, settings), settings.grace)
-    return _run_loop(lambda: _serve(settings, udp, tcp, secure, verbose=args.verbose, reuse_port=args.reuse_port))
+    return _run_loop(
+        lambda: _serve(
+            settings,
+            udp,
+            tcp,
+            secure,
+            verbose=args.verbose,
+            reuse_port=args.reuse_port,
+            stop_on_stdin_eof=args.stop_on_stdin_eof,
+        )
+    )
 
 
 def _worker_arguments(args: argparse.Namespace, settings: ServerSettings) -> list[str]:
@@ -300,6 +317,7 @@ async def _serve(
     *,
     verbose: bool,
     reuse_port: bool = False,
+    stop_on_stdin_eof: bool = False,
 ) -> int:
     log = RateLimitedLog(_stderr, max_per_second=1000 if verbose else 20)
     sequences = persisted_sequences(secure.sequence_file) if secure.udp else None
@@ -314,6 +332,11 @@ async def _serve(
     # Handlers first: a script may send SIGTERM the moment it reads the listening lines.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if stop_on_stdin_eof:
+        try:
+            _stop_when_stdin_closes(loop, stop)
+        except (OSError, ValueError) as error:  # a regular file or /dev/null cannot be watched
+            _stderr(f"rrp serve: --stop-on-stdin-eof ignored: standard input cannot be watched ({error})")
     for endpoint in endpoints:
         print(f"listening {endpoint}", flush=True)
     try:
@@ -325,6 +348,25 @@ async def _serve(
         for line in server.counters.snapshot().lines():
             _stderr(f"counters: {line}")
     return 0
+
+
+def _stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Set ``stop`` once standard input reaches end of file (the writer, a supervisor, has gone)."""
+    descriptor = sys.stdin.fileno()
+    os.set_blocking(descriptor, False)
+
+    def readable() -> None:
+        try:
+            data = os.read(descriptor, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(descriptor)
+            stop.set()
+
+    loop.add_reader(descriptor, readable)
 
 
 def _run_loop(main: Callable[[], Any]) -> int:

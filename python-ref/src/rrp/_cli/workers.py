@@ -7,7 +7,9 @@ The supervisor (this module, in the process the user started) serves nothing its
 2. It starts N ``rrp serve --reuse-port`` processes with the same settings and
    addresses, each in a session of its own (a terminal's Ctrl-C reaches only the
    supervisor, which then stops the workers once, in order), and waits for every
-   worker's ``listening`` lines.
+   worker's ``listening`` lines. Each worker's standard input is a pipe from the
+   supervisor: when it closes (the supervisor died, even of SIGKILL) the worker
+   stops as on SIGTERM, so no worker outlives it.
 3. It closes the placeholders (before any client can know the port, so no
    datagram is ever hashed to them) and prints the ``listening`` lines once.
 4. On SIGTERM or SIGINT it sends SIGTERM to every worker, which finishes its
@@ -81,7 +83,9 @@ def supervise(count: int, listens: list[Listen], worker_arguments: list[str], gr
             print(f"rrp serve: cannot reserve a port for the workers: {error.strerror or error}", file=sys.stderr)
             return ExitCode.USAGE
         addresses = [item for listen in resolved for item in (listen.flag, format_address((listen.host, listen.port)))]
-        command = [sys.executable, "-m", "rrp", "serve", *addresses, *worker_arguments, "--reuse-port"]
+        command = [
+            sys.executable, "-m", "rrp", "serve", *addresses, *worker_arguments, "--reuse-port", "--stop-on-stdin-eof"
+        ]  # fmt: skip
         for number in range(1, count + 1):
             workers.append(_start(command))
             print(f"worker {number} of {count}: pid {workers[-1].pid}", file=sys.stderr, flush=True)
@@ -108,8 +112,9 @@ def supervise(count: int, listens: list[Listen], worker_arguments: list[str], gr
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-            if worker.stdout is not None:
-                worker.stdout.close()
+            for stream in (worker.stdin, worker.stdout):
+                if stream is not None:
+                    stream.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -134,7 +139,11 @@ def _reserve(listen: Listen, placeholders: list[socket.socket]) -> Listen:
 def _start(command: list[str]) -> subprocess.Popen[bytes]:
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # A session of its own: a terminal's SIGINT goes to the supervisor only, which stops each worker once.
-    return subprocess.Popen(command, stdout=subprocess.PIPE, bufsize=0, start_new_session=True, env=environment)
+    # stdin is a pipe nobody writes to: the worker stops when it closes, that is when the supervisor is gone,
+    # however it went (even SIGKILL), so no worker outlives it holding the ports.
+    return subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, start_new_session=True, env=environment
+    )
 
 
 def _listening_lines(worker: subprocess.Popen[bytes], count: int) -> list[str] | None:
