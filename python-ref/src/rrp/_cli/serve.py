@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rrp_spec import DEFAULT_PORT
 from rrp_spec.addresses import parse_address
 from rrp_spec.secure_wire import KeyFileError, read_key_file
 
@@ -36,8 +37,6 @@ from ..secure import persisted_sequences, tls_server_context
 from .exit_status import ExitCode
 from .workers import Listen, supervise
 
-#: The port ``rrp serve`` uses when given no address at all.
-DEFAULT_PORT = 7373
 #: The host ``rrp serve`` uses when given no address at all.
 DEFAULT_HOST = "127.0.0.1"
 #: Exit status for a bad command line (argparse's own).
