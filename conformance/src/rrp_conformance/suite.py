@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from rrp_spec import Requirement
 
+from .capture import CAPTURE_NAME, build_capture
 from .context import EnvT, Timing
 from .coverage import coverage_rows
 from .progress import TerminalProgress, print_summary
@@ -162,8 +163,13 @@ def run_suite(
         unreachable=outcome.unreachable,
         exit_code=exit_code_for(outcome.results, outcome.unreachable, len(probes)),
     )
+    if options.report_dir is not None:
+        capture = build_capture(report.results)
+        report = replace(report, frames=capture.frames, capture=CAPTURE_NAME)
+        options.report_dir.mkdir(parents=True, exist_ok=True)
+        capture.write(options.report_dir / CAPTURE_NAME)
     print_summary(report, out)
     if options.report_dir is not None:
-        paths = write_reports(report, options.report_dir)
+        paths = [*write_reports(report, options.report_dir), options.report_dir / CAPTURE_NAME]
         print(f"reports: {', '.join(str(p) for p in paths)}", file=out)
     return report

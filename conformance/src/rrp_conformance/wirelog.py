@@ -1,7 +1,10 @@
 """The wire log of one check: every byte sent and received, with timestamps, rendered as annotated hex.
 
 Header fields are named from :data:`rrp_spec.HEADER_LAYOUT`, so the rendering never
-restates an offset. Framework module, shared by the server and client suites.
+restates an offset. Events that name their :class:`Flow` (the suite's socket, the
+peer's, the transport) also keep their bytes, wall-clock time and TCP control
+events for the run's pcapng (:mod:`rrp_conformance.capture`). Framework module,
+shared by the server and client suites.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ KEPT_HEAD = 500
 KEPT_TAIL = 500
 #: Distinct remarks (see :meth:`WireLog.remark`) one check's log keeps.
 KEPT_REMARKS = 20
+#: Bytes of one event kept for the pcapng: enough for the largest message a check sends or reads whole
+#: (a 1 MiB TCP payload and its header), so Wireshark can reassemble it; a longer event is marked truncated.
+CAPTURE_BYTES = 2 << 20
+#: Bytes one check's log keeps for the pcapng in all; past it, events keep only their first KEPT_BYTES for it,
+#: so a target that floods the suite with large messages cannot grow the capture (or memory) without bound.
+CAPTURE_BUDGET = 8 << 20
 #: The header's size field, to step from one message to the next.
 _SIZE = next(f for f in HEADER_LAYOUT if f.name == "size")
 #: Payload bytes shown per hex line.
@@ -36,6 +45,37 @@ class Direction(StrEnum):
     SENT = "sent"
     RECEIVED = "received"
     EVENT = "event"
+
+
+#: A socket address as the suite sees it: host and port.
+Endpoint = tuple[str, int]
+
+
+class Control(StrEnum):
+    """What an event without bytes did to a TCP connection, for the capture's SYN, FIN and RST segments."""
+
+    #: The suite connected to the peer (the suite sent the SYN).
+    CONNECTED = "connected"
+    #: The suite accepted the peer's connection (the peer sent the SYN).
+    ACCEPTED = "accepted"
+    #: The suite closed its end (FIN from the suite).
+    CLOSED = "closed"
+    #: The peer closed its end (FIN from the peer).
+    PEER_CLOSED = "peer closed"
+    #: The peer reset the connection (RST from the peer).
+    PEER_RESET = "peer reset"
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Where an event's bytes went: the transport, the suite's socket and the peer's."""
+
+    #: ``udp`` or ``tcp``.
+    transport: str
+    #: The suite's address and port.
+    local: Endpoint
+    #: The peer's address and port.
+    peer: Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +94,14 @@ class WireEvent:
     #: True when ``data`` starts with an RRP header (a datagram, or the start of a message on a stream).
     message_start: bool
     note: str = ""
+    #: The sockets and transport, when the caller named them (events without one stay out of the pcapng).
+    flow: Flow | None = None
+    #: Seconds since the epoch (wall clock), for the pcapng's timestamps.
+    wall_time: float = 0.0
+    #: The first :data:`CAPTURE_BYTES` bytes, for the pcapng.
+    capture: bytes = b""
+    #: What an event without bytes did to its TCP connection, when it did something.
+    control: Control | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,22 +131,33 @@ class WireLog:
         #: Events counted but not kept, because the log was full.
         self.dropped = 0
         self._remarks: list[str] = []
+        # The wall clock is read once: event times stay monotonic, shifted onto the epoch for the capture.
+        self._wall_start = time.time()
+        self._captured = 0
 
     def now(self) -> float:
         """Seconds since the log started."""
         return time.monotonic() - self._start
 
-    def sent(self, channel: str, data: bytes, *, message_start: bool = True, note: str = "") -> None:
-        """Record bytes the suite sent."""
-        self._add(Direction.SENT, channel, data, message_start, note)
+    def sent(
+        self, channel: str, data: bytes, *, message_start: bool = True, note: str = "", flow: Flow | None = None
+    ) -> None:
+        """Record bytes the suite sent (to ``flow.peer`` from ``flow.local``, when given)."""
+        self._add(Direction.SENT, channel, data, message_start, note, flow)
 
-    def received(self, channel: str, data: bytes, *, message_start: bool = True, note: str = "") -> None:
-        """Record bytes the suite received."""
-        self._add(Direction.RECEIVED, channel, data, message_start, note)
+    def received(
+        self, channel: str, data: bytes, *, message_start: bool = True, note: str = "", flow: Flow | None = None
+    ) -> None:
+        """Record bytes the suite received (from ``flow.peer`` on ``flow.local``, when given)."""
+        self._add(Direction.RECEIVED, channel, data, message_start, note, flow)
 
-    def event(self, channel: str, note: str) -> None:
+    def event(self, channel: str, note: str, *, flow: Flow | None = None, control: Control | None = None) -> None:
         """Record something that carried no bytes: a connect, a close, a timeout."""
-        self._append(WireEvent(self.now(), Direction.EVENT, channel, b"", 0, False, note))
+        now = self.now()
+        event = WireEvent(
+            now, Direction.EVENT, channel, b"", 0, False, note, flow, self._wall_start + now, control=control
+        )
+        self._append(event)
 
     def remark(self, channel: str, note: str) -> None:
         """Record what the target did that no verdict covers (floods, repeats, strays): an event and a note.
@@ -116,12 +175,23 @@ class WireLog:
         with self._lock:
             return tuple(self._remarks)
 
-    def _add(self, direction: Direction, channel: str, data: bytes, message_start: bool, note: str) -> None:
+    def _add(
+        self, direction: Direction, channel: str, data: bytes, message_start: bool, note: str, flow: Flow | None
+    ) -> None:
         with self._lock:
             total = self._traffic[direction]
             self._traffic[direction] = Traffic(total.count + 1, total.length + len(data))
+            captured = b""
+            if flow is not None:
+                room = max(CAPTURE_BUDGET - self._captured, KEPT_BYTES)
+                captured = bytes(data[: min(CAPTURE_BYTES, room)])
+                self._captured += len(captured)
+        now = self.now()
         kept = bytes(data[:KEPT_BYTES])
-        self._append(WireEvent(self.now(), direction, channel, kept, len(data), message_start, note))
+        event = WireEvent(
+            now, direction, channel, kept, len(data), message_start, note, flow, self._wall_start + now, captured
+        )
+        self._append(event)
 
     def _append(self, event: WireEvent) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from types import TracebackType
 
 from rrp_spec import HEADER_SIZE, unpack_header
 
-from ..wirelog import WireLog
+from ..wirelog import Control, Flow, WireLog
 
 #: How often blocked server threads wake to look at the stop flag.
 _POLL_INTERVAL = 0.05
@@ -43,8 +43,11 @@ class TcpExchange:
         self._log = log
         self._stop = stop
         host, port = sock.getpeername()[:2]
+        local = sock.getsockname()
         #: The wire log's name for this connection: ``tcp#1 127.0.0.1:53211`` (the client's end).
         self.channel = f"tcp#{number} {host}:{port}"
+        #: The suite's end, the client's end and the transport, for the wire log's capture.
+        self.flow = Flow("tcp", (local[0], local[1]), (host, port))
         self._closed = False
         #: ``time.monotonic()`` when the connection was accepted.
         self.accepted_at = time.monotonic()
@@ -68,7 +71,7 @@ class TcpExchange:
             return
         with contextlib.suppress(OSError):
             self._sock.sendall(data)
-        self._log.sent(self.channel, data, note=note)
+        self._log.sent(self.channel, data, note=note, flow=self.flow)
 
     def send_bytewise(self, data: bytes, gap: float, note: str = "") -> None:
         """Write ``data`` one byte per segment, ``gap`` seconds apart, so that the client sees short reads."""
@@ -81,14 +84,14 @@ class TcpExchange:
             except OSError:
                 self._log.event(self.channel, "client gone mid-reply")
                 return
-        self._log.sent(self.channel, data, note=note)
+        self._log.sent(self.channel, data, note=note, flow=self.flow)
 
     def close(self, note: str = "suite closed the connection") -> None:
         """Close the suite's end now."""
         if not self._closed:
             self._closed = True
             self._sock.close()
-            self._log.event(self.channel, note)
+            self._log.event(self.channel, note, flow=self.flow, control=Control.CLOSED)
 
     # --- used by the server ---------------------------------------------------------------
     def read_request(self) -> bool:
@@ -99,7 +102,7 @@ class TcpExchange:
                 if len(self._buffer) >= wanted:
                     self.request = bytes(self._buffer[:wanted])
                     self.request_at = time.monotonic()
-                    self._log.received(self.channel, self.request)
+                    self._log.received(self.channel, self.request, flow=self.flow)
                     self._keep_extra(bytes(self._buffer[wanted:]))
                     self._buffer.clear()
                     return True
@@ -120,7 +123,7 @@ class TcpExchange:
             if not data:
                 return
             self._keep_extra(data)
-            self._log.received(self.channel, data, message_start=False, note="after the request")
+            self._log.received(self.channel, data, message_start=False, note="after the request", flow=self.flow)
 
     def _keep_extra(self, data: bytes) -> None:
         self.extra_length += len(data)
@@ -139,7 +142,7 @@ class TcpExchange:
             data = b""
         if not data:
             self.peer_closed_at = time.monotonic()
-            self._log.event(self.channel, "client closed the connection")
+            self._log.event(self.channel, "client closed the connection", flow=self.flow, control=Control.PEER_CLOSED)
         return data
 
 
@@ -254,7 +257,12 @@ class HostileTcpServer:
                 except OSError:  # a client that connected and reset at once: nothing to serve
                     sock.close()
                     continue
-                self._log.event(exchange.channel, f"accepted on {self._host}:{self.port}")
+                self._log.event(
+                    exchange.channel,
+                    f"accepted on {self._host}:{self.port}",
+                    flow=exchange.flow,
+                    control=Control.ACCEPTED,
+                )
                 with self._lock:
                     self._exchanges.append(exchange)
                 self._start(functools.partial(self._serve, exchange), f"hostile-tcp-conn-{len(self._threads)}")

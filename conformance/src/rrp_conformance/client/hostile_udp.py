@@ -32,7 +32,7 @@ from types import TracebackType
 
 from rrp_spec import UDP_RECEIVE_BUFFER_SIZE
 
-from ..wirelog import WireLog
+from ..wirelog import Flow, WireLog
 
 #: Largest datagram the server reads: anything a client can send fits.
 _RECEIVE_BUFFER = UDP_RECEIVE_BUFFER_SIZE
@@ -230,7 +230,8 @@ class HostileUdpServer:
                         sender = send.source if send.source in sockets else ReplySource.SERVER
                         with contextlib.suppress(OSError):  # a client that already exited: nothing to grade
                             sockets[sender].sendto(send.data, destination)
-                        self._log.sent(channels[sender], send.data, note=send.note)
+                        flow = Flow("udp", _endpoint(sockets[sender]), destination)
+                        self._log.sent(channels[sender], send.data, note=send.note, flow=flow)
                     wait = _POLL_INTERVAL if not due else max(0.0, min(_POLL_INTERVAL, due[0][0] - now))
                     if not selector.select(wait):
                         continue
@@ -239,7 +240,8 @@ class HostileUdpServer:
                     except OSError:  # ICMP port unreachable from an earlier send to an exited client
                         continue
                     arrival = Datagram(arrived_at, (source[0], source[1]), data)
-                    self._log.received(local, data, note=f"from {source[0]}:{source[1]}")
+                    flow = Flow("udp", _endpoint(self._sock), (source[0], source[1]))
+                    self._log.received(local, data, note=f"from {source[0]}:{source[1]}", flow=flow)
                     with self._arrived:
                         index = self._arrival_count
                         self._arrival_count += 1
@@ -252,6 +254,12 @@ class HostileUdpServer:
                         heapq.heappush(due, (arrival.at + send.delay, next(order), send, arrival.source))
             except BaseException as exc:  # surfaced by __exit__: a check must not pass on a crashed server
                 self._failure = exc
+
+
+def _endpoint(sock: socket.socket) -> tuple[str, int]:
+    """The suite's end of ``sock``: host and port."""
+    host, port = sock.getsockname()[:2]
+    return host, port
 
 
 def _channel(sock: socket.socket) -> str:

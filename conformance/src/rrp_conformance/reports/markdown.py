@@ -29,7 +29,7 @@ def _summary(report: RunReport) -> list[str]:
     return lines
 
 
-def _failure_section(result: CheckResult) -> list[str]:
+def _failure_section(result: CheckResult, packets: str) -> list[str]:
     marker = " (expected failure)" if result.expected_failure else ""
     lines = [
         f"### {result.outcome.value}{marker}: `{result.name}`",
@@ -46,6 +46,11 @@ def _failure_section(result: CheckResult) -> list[str]:
         lines.append(f"- {note}")
     for m in result.measurements:
         lines.append(f"- {m.render()}")
+    if packets:
+        lines += [
+            "",
+            f"Packets: {packets} (open it in Wireshark with the RRP dissector; the first one names this check).",
+        ]
     lines += ["", "Wire log:", "", "```text", render_log(result.wire_log) or "(no traffic)", "```", ""]
     return lines
 
@@ -69,7 +74,7 @@ def render_markdown(report: RunReport) -> str:
     if not bad:
         lines += ["None.", ""]
     for result in bad:
-        lines += _failure_section(result)
+        lines += _failure_section(result, report.packets(result.name))
     measured = [r for r in report.results if r.measurements]
     if measured:
         lines += ["## Measurements", "", "| check | measurement |", "|---|---|"]

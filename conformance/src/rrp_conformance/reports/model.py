@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..coverage import CoverageRow
 from ..outcomes import CheckResult, ExitCode, Outcome
@@ -28,6 +28,10 @@ class RunReport:
     #: Transport -> why it did not answer the first sanity probe.
     unreachable: Mapping[str, str]
     exit_code: ExitCode
+    #: Check name -> its frame numbers in the run's pcapng (checks that sent and received nothing are absent).
+    frames: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    #: The pcapng's file name beside the reports, when one was written.
+    capture: str = ""
 
     def counts(self, results: tuple[CheckResult, ...] | None = None) -> dict[Outcome, int]:
         """How many checks ended in each outcome."""
@@ -35,6 +39,20 @@ class RunReport:
         for result in self.results if results is None else results:
             counts[result.outcome] += 1
         return counts
+
+    def packets(self, name: str) -> str:
+        """Where check ``name``'s packets are in the capture (``frames 12-18 of capture.pcapng``), or ``""``."""
+        frames = self.frames.get(name)
+        if not self.capture or not frames:
+            return ""
+        runs: list[list[int]] = []
+        for frame in frames:
+            if runs and frame == runs[-1][-1] + 1:
+                runs[-1].append(frame)
+            else:
+                runs.append([frame])
+        spans = ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+        return f"frame{'s' if len(frames) > 1 else ''} {spans} of {self.capture}"
 
     def areas(self) -> list[str]:
         """Report areas in first-run order."""

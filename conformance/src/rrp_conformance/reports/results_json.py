@@ -12,6 +12,7 @@ The schema is stable: fields are only ever added. Top level::
     exit_status   int                     0 ok, 1 a MUST failed, 3 unreachable (see ExitCode)
     unreachable   {transport: reason}
     counts        {"PASS"|"FAIL"|"NON-STRICT"|"SKIPPED"|"INFO": int}
+    capture       string                  the pcapng beside the reports ("" when none was written)
     checks        [check]
     coverage      [{requirement, level, side, transport, coverage, checks: [name], verdict: outcome|null,
                     not_observable: string|null}]
@@ -29,6 +30,7 @@ Each check::
     duration_s                     number
     wire_log                       [{t, direction: "sent"|"received"|"event", channel, length, hex, note}]
                                    (hex holds at most the first 256 bytes of each event)
+    frames                         [int]: the check's frame numbers in the run's pcapng (top-level ``capture``)
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .model import RunReport
 SCHEMA = "rrp-conformance/1"
 
 
-def _check(result: CheckResult) -> dict[str, Any]:
+def _check(result: CheckResult, frames: tuple[int, ...]) -> dict[str, Any]:
     return {
         "name": result.name,
         "title": result.title,
@@ -73,6 +75,7 @@ def _check(result: CheckResult) -> dict[str, Any]:
             }
             for e in result.wire_log
         ],
+        "frames": list(frames),
     }
 
 
@@ -89,7 +92,8 @@ def to_json(report: RunReport) -> dict[str, Any]:
         "exit_status": int(report.exit_code),
         "unreachable": dict(report.unreachable),
         "counts": {o.value: n for o, n in report.counts().items()},
-        "checks": [_check(r) for r in report.results],
+        "capture": report.capture,
+        "checks": [_check(r, report.frames.get(r.name, ())) for r in report.results],
         "coverage": [
             {
                 "requirement": row.requirement.id,

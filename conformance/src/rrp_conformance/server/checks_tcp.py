@@ -346,7 +346,9 @@ def _slow_reader(ctx: CheckContext[ServerEnv]) -> None:
     with _connect(ctx, receive_buffer=FLOOD_RECEIVE_BUFFER, label="slow-reader") as channel:
         if channel.kernel_state_open() is None:
             ctx.skip("this platform has no TCP_INFO, so a close cannot be seen without reading")
-        channel.log.sent(channel.name, request, note=f"ECHO with {payload} bytes, repeated; replies never read")
+        channel.log.sent(
+            channel.name, request, note=f"ECHO with {payload} bytes, repeated; replies never read", flow=channel.flow
+        )
         channel.sock.setblocking(False)
         sent, pending = 0, memoryview(request)
         blocked_since: float | None = None

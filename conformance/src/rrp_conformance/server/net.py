@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from rrp_spec import HEADER_SIZE, Header, Op, Result, pack_request, unpack_header
 
-from ..wirelog import WireLog
+from ..wirelog import Control, Flow, WireLog
 from .env import Address, AmplificationMeter, family_of, show
 
 #: Largest datagram the suite will receive.
@@ -87,7 +87,9 @@ class UdpChannel:
         self.sock = socket.socket(family_of(target[0]), socket.SOCK_DGRAM)
         self.sock.bind((source or ("::1" if ":" in target[0] else "127.0.0.1"), 0))
         local = self.sock.getsockname()
-        self.name = f"udp {show((local[0], local[1]))}"
+        #: The suite's end of the socket.
+        self.local: Address = (local[0], local[1])
+        self.name = f"udp {show(self.local)}"
         #: The last datagram sent with each request_id (for the amplification ratio of its reply).
         self._sent: dict[int, int] = {}
         #: The first :data:`KEPT_DATAGRAMS` datagrams received, with their sources, in order.
@@ -117,7 +119,8 @@ class UdpChannel:
     def send(self, data: bytes, note: str = "", to: Address | None = None) -> None:
         """Send one datagram, exactly ``data``."""
         destination = to or self.target
-        self.log.sent(f"{self.name} -> {show(destination)}", data, note=note)
+        flow = Flow("udp", self.local, destination)
+        self.log.sent(f"{self.name} -> {show(destination)}", data, note=note, flow=flow)
         self.send_unlogged(data, destination)
 
     def send_unlogged(self, data: bytes, to: Address | None = None) -> None:
@@ -133,7 +136,7 @@ class UdpChannel:
             return None
         data, source = self.sock.recvfrom(_DATAGRAM_BUFFER)
         origin: Address = (source[0], source[1])
-        self.log.received(f"{self.name} <- {show(origin)}", data)
+        self.log.received(f"{self.name} <- {show(origin)}", data, flow=Flow("udp", self.local, origin))
         self.received_count += 1
         if len(self.received) < KEPT_DATAGRAMS:
             self.received.append((data, origin))
@@ -258,11 +261,17 @@ class TcpChannel:
             self.sock.close()
             raise
         local = self.sock.getsockname()
-        self.name = f"{label} {show((local[0], local[1]))} -> {show(target)}"
-        self.log.event(self.name, "connected")
+        #: The suite's end, the target's end and the transport, for the wire log's capture.
+        self.flow = Flow("tcp", (local[0], local[1]), target)
+        self.name = f"{label} {show(self.flow.local)} -> {show(target)}"
+        self._closed = False
+        self.log.event(self.name, "connected", flow=self.flow, control=Control.CONNECTED)
 
     def close(self) -> None:
         """Close the connection (with RST semantics avoided: a plain close)."""
+        if not self._closed:
+            self._closed = True
+            self.log.event(self.name, "suite closed the connection", flow=self.flow, control=Control.CLOSED)
         self.sock.close()
 
     def __enter__(self) -> TcpChannel:
@@ -273,7 +282,7 @@ class TcpChannel:
 
     def send(self, data: bytes, note: str = "", *, message_start: bool = True) -> bool:
         """Send all of ``data``; ``False`` (logged) when the target has closed or reset the connection."""
-        self.log.sent(self.name, data, message_start=message_start, note=note)
+        self.log.sent(self.name, data, message_start=message_start, note=note, flow=self.flow)
         try:
             self.sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as error:
@@ -294,12 +303,12 @@ class TcpChannel:
         try:
             chunk = self.sock.recv(1 << 16)
         except (ConnectionResetError, ConnectionAbortedError):
-            self.log.event(self.name, "connection reset by the target")
+            self.log.event(self.name, "connection reset by the target", flow=self.flow, control=Control.PEER_RESET)
             return Ending.RESET
         except TimeoutError:
             return Ending.TIMEOUT
         if not chunk:
-            self.log.event(self.name, "closed by the target (EOF)")
+            self.log.event(self.name, "closed by the target (EOF)", flow=self.flow, control=Control.PEER_CLOSED)
             return Ending.EOF
         self._buffer += chunk
         return None
@@ -318,18 +327,20 @@ class TcpChannel:
                 size = unpack_header(bytes(self._buffer[:HEADER_SIZE])).size
                 if size > max_payload:
                     message = self._take(len(self._buffer))
-                    self.log.received(self.name, message, note=f"size {size} is absurd; not reading the payload")
+                    self.log.received(
+                        self.name, message, note=f"size {size} is absurd; not reading the payload", flow=self.flow
+                    )
                     self.log.remark(self.name, f"a message declared {size} payload bytes: the suite did not read them")
                     return TcpRead(Ending.MESSAGE, message, time.monotonic() - start)
                 if len(self._buffer) >= HEADER_SIZE + size:
                     message = self._take(HEADER_SIZE + size)
-                    self.log.received(self.name, message)
+                    self.log.received(self.name, message, flow=self.flow)
                     return TcpRead(Ending.MESSAGE, message, time.monotonic() - start)
             ending = self._fill(deadline)
             if ending is not None:
                 partial = self._take(len(self._buffer))
                 if partial:
-                    self.log.received(self.name, partial, note="incomplete message")
+                    self.log.received(self.name, partial, note="incomplete message", flow=self.flow)
                 if ending is Ending.TIMEOUT:
                     self.log.event(self.name, f"nothing more within {timeout:.2f} s")
                 return TcpRead(ending, partial, time.monotonic() - start)
@@ -347,7 +358,7 @@ class TcpChannel:
             ending = self._fill(deadline)
             if self._buffer:
                 chunk = self._take(len(self._buffer))
-                self.log.received(self.name, chunk, message_start=not total)
+                self.log.received(self.name, chunk, message_start=not total, flow=self.flow)
                 data += chunk[: max(0, KEPT_STREAM - len(data))]
                 total += len(chunk)
             if ending is not None:
