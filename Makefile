@@ -13,7 +13,7 @@ SUITE_EXTRAS := $(foreach p,$(SUITE_PACKAGES),$(if $(filter conformance,$(p)),$(
 PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
 
 .DEFAULT_GOAL := test
-.PHONY: help venv suite-venv dist lint typecheck vectors check-vectors test clean bench bench-tools bench-publish fuzz soak docs docs-serve conformance conformance-client
+.PHONY: help venv suite-venv dist lint typecheck vectors check-vectors test clean bench bench-tools bench-publish fuzz soak docs docs-serve conformance conformance-client wireshark
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,6 +86,10 @@ conformance-client: $(SUITE_STAMP) ## grade the reference client; or yours: make
 		$${RRP_TLS_CLIENT_COMMAND:+--tls-command "$$RRP_TLS_CLIENT_COMMAND"} \
 		$${RRP_SUDP_CLIENT_COMMAND:+--sudp-command "$$RRP_SUDP_CLIENT_COMMAND"} \
 		--report-dir build/conformance-client $(ARGS)
+
+# The Wireshark/tshark dissector, generated from rrp_spec (wireshark/src/rrp_wireshark); never edited by hand.
+wireshark: $(STAMP) ## generate the Lua dissector for Wireshark and tshark into build/wireshark/rrp.lua
+	$(BIN)/python -m rrp_wireshark --out build/wireshark/rrp.lua
 
 # The spec site: mkdocs with the rrp-spec plugin (docs/src/rrp_docs) rendering every table and figure from spec/.
 DOCS_ENV := NO_MKDOCS_2_WARNING=1
