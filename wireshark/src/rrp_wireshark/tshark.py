@@ -42,11 +42,22 @@ class Message:
         return {name.removeprefix("rrp.expert.") for name in self.fields if name.startswith("rrp.expert.")}
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a frame went: its transport and both ends as ``address:port``."""
+
+    transport: str
+    source: str
+    destination: str
+
+
 @dataclass
 class Decoded:
-    """A capture as tshark decoded it: every frame's RRP messages."""
+    """A capture as tshark decoded it: every frame's RRP messages, route and packet comments."""
 
     frames: dict[int, list[Message]]
+    routes: dict[int, Route] = field(default_factory=dict)
+    comments: dict[int, list[str]] = field(default_factory=dict)
 
     def messages(self, frame: int) -> list[Message]:
         """The RRP messages tshark found in ``frame`` (several when a TCP segment carries several)."""
@@ -88,9 +99,16 @@ def run_tshark(tshark: str, dissector: Path, capture: Path, arguments: Sequence[
 def decode(tshark: str, dissector: Path, capture: Path, arguments: Sequence[str] = ()) -> Decoded:
     """Every RRP message of ``capture``, by frame."""
     output = run_tshark(tshark, dissector, capture, ["-T", "json", "--no-duplicate-keys", *arguments])
-    frames: dict[int, list[Message]] = {}
+    decoded = Decoded({})
     for packet in json.loads(output):
         layers = packet["_source"]["layers"]
+        number = int(layers["frame"]["frame.number"])
+        comments: dict[str, list[str]] = {}
+        _flatten(layers.get("pkt_comment", {}), comments)
+        decoded.comments[number] = comments.get("frame.comment", [])
+        route = _route(layers)
+        if route is not None:
+            decoded.routes[number] = route
         rrp = layers.get("rrp")
         if rrp is None:
             continue
@@ -99,5 +117,19 @@ def decode(tshark: str, dissector: Path, capture: Path, arguments: Sequence[str]
             message = Message()
             _flatten(layer, message.fields)
             messages.append(message)
-        frames[int(layers["frame"]["frame.number"])] = messages
-    return Decoded(frames)
+        decoded.frames[number] = messages
+    return decoded
+
+
+def _route(layers: dict[str, Any]) -> Route | None:
+    ip = layers.get("ip") or layers.get("ipv6")
+    if not isinstance(ip, dict):
+        return None
+    version = "ip" if "ip" in layers else "ipv6"
+    for transport in ("udp", "tcp"):
+        ports = layers.get(transport)
+        if isinstance(ports, dict):
+            source = f"{ip[version + '.src']}:{ports[transport + '.srcport']}"
+            destination = f"{ip[version + '.dst']}:{ports[transport + '.dstport']}"
+            return Route(transport, source, destination)
+    return None
