@@ -11,6 +11,7 @@ single file, and these ~100 lines are the whole of what it needs.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,7 +83,9 @@ def enhanced_packet(packet: Packet) -> bytes:
     """The Enhanced Packet Block of ``packet`` on interface 0."""
     if len(packet.data) > min(packet.original_length, SNAPLEN):
         raise ValueError(f"a packet of {packet.original_length} bytes cannot carry {len(packet.data)} captured bytes")
-    nanoseconds = round(packet.timestamp * 1e9)
+    # Whole seconds apart from the fraction: multiplying the whole float by 1e9 would lose the last digits.
+    seconds = math.floor(packet.timestamp)
+    nanoseconds = seconds * 1_000_000_000 + round((packet.timestamp - seconds) * 1e9)
     header = struct.pack(
         "<IIIII", 0, nanoseconds >> 32, nanoseconds & 0xFFFFFFFF, len(packet.data), packet.original_length
     )

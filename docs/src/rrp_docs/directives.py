@@ -29,6 +29,7 @@ from . import (
     requirement_tables,
     retry,
     spec_tables,
+    wireshark_pages,
 )
 from . import vector_tables as vt
 from .markdown import PageContext, requirement_link
@@ -92,6 +93,9 @@ BLOCKS: dict[str, Generator] = {
     "bench-chart": lambda a, c: bench_pages.chart(c),
     "bench-secure": lambda a, c: bench_pages.secure_table(),
     "rrp-load-usage": lambda a, c: bench_pages.load_usage(),
+    "wireshark-fields": lambda a, c: wireshark_pages.fields_table(),
+    "wireshark-experts": lambda a, c: wireshark_pages.experts_table(c),
+    "wireshark-decoded": lambda a, c: wireshark_pages.decoded_exchange(a["check"]),
 }
 
 #: Values ``{{ ... }}`` may name besides the attributes of :mod:`rrp_spec`.

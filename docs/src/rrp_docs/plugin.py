@@ -10,11 +10,13 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from rrp_spec.vectors import SCHEMA_NAME, VECTORS_NAME, data_file
+from rrp_wireshark import render_dissector
 
 from .bench_pages import CHART_DOWNLOAD, PUBLISHED_CHART, PUBLISHED_RESULTS, RESULTS_DOWNLOAD
 from .conformance_pages import REFERENCE_REPORT_MD, REFERENCE_REPORT_NAME
 from .directives import DirectiveError, expand
 from .markdown import PageContext
+from .wireshark_pages import DISSECTOR_DOWNLOAD
 
 #: Where the vector file and its schema are published in the built site.
 DOWNLOADS_DIR = "downloads"
@@ -37,6 +39,8 @@ class RrpSpecPlugin(BasePlugin[RrpSpecConfig]):  # type: ignore[no-untyped-call]
         for source, name in ((PUBLISHED_RESULTS, RESULTS_DOWNLOAD), (PUBLISHED_CHART, CHART_DOWNLOAD)):
             if source.is_file():
                 files.append(File.generated(config, f"{DOWNLOADS_DIR}/{name}", abs_src_path=str(source)))
+        # The Wireshark dissector, generated from the spec now, as `make wireshark` writes it.
+        files.append(File.generated(config, f"{DOWNLOADS_DIR}/{DISSECTOR_DOWNLOAD}", content=render_dissector()))
         if REFERENCE_REPORT_MD.is_file():
             # Published as .txt: a .md file in the docs would be rendered as a page.
             report = f"{DOWNLOADS_DIR}/{REFERENCE_REPORT_NAME}"

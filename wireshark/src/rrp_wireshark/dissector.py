@@ -57,6 +57,8 @@ class DissectorField:
     key: str
     abbreviation: str
     constructor: str
+    #: What the field shows, as Wireshark's field reference and the site describe it.
+    description: str
 
 
 def _lua_string(text: str) -> str:
@@ -79,12 +81,14 @@ def _header_field(field: FieldLayout) -> DissectorField:
         base = _BASE.get(field.name, "base.DEC")
         names = _NAMES.get(field.name, "nil")
         call = f"ProtoField.{kind}({_lua_string(abbreviation)}, {name}, {base}, {names}, nil, {doc})"
-    return DissectorField(field.name, abbreviation, call)
+    return DissectorField(field.name, abbreviation, call, field.doc)
 
 
 def _field(key: str, abbreviation: str, call: str, *arguments: str) -> DissectorField:
+    """A field beyond the header's; its last argument is its description."""
     full = f"{PROTOCOL}.{abbreviation}"
-    return DissectorField(key, full, f"ProtoField.{call}({', '.join([_lua_string(full), *arguments])})")
+    constructor = f"ProtoField.{call}({', '.join([_lua_string(full), *arguments])})"
+    return DissectorField(key, full, constructor, json.loads(arguments[-1]))
 
 
 def dissector_fields() -> tuple[DissectorField, ...]:
