@@ -121,6 +121,8 @@ def _format_limit(name: str, value: object) -> str:
     if isinstance(value, float):
         # Every float in rrp_spec.limits and rrp_spec.reference_defaults is a duration in seconds.
         return f"{value:g} s"
+    if name.endswith("_PORT"):  # a port number is a name, not a quantity: no digit grouping
+        return str(value)
     text = f"{value:,}".replace(",", " ")
     if not name.endswith(("_PAYLOAD", "_BYTES", "_SIZE")):  # a count of connections is not 1 KiB of anything
         return text

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from .wire import HEADER_STRUCT
 from .wire import MAGIC as MAGIC  # defined with the wire format; re-exported with the other constants
 
-#: RRP's default port, on UDP and TCP alike: where ``rrp serve`` listens unless told otherwise, and where
-#: the Wireshark dissector looks for RRP without a heuristic.
-DEFAULT_PORT = 7373
 #: Bytes of the fixed header that starts every message.
 HEADER_SIZE: int = HEADER_STRUCT.sizeof()
 #: The only protocol version this specification defines.

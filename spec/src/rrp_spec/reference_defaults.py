@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from .limits import MAX_UDP_PAYLOAD, MIN_DEDUP_WINDOW
 
+#: The port the reference server listens on, UDP and TCP alike, when given no address; the Wireshark dissector
+#: looks for RRP there without a heuristic.
+DEFAULT_PORT = 7373
 #: Largest TCP payload the reference server accepts (1 MiB).
 DEFAULT_TCP_MAX_PAYLOAD = 1 << 20
 #: Largest UDP payload the reference server accepts: all that fits one datagram.
