@@ -1,6 +1,6 @@
 """tshark with the generated dissector over a capture of every test vector: each field, each expert, each match.
 
-Every vector of spec/vectors/rrp-v1.json is written as a UDP datagram and/or a TCP
+Every vector of the test vectors (rrp-v1.json) is written as a UDP datagram and/or a TCP
 stream (after its transport) to RRP's default port; a reply vector follows a
 request carrying the operation and ID it answers. What the dissector must flag is
 decided by the spec's own judges, not by this test: a request vector must raise an
@@ -35,11 +35,11 @@ from rrp_spec import (
     reply_problems,
     unpack_header,
 )
+from rrp_spec.vectors import VECTORS_NAME, data_file
 from rrp_wireshark import EXPERT_RULES
 from rrp_wireshark.tshark import Decoded, Message, decode
 
-VECTORS_FILE = Path(__file__).resolve().parents[2] / "spec" / "vectors" / "rrp-v1.json"
-DOCUMENT = json.loads(VECTORS_FILE.read_text())
+DOCUMENT = json.loads(data_file(VECTORS_NAME).read_text())
 VECTORS: list[dict[str, Any]] = DOCUMENT["vectors"]
 CLIENT = "127.0.0.1"
 SERVER = ("127.0.0.1", DEFAULT_PORT)
