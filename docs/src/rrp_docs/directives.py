@@ -93,8 +93,8 @@ BLOCKS: dict[str, Generator] = {
     "bench-chart": lambda a, c: bench_pages.chart(c),
     "bench-secure": lambda a, c: bench_pages.secure_table(),
     "rrp-load-usage": lambda a, c: bench_pages.load_usage(),
-    "wireshark-fields": lambda a, c: wireshark_pages.fields_table(),
-    "wireshark-experts": lambda a, c: wireshark_pages.experts_table(c),
+    "wireshark-fields": lambda a, c: wireshark_pages.fields_table(secure=a.get("profile") == "secure"),
+    "wireshark-experts": lambda a, c: wireshark_pages.experts_table(c, secure=a.get("profile") == "secure"),
     "wireshark-decoded": lambda a, c: wireshark_pages.decoded_exchange(a["check"]),
 }
 

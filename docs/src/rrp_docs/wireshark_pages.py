@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rrp_wireshark import EXPERT_RULES, dissector_fields, render_dissector
+from rrp_wireshark import EXPERT_RULES, SECURE_EXPERT_RULES, dissector_fields, render_dissector, secure_fields
 from rrp_wireshark.tshark import find_tshark, run_tshark
 
 from .conformance_pages import REFERENCE_RESULTS
@@ -34,13 +34,14 @@ class TsharkMissing(DecodingUnavailable):
     """tshark is not installed: a failure in CI, a marked gap elsewhere."""
 
 
-def fields_table() -> str:
-    """Every display-filter field of the dissector and what it shows."""
-    return table(["Filter field", "Shows"], [[code(f.abbreviation), cell(f.description)] for f in dissector_fields()])
+def fields_table(*, secure: bool = False) -> str:
+    """Every display-filter field of the dissector (``secure``: of its RRP/1-S part) and what it shows."""
+    fields = secure_fields() if secure else dissector_fields()
+    return table(["Filter field", "Shows"], [[code(f.abbreviation), cell(f.description)] for f in fields])
 
 
-def experts_table(ctx: PageContext) -> str:
-    """Every expert info, its severity and the requirements it names."""
+def experts_table(ctx: PageContext, *, secure: bool = False) -> str:
+    """Every expert info (``secure``: of the RRP/1-S part), its severity and the requirements it names."""
     rows = [
         [
             code(rule.abbreviation),
@@ -48,7 +49,7 @@ def experts_table(ctx: PageContext) -> str:
             cell(rule.summary),
             ", ".join(requirement_link(rid, ctx) for rid in rule.requirements),
         ]
-        for rule in EXPERT_RULES
+        for rule in (SECURE_EXPERT_RULES if secure else EXPERT_RULES)
     ]
     return table(["Expert info", "Severity", "Means", "Requirements"], rows)
 

@@ -33,17 +33,29 @@ from rrp_spec import (
     Op,
     Result,
 )
+from rrp_spec.secure_wire import (
+    DEFAULT_SECURE_PORT,
+    SECURE_HEADER_LAYOUT,
+    SECURE_HEADER_SIZE,
+    SECURE_MAGIC,
+    SECURE_VERSION,
+    SEQUENCE_TICKS_PER_SECOND,
+    TAG_SIZE,
+    TLS_ALPN,
+)
 from rrp_spec.wire import MESSAGE_STRUCT
 
-from .experts import EXPERT_RULES, check_rules
+from .experts import EXPERT_RULES, SECURE_EXPERT_RULES, ExpertRule, check_rules
 
 #: The dissector's protocol name, the root of every filter field (``rrp.request_id``).
 PROTOCOL = "rrp"
+#: The secure UDP profile's protocol name (``rrps.key_id``).
+SECURE_PROTOCOL = "rrps"
 
 #: ProtoField constructor of each struct code of :class:`rrp_spec.FieldLayout`.
 _PROTOFIELD = {"B": "uint8", "H": "uint16", "L": "uint32", "Q": "uint64"}
 #: How integer fields are shown; identifiers and bit fields read best in hex, counts in decimal.
-_BASE = {"flags": "base.HEX", "operation": "base.HEX", "request_id": "base.HEX"}
+_BASE = {"flags": "base.HEX", "operation": "base.HEX", "request_id": "base.HEX", "key_id": "base.DEC"}
 #: Fields shown with a name table.
 _NAMES = {"operation": "OPERATIONS", "result": "RESULTS"}
 #: Words written in capitals in a field's display name.
@@ -71,8 +83,8 @@ def _display_name(name: str) -> str:
     return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
 
 
-def _header_field(field: FieldLayout) -> DissectorField:
-    abbreviation = f"{PROTOCOL}.{field.name}"
+def _header_field(field: FieldLayout, protocol: str = PROTOCOL) -> DissectorField:
+    abbreviation = f"{protocol}.{field.name}"
     name, doc = _lua_string(_display_name(field.name)), _lua_string(field.doc)
     if field.struct_code.endswith("s"):
         call = f"ProtoField.bytes({_lua_string(abbreviation)}, {name}, base.NONE, {doc})"
@@ -84,9 +96,9 @@ def _header_field(field: FieldLayout) -> DissectorField:
     return DissectorField(field.name, abbreviation, call, field.doc)
 
 
-def _field(key: str, abbreviation: str, call: str, *arguments: str) -> DissectorField:
+def _field(key: str, abbreviation: str, call: str, *arguments: str, protocol: str = PROTOCOL) -> DissectorField:
     """A field beyond the header's; its last argument is its description."""
-    full = f"{PROTOCOL}.{abbreviation}"
+    full = f"{protocol}.{abbreviation}"
     constructor = f"ProtoField.{call}({', '.join([_lua_string(full), *arguments])})"
     return DissectorField(key, full, constructor, json.loads(arguments[-1]))
 
@@ -176,6 +188,75 @@ def dissector_fields() -> tuple[DissectorField, ...]:
     )
 
 
+def secure_fields() -> tuple[DissectorField, ...]:
+    """Every field of the RRP/1-S dissector: the clear header's, its flag bits, and the protected part."""
+    flags = next(f for f in SECURE_HEADER_LAYOUT if f.name == "flags")
+    on = {"protocol": SECURE_PROTOCOL}
+    return (
+        *(_header_field(f, SECURE_PROTOCOL) for f in SECURE_HEADER_LAYOUT),
+        _field(
+            "flags_reply",
+            "flags.reply",
+            "bool",
+            _lua_string(Flag.REPLY.name),
+            str(8 * flags.size),
+            "nil",
+            f"0x{int(Flag.REPLY):02x}",
+            _lua_string("set in replies, clear in requests"),
+            **on,
+        ),
+        _field(
+            "flags_reserved",
+            "flags.reserved",
+            "uint8",
+            _lua_string("Reserved bits"),
+            "base.HEX",
+            "nil",
+            f"0x{RESERVED_FLAG_BITS:02x}",
+            _lua_string("reserved, MUST be 0"),
+            **on,
+        ),
+        _field(
+            "sequence_time",
+            "sequence.time",
+            "absolute_time",
+            _lua_string("Sequence as a time"),
+            "base.UTC",
+            _lua_string("the sequence number read as microseconds since the Unix epoch"),
+            **on,
+        ),
+        _field(
+            "protected",
+            "protected",
+            "bytes",
+            _lua_string("Protected part"),
+            "base.NONE",
+            _lua_string(
+                "the sealed RRP/1 message and its tag: encrypted and authenticated, readable only with the key"
+            ),
+            **on,
+        ),
+        _field(
+            "ciphertext",
+            "ciphertext",
+            "bytes",
+            _lua_string("Ciphertext"),
+            "base.NONE",
+            _lua_string("the RRP/1 message, encrypted with ChaCha20-Poly1305; as long as the message"),
+            **on,
+        ),
+        _field(
+            "tag",
+            "tag",
+            "bytes",
+            _lua_string("Tag"),
+            "base.NONE",
+            _lua_string(f"the {TAG_SIZE}-byte Poly1305 authentication tag"),
+            **on,
+        ),
+    )
+
+
 def _lua_bytes(data: bytes) -> str:
     return "".join(f"\\{b}" for b in data)
 
@@ -184,9 +265,9 @@ def _names(members: type[Op] | type[Result]) -> str:
     return "\n".join(f"    [{int(m)}] = {_lua_string(m.name)}," for m in members)
 
 
-def _expert_lines() -> tuple[str, str]:
+def _expert_lines(rules: tuple[ExpertRule, ...], table: str) -> tuple[str, str]:
     definitions = []
-    for rule in EXPERT_RULES:
+    for rule in rules:
         arguments = ", ".join(
             [
                 _lua_string(rule.abbreviation),
@@ -196,7 +277,7 @@ def _expert_lines() -> tuple[str, str]:
             ]
         )
         definitions.append(f"    {rule.key} = ProtoExpert.new({arguments}),")
-    listing = "\n".join(f"    experts.{rule.key}," for rule in EXPERT_RULES)
+    listing = "\n".join(f"    {table}.{rule.key}," for rule in rules)
     return "\n".join(definitions), listing
 
 
@@ -204,9 +285,12 @@ def render_dissector() -> str:
     """The whole Lua dissector."""
     check_rules()
     fields = dissector_fields()
-    experts, expert_list = _expert_lines()
-    template = Template(resources.files(__package__).joinpath("template.lua").read_text())
-    return template.substitute(
+    experts, expert_list = _expert_lines(EXPERT_RULES, "experts")
+    package = resources.files(__package__)
+    plain = Template(package.joinpath("template.lua").read_text())
+    secure = Template(package.joinpath("secure.lua").read_text())
+    secure_experts, secure_expert_list = _expert_lines(SECURE_EXPERT_RULES, "secure_experts")
+    return plain.substitute(
         spec_version=version("rrp-spec"),
         protocol_title="RRP/1, the Request/Reply Protocol",
         header_size=HEADER_SIZE,
@@ -230,4 +314,19 @@ def render_dissector() -> str:
         experts=experts,
         expert_list=expert_list,
         default_tcp_max_payload=DEFAULT_TCP_MAX_PAYLOAD,
+    ) + secure.substitute(
+        secure_title="RRP/1-S, RRP over UDP with authenticated encryption",
+        secure_magic=_lua_bytes(SECURE_MAGIC),
+        secure_version=SECURE_VERSION,
+        secure_header_size=SECURE_HEADER_SIZE,
+        tag_size=TAG_SIZE,
+        secure_port=DEFAULT_SECURE_PORT,
+        sequence_ticks=SEQUENCE_TICKS_PER_SECOND,
+        secure_offsets=", ".join(f"{f.name} = {f.offset}" for f in SECURE_HEADER_LAYOUT),
+        secure_widths=", ".join(f"{f.name} = {f.size}" for f in SECURE_HEADER_LAYOUT),
+        secure_fields="\n".join(f"    {f.key} = {f.constructor}," for f in secure_fields()),
+        secure_field_list="\n".join(f"    shf.{f.key}," for f in secure_fields()),
+        secure_experts=secure_experts,
+        secure_expert_list=secure_expert_list,
+        tls_alpn=TLS_ALPN,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from rrp_spec import AMPLIFICATION_FACTOR, HEADER_SIZE, MAGIC, VERSION, requirement
+from rrp_spec.secure_wire import SECURE_HEADER_SIZE, SECURE_MAGIC, SECURE_VERSION, TAG_SIZE
 
 
 class Severity(StrEnum):
@@ -44,6 +45,8 @@ class ExpertRule:
     requirements: tuple[str, ...]
     severity: Severity = Severity.ERROR
     group: Group = Group.PROTOCOL
+    #: The dissector that raises it: ``rrp``, or ``rrps`` for the secure UDP profile's datagrams.
+    protocol: str = "rrp"
 
     @property
     def message(self) -> str:
@@ -53,7 +56,7 @@ class ExpertRule:
     @property
     def abbreviation(self) -> str:
         """The display-filter name, e.g. ``rrp.expert.bad_magic``."""
-        return f"rrp.expert.{self.key}"
+        return f"{self.protocol}.expert.{self.key}"
 
 
 _MAGIC_TEXT = MAGIC.decode("ascii")
@@ -158,12 +161,50 @@ EXPERT_RULES: tuple[ExpertRule, ...] = (
     ),
 )
 
+_SECURE_MINIMUM = SECURE_HEADER_SIZE + HEADER_SIZE + TAG_SIZE
+
+#: Every expert info of the RRP/1-S dissector: what can be judged from a clear header without the key.
+SECURE_EXPERT_RULES: tuple[ExpertRule, ...] = (
+    ExpertRule(
+        "short",
+        f"Shorter than a clear header, an RRP/1 header and a tag ({_SECURE_MINIMUM} bytes): a server drops it",
+        ("SUDP-1", "SUDP-SRV-1"),
+        group=Group.MALFORMED,
+        protocol="rrps",
+    ),
+    ExpertRule(
+        "bad_magic",
+        f'Magic is not "{SECURE_MAGIC.decode("ascii")}": a server drops it',
+        ("SUDP-1", "SUDP-SRV-1"),
+        group=Group.MALFORMED,
+        protocol="rrps",
+    ),
+    ExpertRule(
+        "bad_version",
+        f"Secure profile version is not {SECURE_VERSION}: a server drops it",
+        ("SUDP-SRV-1",),
+        protocol="rrps",
+    ),
+    ExpertRule(
+        "reserved_flags",
+        "Reserved flag bits set: a server drops it",
+        ("SUDP-SRV-1",),
+        protocol="rrps",
+    ),
+    ExpertRule(
+        "key_id_zero",
+        "Key ID 0 is reserved and names no key: a server drops it",
+        ("SUDP-SRV-1",),
+        protocol="rrps",
+    ),
+)
+
 #: The rules by key.
 BY_KEY: dict[str, ExpertRule] = {rule.key: rule for rule in EXPERT_RULES}
 
 
 def check_rules() -> None:
     """Raise ``KeyError`` when a rule names a requirement the catalogue does not have."""
-    for rule in EXPERT_RULES:
+    for rule in (*EXPERT_RULES, *SECURE_EXPERT_RULES):
         for rid in rule.requirements:
             requirement(rid)

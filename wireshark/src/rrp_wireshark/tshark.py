@@ -38,8 +38,10 @@ class Message:
 
     @property
     def experts(self) -> set[str]:
-        """The keys of the RRP expert infos raised on this message (``bad_magic``, ...)."""
-        return {name.removeprefix("rrp.expert.") for name in self.fields if name.startswith("rrp.expert.")}
+        """The keys of the expert infos the dissector raised on this message (``bad_magic``, ...)."""
+        return {
+            name.split(".expert.", 1)[1] for name in self.fields if name.startswith(("rrp.expert.", "rrps.expert."))
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class Decoded:
     """A capture as tshark decoded it: every frame's RRP messages, route and packet comments."""
 
     frames: dict[int, list[Message]]
+    #: Every frame's top-level layers (``frame``, ``ip``, ``udp``, ``rrp`` ...).
+    layers: dict[int, set[str]] = field(default_factory=dict)
     routes: dict[int, Route] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=dict)
 
@@ -96,26 +100,29 @@ def run_tshark(tshark: str, dissector: Path, capture: Path, arguments: Sequence[
     return run.stdout
 
 
-def decode(tshark: str, dissector: Path, capture: Path, arguments: Sequence[str] = ()) -> Decoded:
-    """Every RRP message of ``capture``, by frame."""
+def decode(
+    tshark: str, dissector: Path, capture: Path, arguments: Sequence[str] = (), *, layer: str = "rrp"
+) -> Decoded:
+    """Every message of ``capture`` in ``layer`` (``rrp``, or ``rrps`` for RRP/1-S), by frame."""
     output = run_tshark(tshark, dissector, capture, ["-T", "json", "--no-duplicate-keys", *arguments])
     decoded = Decoded({})
     for packet in json.loads(output):
         layers = packet["_source"]["layers"]
         number = int(layers["frame"]["frame.number"])
+        decoded.layers[number] = set(layers)
         comments: dict[str, list[str]] = {}
         _flatten(layers.get("pkt_comment", {}), comments)
         decoded.comments[number] = comments.get("frame.comment", [])
         route = _route(layers)
         if route is not None:
             decoded.routes[number] = route
-        rrp = layers.get("rrp")
-        if rrp is None:
+        found = layers.get(layer)
+        if found is None:
             continue
         messages = []
-        for layer in rrp if isinstance(rrp, list) else [rrp]:
+        for one in found if isinstance(found, list) else [found]:
             message = Message()
-            _flatten(layer, message.fields)
+            _flatten(one, message.fields)
             messages.append(message)
         decoded.frames[number] = messages
     return decoded

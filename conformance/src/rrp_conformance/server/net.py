@@ -261,9 +261,9 @@ class TcpChannel:
             self.sock.close()
             raise
         local = self.sock.getsockname()
-        #: The suite's end, the target's end and the transport, for the wire log's capture.
-        self.flow = Flow("tcp", (local[0], local[1]), target)
-        self.name = f"{label} {show(self.flow.local)} -> {show(target)}"
+        #: The suite's end, the target's end and the transport, for the wire log's capture (``None``: kept out of it).
+        self.flow: Flow | None = Flow("tcp", (local[0], local[1]), target)
+        self.name = f"{label} {show((local[0], local[1]))} -> {show(target)}"
         self._closed = False
         self.log.event(self.name, "connected", flow=self.flow, control=Control.CONNECTED)
 

@@ -37,6 +37,8 @@ def tls_channel(
     if protocols:
         context.set_alpn_protocols(protocols)
     channel = TcpChannel(log, target.address, timeout=timeout)
+    # From here the wire log sees the plaintext above TLS, not the records on the wire: the capture leaves it out.
+    channel.flow = None
     name = target.server_name or target.address[0]
     try:
         channel.sock = context.wrap_socket(channel.sock, server_hostname=name)
