@@ -1,16 +1,11 @@
 """The asyncio adapter for one TCP connection: report the transport's facts to a ``TcpConnection``, do what it says.
 
-Every decision (admission, framing, deadlines, slow readers, linger, resets) is the
-core's: see :mod:`rrp._sansio.tcp_core`. After every input this adapter writes
-:meth:`~TcpConnection.data_to_send`, reports the bytes the kernel did not take yet,
-reads or pauses as :attr:`~TcpConnection.reading` says, ends the transport as
-:attr:`~TcpConnection.ending` says, and follows :meth:`~TcpConnection.get_timer` with one
-``loop.call_at``. That timer is re-armed only when the deadline moves *earlier*; when it
-fires early (the deadline moved later, as the idle deadline does after every request)
-the core has nothing to do and the timer is armed for the new deadline, so a busy
-connection costs no timer operations per request. The core's events go to the server,
-which has the application carry out the calls among them and answers through
-:meth:`~TcpConnection.complete`.
+Every decision (admission, framing, deadlines, slow readers, linger, resets) is the core's
+(:mod:`rrp._sansio.tcp_core`). After each input this writes what the core has to send,
+reports what the kernel did not take yet, reads or pauses, ends the transport as the core
+says, hands the core's events to the server, and follows the core's one timer with one
+``loop.call_at``, re-armed only when the deadline moves earlier (when it fires early, the
+core has nothing to do and it is armed again), so a busy connection costs no timer work.
 """
 
 from __future__ import annotations
