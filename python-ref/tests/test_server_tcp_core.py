@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from rrp import HandlerError, ServerSettings, TcpConnection
+from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dispatch import Dispatcher
 from rrp._sansio.server_events import CallRequested, CloseReason, ConnectionClosed, HandlerFailed, Rejected
-from rrp._sansio.tcp_core import Phase
+from rrp._sansio.tcp_core import TALLY_EVERY, Phase
 from rrp_spec import (
     APPLICATION_RANGE_START,
     COUNTER_SIZE,
@@ -602,3 +603,21 @@ test_tcp_core_state_machine = TcpCoreMachine.TestCase
 test_tcp_core_state_machine.__doc__ = (
     "TCP-SRV-1, TCP-SRV-2, TCP-SRV-4, TCP-SRV-5, TCP-SRV-6, TCP-SRV-9, SRV-14: random streams, reads and time."
 )
+
+
+def test_the_tally_comes_in_bulk_and_nothing_is_left_out_at_the_close() -> None:
+    """Counters observe every request and reply, TALLY_EVERY at a time on a quiet connection, the rest at the close."""
+    connection = _connection()
+    connection.take_events()  # ConnectionOpened
+    counters = ServerCounters()
+    for n in range(1, TALLY_EVERY + 6):
+        connection.receive_data(pack_request(Op.NOOP, n), 0.0)
+        connection.data_to_send()
+        events = connection.take_events()
+        assert len(events) == (1 if n == TALLY_EVERY else 0), "one Tally per TALLY_EVERY replies, nothing between"
+        counters.observe(events)
+    assert counters.replies[Result.OK] == TALLY_EVERY
+    connection.receive_data(b"", 1.0)
+    counters.observe(connection.take_events())
+    assert counters.requests[Op.NOOP] == counters.replies[Result.OK] == TALLY_EVERY + 5
+    assert counters.closes[CloseReason.PEER] == 1

@@ -2,8 +2,10 @@
 
 :class:`ServerCounters` is an observer of the cores' events
 (:mod:`rrp._sansio.server_events`): :meth:`ServerCounters.observe` counts each batch the
-adapters drain, the per-request :class:`~rrp._sansio.server_events.Tally` in bulk. The
-API and the shutdown summary read it through :meth:`ServerCounters.snapshot`.
+adapters drain, the per-request :class:`~rrp._sansio.server_events.Tally` in bulk (an
+open TCP connection reports its tally with its other events and every
+:data:`~rrp._sansio.tcp_core.TALLY_EVERY` replies, so its last few requests show once it
+closes). The API and the shutdown summary read it through :meth:`ServerCounters.snapshot`.
 """
 
 from __future__ import annotations

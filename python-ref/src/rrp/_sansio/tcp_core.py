@@ -113,6 +113,8 @@ _TCP = Transport.TCP
 _OK = int(Result.OK)
 
 
+#: Replies after which a connection reports its tally even when nothing else happened.
+TALLY_EVERY = 64
 #: Longest linger after a final reply, in seconds (shorter when the request deadline is).
 MAX_LINGER = 1.0
 #: Closes that can follow a reply while the peer is still sending: those linger (see the module docstring).
@@ -175,6 +177,7 @@ class TcpConnection:
         "_requests",
         "_send_check",
         "_send_timeout",
+        "_unreported",
         "_write_blocked",
         "_written",
         "busy",
@@ -216,6 +219,7 @@ class TcpConnection:
         self._events: list[ServerEvent] = [ConnectionOpened(peer, busy)]
         self._requests: dict[int, int] = {}  # this drain's tally
         self._replies: dict[int, int] = {}
+        self._unreported = 0  # replies counted in this tally
         self._closed = False
         self._eof = False
         self._draining = False
@@ -274,12 +278,18 @@ class TcpConnection:
         return out
 
     def take_events(self) -> list[ServerEvent]:
-        """What happened since the last call (:mod:`rrp._sansio.server_events`), oldest first; drained."""
+        """What happened since the last call (:mod:`rrp._sansio.server_events`), oldest first; drained.
+
+        The :class:`~rrp._sansio.server_events.Tally` of requests and replies comes with
+        the other events, and on its own every :data:`TALLY_EVERY` replies: a connection
+        serving one request per read costs its observers nothing per request.
+        """
         events = self._events
-        if self._requests or self._replies:
+        if self._unreported >= TALLY_EVERY or (events and (self._requests or self._replies)):
             events.append(Tally(self._requests, self._replies))
             self._requests = {}
             self._replies = {}
+            self._unreported = 0
         if events:
             self._events = []
         return events
@@ -418,6 +428,7 @@ class TcpConnection:
             result = _OK
         call._reply = pack_reply_to(call.operation, call.request_id, result, out)
         self._replies[result] = self._replies.get(result, 0) + 1
+        self._unreported += 1
         self._calls -= 1
         if self._ending is not None:
             return  # the connection is closing: nothing more is sent
@@ -561,6 +572,7 @@ class TcpConnection:
         else:
             self._ready.append(reply)
         self._replies[result] = self._replies.get(result, 0) + 1
+        self._unreported += 1
 
     def _request_done(self, now: float) -> None:
         self._request_started = None
