@@ -56,6 +56,7 @@ CLAIMS = ServerClaims(
     tcp_max_payload=SETTINGS.tcp_max_payload,
     max_connections=SETTINGS.max_connections,
     max_connections_per_source=SETTINGS.max_connections_per_source,
+    dedup_entries=SETTINGS.dedup_entries,
 )
 
 

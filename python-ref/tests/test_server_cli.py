@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -115,3 +117,31 @@ def test_bad_command_lines_get_one_sentence_and_exit_2(args: list[str], fragment
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="needs Linux F_SETPIPE_SZ to shrink the stderr pipe")
+def test_a_stalled_stderr_reader_costs_log_lines_never_service() -> None:
+    """SRV-17: stderr is a pipe nobody reads; rejected traffic fills it; UDP and TCP are still served."""
+    with serve("--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--verbose") as (process, lines):
+        assert process.stderr is not None
+        fcntl.fcntl(process.stderr.fileno(), fcntl.F_SETPIPE_SZ, 4096)  # a page: full after a few dozen lines
+        udp, tcp = ("127.0.0.1", _port(lines[0])), ("127.0.0.1", _port(lines[1]))
+        malformed = bytearray(pack_request(Op.NOOP, 1))
+        malformed[3] = 0x40  # a reserved flag bit: answered MALFORMED, and logged
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+            for n in range(3000):  # about 300 KB of log lines at --verbose's 1000 lines/s: 75 pipes' worth
+                flood.sendto(bytes(malformed), udp)
+                if n % 100 == 99:
+                    time.sleep(0.1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.sendto(pack_request(Op.NOOP, 2), udp)
+            assert unpack_header(sock.recv(100)).result == Result.OK
+        with socket.create_connection(tcp, timeout=TIMEOUT) as conn:
+            conn.sendall(pack_request(Op.NOOP, 3))
+            assert unpack_header(conn.recv(100)).result == Result.OK
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=TIMEOUT)  # reading stderr again lets the server finish its log
+    assert process.returncode == 0
+    assert "rejected input from udp 127.0.0.1" in stderr
+    assert "log output blocked: dropped" in stderr and "counters: log: dropped=" in stderr

@@ -362,6 +362,28 @@ def test_per_source_limit_keeps_one_host_from_taking_every_slot() -> None:
                 sock.close()
 
 
+def test_a_fresh_client_is_served_while_other_networks_hold_every_slot() -> None:
+    """TCP-SRV-13: two networks hold all four slots; a newcomer from a third is served, and one held connection
+    (the oldest of a largest network) is reset to make room."""
+    settings = ServerSettings(max_connections=4, max_connections_per_source=2, request_deadline=1.0, grace=1.0)
+    with running(settings) as server:
+        port = server.port("tcp")
+        held = [_connect(port, source=source) for source in ("127.1.0.1", "127.1.0.1", "127.2.0.1", "127.2.0.1")]
+        try:
+            for n, sock in enumerate(held):
+                sock.sendall(pack_request(Op.NOOP, n + 1))
+                assert _tcp_reply(sock)[0].result == Result.OK
+            with _connect(port) as honest:
+                honest.sendall(pack_request(Op.NOOP, 9))
+                assert _tcp_reply(honest)[0].result == Result.OK
+            assert _closed_by_peer(held[0]), "the oldest connection of a largest network gave up its slot"
+            held[1].sendall(pack_request(Op.NOOP, 10))
+            assert _tcp_reply(held[1])[0].result == Result.OK, "the others are untouched"
+        finally:
+            for sock in held:
+                sock.close()
+
+
 def test_pipelined_requests_to_an_async_handler_start_a_bounded_number_of_coroutines() -> None:
     """TCP-SRV-2: 300 pipelined requests to a slow async handler run at most max_unanswered_requests at once.
 

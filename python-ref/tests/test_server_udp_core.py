@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import threading
+import time
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from rrp import ServerSettings, UdpServerCore
+from rrp._aio.log_sink import DROPPED, LogSink
 from rrp._sansio.connlimits import Admission, ConnectionLimits
 from rrp._sansio.counters import ServerCounters
 from rrp._sansio.dedup import DedupCache
@@ -24,7 +29,9 @@ from rrp_spec import (
     MAX_REQUEST_DEADLINE,
     MAX_SEND_TIMEOUT,
     MIN_DEDUP_WINDOW,
+    Action,
     Op,
+    ProtocolViolation,
     Result,
     pack_reply,
     pack_request,
@@ -35,6 +42,7 @@ PEER = ("127.0.0.1", 40000)
 BIG = APPLICATION_RANGE_START
 FAILING = APPLICATION_RANGE_START + 1
 ASYNC = APPLICATION_RANGE_START + 2
+COPY = APPLICATION_RANGE_START + 3
 
 
 def _core(settings: ServerSettings | None = None) -> UdpServerCore:
@@ -49,6 +57,7 @@ def _core(settings: ServerSettings | None = None) -> UdpServerCore:
 
     dispatcher.register(FAILING, failing)
     dispatcher.register(ASYNC, later)
+    dispatcher.register(COPY, bytes)
     return UdpServerCore(settings or ServerSettings(), dispatcher)
 
 
@@ -112,9 +121,9 @@ def test_reply_that_would_amplify_is_replaced_by_too_large() -> None:
 def test_short_datagram_reusing_an_id_never_draws_the_big_cached_reply() -> None:
     """UDP-SRV-5 with UDP-SRV-7: the amplification bound holds for cached replies too."""
     core = _core()
-    big = pack_request(Op.ECHO, 42, bytes(1000))
+    big = pack_request(COPY, 42, bytes(1000))
     assert isinstance(core.handle_datagram(big, PEER, 0.0), bytes)
-    short = pack_request(Op.NOOP, 42)
+    short = pack_request(Op.INCREMENT, 42)
     assert core.handle_datagram(short, PEER, 0.1) == pack_reply(unpack_header(short), Result.TOO_LARGE)
     again = core.handle_datagram(big, PEER, 0.2)
     assert isinstance(again, bytes) and len(again) == len(big), "the real retransmission still gets it"
@@ -173,35 +182,106 @@ def test_drop_rate_drops_that_share_reproducibly() -> None:
 # --- the duplicate-reply cache --------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    operations=st.lists(
-        st.tuples(st.integers(0, 12), st.binary(max_size=40), st.floats(0, 3)), min_size=1, max_size=60
-    ),
-    max_entries=st.integers(1, 8),
-    max_bytes=st.integers(0, 120),
-)
-def test_dedup_cache_stays_in_bounds_and_evicts_oldest_first(
-    operations: list[tuple[int, bytes, float]], max_entries: int, max_bytes: int
-) -> None:
-    """UDP-SRV-9: never more than its entries and bytes; what is left is always the newest, in order."""
-    window = 5.0
-    cache = DedupCache(window=window, max_entries=max_entries, max_bytes=max_bytes)
-    model: list[tuple[int, bytes, float]] = []  # (key, reply, expires), oldest first
-    now = 0.0
-    for key, reply, step in operations:
-        now += step
-        cache.put(key, reply, now)
-        model = [(k, r, e) for k, r, e in model if k != key and e > now]
-        if len(reply) <= max_bytes:
-            model.append((key, reply, now + window))
-        while len(model) > max_entries or sum(len(r) for _, r, _ in model) > max_bytes:
-            model.pop(0)
-        assert len(cache) <= max_entries
-        assert cache.bytes_used <= max_bytes
-        assert cache.keys() == [k for k, _, _ in model]
-        for k, r, _ in model:
-            assert cache.get(k, now) == r
+class DedupModel(RuleBasedStateMachine):
+    """UDP-SRV-9 against a model: reservations, replies, releases and time, from a few sources.
+
+    Invariants: never more entries or bytes than the bounds; a source never holds more than its
+    share; an entry younger than the minimum age is never evicted to make room; what is held is
+    always in insertion order.
+    """
+
+    WINDOW, MIN_AGE = 10.0, 4.0
+
+    @initialize(max_entries=st.integers(1, 8), max_bytes=st.integers(40, 200), share=st.sampled_from([1.0, 0.5]))
+    def start(self, max_entries: int, max_bytes: int, share: float) -> None:
+        self.cache = DedupCache(
+            window=self.WINDOW, max_entries=max_entries, max_bytes=max_bytes, min_age=self.MIN_AGE, source_share=share
+        )
+        self.now = 0.0
+        self.stored: dict[int, tuple[float, bytes]] = {}  # key -> (stored at, reply)
+        self.next_key = 0
+
+    @rule(source=st.sampled_from("abc"), reply=st.binary(max_size=40), slack=st.integers(0, 10), keep=st.booleans())
+    def request(self, source: str, reply: bytes, slack: int, keep: bool) -> None:
+        reserved = len(reply) + slack
+        young_before = {k for k, (at, _) in self.stored.items() if self.now - at < self.MIN_AGE}
+        if not self.cache.reserve(source, reserved, self.now):
+            return
+        held = set(self.cache.keys())
+        assert young_before <= held, "an entry younger than the minimum age was evicted to make room"
+        if keep:
+            self.next_key += 1
+            self.cache.put(self.next_key, reply, source, reserved, self.now)
+            self.stored[self.next_key] = (self.now, reply)
+        else:
+            self.cache.release(source, reserved)
+
+    @rule(step=st.floats(0, 6))
+    def advance(self, step: float) -> None:
+        self.now += step
+
+    @invariant()
+    def in_bounds_and_in_order(self) -> None:
+        cache = self.cache
+        assert len(cache) <= cache.max_entries and cache.bytes_used <= cache.max_bytes
+        assert cache.reserved == 0
+        for source in "abc":
+            entries, used = cache.held_by(source)
+            assert entries <= cache.source_entries and used <= cache.source_bytes
+        held = cache.keys()
+        keys = [k for k in held if isinstance(k, int)]
+        assert keys == sorted(keys) and len(keys) == len(cache)
+        for key in keys:
+            at, reply = self.stored[key]
+            assert cache.get(key, self.now) == (reply if self.now < at + self.WINDOW else None)
+        assert sum(len(self.stored[k][1]) for k in keys) == cache.bytes_used
+
+
+DedupModel.TestCase.settings = settings(max_examples=100, stateful_step_count=30, deadline=None)
+test_dedup_cache_model = DedupModel.TestCase
+test_dedup_cache_model.__doc__ = "UDP-SRV-9: bounds, per-source share, and no young entry evicted, against a model."
+
+
+def test_a_flood_between_an_increment_and_its_retransmission_never_runs_it_twice() -> None:
+    """UDP-SRV-7, UDP-SRV-9: more distinct requests than the cache holds, inside the minimum window, from many
+    sources: the retransmission still gets the first counter value; the overflow is BUSY and not carried out."""
+    core = _core(ServerSettings(dedup_entries=100, dedup_source_share=1.0))
+    honest = pack_request(Op.INCREMENT, 77)
+    first = _counter(core.handle_datagram(honest, PEER, 0.0))
+    results = []
+    for n in range(1, 301):
+        flood = pack_request(Op.INCREMENT, n)
+        results.append(_result(core.handle_datagram(flood, (f"10.0.{n // 250}.{n % 250}", 9), 0.001 * n)))
+    assert results.count(Result.OK) == 99 and results.count(Result.BUSY) == 201
+    assert core.dispatcher.counter == first + 99, "a request answered BUSY was carried out"
+    assert _counter(core.handle_datagram(honest, PEER, MIN_DEDUP_WINDOW - 0.01)) == first
+    # Once the flood's entries have aged past the minimum window they give way to new requests.
+    later = core.handle_datagram(pack_request(Op.INCREMENT, 5000), PEER, MIN_DEDUP_WINDOW + 0.5)
+    assert _result(later) == Result.OK
+
+
+def test_stateless_operations_take_no_room_in_the_cache() -> None:
+    """UDP-SRV-7: NOOP and ECHO are carried out again, identically; a flood of them evicts nothing."""
+    core = _core(ServerSettings(dedup_entries=10))
+    honest = pack_request(Op.INCREMENT, 5)
+    first = core.handle_datagram(honest, PEER, 0.0)
+    echo = pack_request(Op.ECHO, 6, b"same bytes")
+    replies = {core.handle_datagram(echo, PEER, 0.1) for _ in range(3)}
+    assert replies == {pack_reply(unpack_header(echo), Result.OK, b"same bytes")}
+    for n in range(1000):
+        assert _result(core.handle_datagram(pack_request(Op.NOOP, 100 + n), ("10.1.1.1", n), 0.2)) == Result.OK
+    assert len(core.dedup) == 1
+    assert core.handle_datagram(honest, PEER, 1.0) == first
+
+
+def test_one_source_holds_only_its_share_of_the_cache() -> None:
+    """UDP-SRV-9: a flooder from one address is answered BUSY past its share; another client still gets room."""
+    core = _core(ServerSettings(dedup_entries=64, dedup_source_share=1 / 16))
+    answers = [_result(core.handle_datagram(pack_request(Op.INCREMENT, n), ("10.2.0.1", n), 0.0)) for n in range(1, 11)]
+    assert answers == [Result.OK] * 4 + [Result.BUSY] * 6
+    v6 = [_result(core.handle_datagram(pack_request(Op.INCREMENT, n), (f"2001:db8::{n}", 1), 0.0)) for n in range(1, 6)]
+    assert v6 == [Result.OK] * 4 + [Result.BUSY], "one IPv6 /64 is one source"
+    assert _result(core.handle_datagram(pack_request(Op.INCREMENT, 99), PEER, 0.0)) == Result.OK
 
 
 # --- the state machine --------------------------------------------------------------------------
@@ -316,20 +396,53 @@ def test_rate_limiter_prefixes_and_table_bound() -> None:
 def test_connection_limits_count_from_accept_per_source_and_globally() -> None:
     """TCP-SRV-7, TCP-SRV-11, TCP-SRV-12: admissions are counted at accept; over a limit, BUSY then refuse."""
     limits = ConnectionLimits(ServerSettings(max_connections=5, max_connections_per_source=2, max_busy_connections=1))
-    assert limits.admit("127.0.0.2") is Admission.SERVE
-    assert limits.admit("127.0.0.2") is Admission.SERVE
-    assert limits.admit("127.0.0.2") is Admission.BUSY
-    assert limits.admit("127.0.0.2") is Admission.REFUSE
-    assert limits.admit("127.0.0.1") is Admission.SERVE, "another source still gets in"
-    assert limits.admit("2001:db8::1") is Admission.SERVE
-    assert limits.admit("2001:db8::2") is Admission.SERVE
-    assert limits.admit("2001:db8::3") is Admission.REFUSE, "same /64 over its limit (and no BUSY slot left)"
-    assert limits.admit("192.0.2.1") is Admission.REFUSE, "global limit of 5 reached"
-    limits.release("127.0.0.2", Admission.BUSY)
-    limits.release("127.0.0.2", Admission.SERVE)
+    admit = limits.admit
+    assert admit(1, "127.0.0.2") == (Admission.SERVE, None)
+    assert admit(2, "127.0.0.2") == (Admission.SERVE, None)
+    assert admit(3, "127.0.0.2") == (Admission.BUSY, None)
+    assert admit(4, "127.0.0.2") == (Admission.REFUSE, None)
+    assert admit(5, "127.0.0.1") == (Admission.SERVE, None), "another source still gets in"
+    assert admit(6, "2001:db8::1") == (Admission.SERVE, None)
+    assert admit(7, "2001:db8::2") == (Admission.SERVE, None)
+    assert admit(8, "2001:db8::3") == (Admission.REFUSE, None), "same /64 over its limit (and no BUSY slot left)"
+    assert admit(9, "127.0.0.9") == (Admission.REFUSE, None), "global limit of 5 reached, and 127.0.0/24 holds most"
+    limits.release(3, Admission.BUSY)
+    limits.release(1, Admission.SERVE)
     assert limits.from_source("127.0.0.2") == 1
-    assert limits.admit("192.0.2.1") is Admission.SERVE
+    assert admit(10, "127.0.0.9") == (Admission.SERVE, None)
     assert ServerSettings().max_connections_per_source == DEFAULT_MAX_CONNECTIONS_PER_SOURCE
+
+
+def test_at_the_global_limit_the_network_holding_most_gives_up_its_oldest_slot() -> None:
+    """TCP-SRV-13: 17 sources in 17 networks fill every slot; a newcomer from elsewhere takes the oldest slot of
+    the largest network, while a newcomer from a network already holding its share is still turned away."""
+    settings = ServerSettings(max_connections=17 * 4, max_connections_per_source=4, max_busy_connections=4)
+    limits = ConnectionLimits(settings)
+    tokens = [(n, k) for n in range(17) for k in range(4)]
+    for n, k in tokens:
+        assert limits.admit((n, k), f"127.{n + 1}.0.1") == (Admission.SERVE, None)
+    assert limits.open == 68
+    assert limits.admit("attacker", "127.3.0.2") == (Admission.BUSY, None), "its network holds as much as any"
+    admission, victim = limits.admit("honest", "127.0.0.1")
+    assert admission is Admission.SERVE and victim == (0, 0), "the oldest connection of a largest network"
+    assert limits.open == 68 and limits.from_network("127.1.0.9") == 3 and limits.reclaimed == 1
+    limits.release(victim, Admission.SERVE)  # the reset victim's close arrives later: already released
+    assert limits.open == 68
+    second = limits.admit("honest-2", "127.0.0.1")
+    assert second[0] is Admission.SERVE and second[1] not in (None, (0, 0))
+    assert limits.from_network("127.0.0.1") == 2
+
+
+def test_one_network_holds_at_most_its_share_of_slots() -> None:
+    """TCP-SRV-12: many addresses of one IPv4 /24 (or IPv6 /48) count together against the per-network limit."""
+    limits = ConnectionLimits(
+        ServerSettings(max_connections=100, max_connections_per_source=2, max_connections_per_network=4)
+    )
+    answers = [limits.admit(n, f"198.51.100.{n}")[0] for n in range(1, 7)]
+    assert answers == [Admission.SERVE] * 4 + [Admission.BUSY] * 2
+    v6 = [limits.admit(f"v6-{n}", f"2001:db8:0:{n}::1")[0] for n in range(1, 7)]
+    assert v6 == [Admission.SERVE] * 4 + [Admission.BUSY] * 2, "distinct /64s of one /48"
+    assert limits.admit("other", "203.0.113.1")[0] is Admission.SERVE
 
 
 # --- settings and the log -------------------------------------------------------------------------
@@ -378,6 +491,68 @@ def test_a_failed_handler_reaches_the_log_by_its_type_only() -> None:
     core.handle_datagram(pack_request(FAILING, 1, b"k"), PEER, 0.0)
     RateLimitedLog(lines.append).observe(core.take_events(), 0.0)
     assert lines == [f"handler for operation 0x{FAILING:04x} failed: KeyError"]
+
+
+def test_a_suppressed_rejection_is_never_formatted() -> None:
+    """SRV-17, TCP-SRV-8: past the budget a rejection is only counted; its message is not even built."""
+
+    class Violation(ProtocolViolation):
+        formatted = 0
+
+        def __str__(self) -> str:
+            Violation.formatted += 1
+            return "formatted"
+
+    lines: list[str] = []
+    log = RateLimitedLog(lines.append, max_per_second=2)
+    violation = Violation("SRV-3", Action.DROP, "reserved flag bits set")
+    for _ in range(1000):
+        log.rejection(violation, "udp 127.0.0.1:1", 0.5)
+    assert Violation.formatted == 2 and len(lines) == 2 and log.suppressed == 998
+
+
+def test_the_log_sink_never_blocks_the_caller_and_counts_what_it_drops() -> None:
+    """SRV-17: with the output stalled, write() returns at once; past the queue, lines are dropped and counted."""
+    release = threading.Event()
+
+    class StalledStream(io.StringIO):
+        def write(self, text: str) -> int:
+            release.wait()
+            return super().write(text)
+
+    stream = StalledStream()
+    sink = LogSink(stream, capacity=10)
+    start = time.monotonic()
+    for n in range(100):
+        sink.write(f"line {n}")
+    assert time.monotonic() - start < 1.0
+    assert 89 <= sink.dropped_total <= 90  # the writer holds one line, the queue ten
+    release.set()
+    deadline = time.monotonic() + 5
+    while "line 10" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sink.write("after")  # the count goes out where the lines were lost, once there is room
+    assert sink.close(timeout=5)
+    lines = stream.getvalue().splitlines()
+    dropped = sink.dropped_total
+    assert lines == [f"line {n}" for n in range(100 - dropped)] + [f"{DROPPED} {dropped} log lines", "after"]
+
+
+def test_a_log_sink_whose_output_stays_blocked_does_not_hold_up_the_exit() -> None:
+    """SRV-17: close() gives up on a stalled output after its timeout (the writer is a daemon thread)."""
+    stalled = threading.Event()
+
+    class StalledStream(io.StringIO):
+        def write(self, text: str) -> int:
+            stalled.wait()
+            return 0
+
+    sink = LogSink(StalledStream())
+    sink.write("never written")
+    start = time.monotonic()
+    assert not sink.close(timeout=0.1)
+    assert time.monotonic() - start < 2.0
+    stalled.set()
 
 
 def test_counters_snapshot_names_operations_and_results() -> None:

@@ -191,10 +191,10 @@ def test_a_burst_from_two_clients_is_answered_once_each_and_correctly(batched_re
             assert {request_id: data[HEADER_SIZE:] for request_id, data in replies.items()} == wanted
             assert all(unpack_header(data).result == Result.OK for data in replies.values())
             assert await _quiet(client) == []
-        # A retransmission gets the cached reply (UDP-SRV-7), once.
-        clients[0].sendto(requests[1], (LOOPBACK, harness.port))
+        # A retransmission of an application request gets the cached reply (UDP-SRV-7), once.
+        clients[0].sendto(requests[3], (LOOPBACK, harness.port))
         (again,) = await _collect(clients[0], 1)
-        assert again[0][HEADER_SIZE:] == expected[0][1]
+        assert again[0][HEADER_SIZE:] == expected[0][3]
         assert harness.counters.dedup_hits == 1
         assert harness.counters.drops[DropReason.SEND_FAILED] == 0
         harness.endpoint.close()

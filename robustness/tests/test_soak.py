@@ -16,7 +16,8 @@ import pytest
 from rrp_robustness.soak.attacks import Closed, ConnectionRecord, server_end_closed
 from rrp_robustness.soak.floods import FloodResult
 from rrp_robustness.soak.honest import Exchange
-from rrp_robustness.soak.plan import SLOWLORIS_CONNECTIONS, Attack, build_plan
+from rrp_robustness.soak.plan import SLOWLORIS_CONNECTIONS, Attack, SoakPlan, build_plan
+from rrp_robustness.soak.pressure import CacheFloodResult
 from rrp_robustness.soak.server import RssSample
 from rrp_robustness.soak.verdict import (
     CLOSE_SLACK,
@@ -48,14 +49,28 @@ def test_a_short_plan_scales_down() -> None:
         build_plan(0)
 
 
+def _pressure_exchanges(plan: SoakPlan) -> list[Exchange]:
+    """Honest exchanges inside each second-round phase: served, fast, fresh where it matters."""
+    exchanges = []
+    for attack in (Attack.SLOT_HOLD, Attack.PIPELINED_MALFORMED, Attack.MEMORY_HOLD, Attack.LOG_STALL):
+        phase = plan.phase_of(attack)
+        for share in (0.5, 0.9):  # during the log stall's flood and after it; late in the slot hold
+            at = phase.start + share * (phase.end - phase.start)
+            exchanges.append(Exchange("udp", "NOOP", 0, at, 0.002, "ok"))
+            exchanges.append(Exchange("tcp", "NOOP", 0, at, 0.002, "ok", fresh=True))
+    return exchanges
+
+
 def _good_run() -> SoakRun:
     plan = build_plan(10)
+    memory = plan.phase_of(Attack.MEMORY_HOLD)
     return SoakRun(
         plan=plan,
         server_command=["server"],
         exchanges=[
             Exchange("tcp", "ECHO", 5, 1.0, 0.001, "ok"),
             Exchange("udp", "NOOP", 0, 1.0, 0.002, "ok", attempts=2),
+            *_pressure_exchanges(plan),
         ],
         connections=[
             ConnectionRecord("slowloris-spread", "127.0.0.2", 1.0, deadline=3.0, closed=3.01, how=Closed.EOF),
@@ -71,11 +86,12 @@ def _good_run() -> SoakRun:
             ),
         ],
         floods=[FloodResult("datagram-reply-flag", sent=100), FloodResult("increment-storm", sent=20, answered_ids=1)],
-        rss=[RssSample(0, 30 * MIB), RssSample(5, 60 * MIB), RssSample(10, 31 * MIB)],
+        rss=[RssSample(0, 30 * MIB), RssSample(memory.start + 0.1, 60 * MIB), RssSample(10, 31 * MIB)],
         server_exit_status=0,
         server_stdout=[],
         server_stderr="rejected input from udp 127.0.0.2:1: SRV-1: REPLY flag set in a request -> drop\n",
         seconds=10,
+        cache_floods=[CacheFloodResult(trials=2, same_value=1, busy=1)],
     )
 
 
@@ -120,7 +136,29 @@ def test_each_target_can_fail() -> None:
     run = _good_run()
     run.server_exit_status = 1
     cases.append(run)
-    failed = [_failed(case) for case in cases]
+    run = _good_run()
+    run.cache_floods[0].executed_again = 1
+    cases.append(run)
+    for attack, transport, outcome, latency in (
+        (Attack.SLOT_HOLD, "tcp", "ConnectionResetError: reset", 0.002),
+        (Attack.PIPELINED_MALFORMED, "udp", "ok", 0.2),
+        (Attack.LOG_STALL, "udp", "no reply after 5 attempts", 7.0),
+    ):
+        run = _good_run()
+        phase = run.plan.phase_of(attack)
+        at = phase.start + 0.9 * (phase.end - phase.start)
+        run.exchanges += [Exchange(transport, "NOOP", 0, at, latency, outcome, fresh=True) for _ in range(3)]
+        cases.append(run)
+    run = _good_run()
+    run.rss[1] = RssSample(run.rss[1].at, 540 * MIB)  # over 512 MiB, within start + 512 MiB
+    run.rss[-1] = RssSample(run.rss[-1].at, 60 * MIB)  # back near the start: only the memory figure trips
+    cases.append(run)
+    # A failed honest exchange also fails the all-correct target of its transport: that one is let through.
+    overall = {
+        "every honest TCP request answered correctly",
+        "every honest UDP request answered correctly (with retries)",
+    }
+    failed = [names if len(names) == 1 else [n for n in names if n not in overall] for names in map(_failed, cases)]
     assert all(len(names) == 1 for names in failed), failed
     assert len({names[0] for names in failed}) == len(cases), "every case trips a different target"
 

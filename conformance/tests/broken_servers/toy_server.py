@@ -94,6 +94,9 @@ class Breakage(Enum):
     WRONG_SOURCE = breaks("UDP-SRV-6", runs=UDP, why="wildcard socket, no IP_PKTINFO on replies")
     IGNORES_SIZE = breaks("UDP-SRV-3", runs=UDP, why="takes the datagram's length as the payload's")
     NO_DEDUP = breaks("UDP-SRV-7", runs=UDP, leaves_out=(), why="retransmitted INCREMENTs run again")
+    OLDEST_OUT_DEDUP = breaks(
+        "UDP-SRV-9", runs=("udp/dedup-flood",), why="a full cache evicts its oldest reply, however young"
+    )
     SHORT_DEDUP_WINDOW = breaks(
         "UDP-SRV-8",
         runs=("udp/dedup-window", "udp/retransmission"),
@@ -108,6 +111,7 @@ class Breakage(Enum):
     READS_OVER_LIMIT = breaks("TCP-SRV-4", runs=TCP, why="waits for an over-limit payload before TOO_LARGE")
     NO_IDLE_TIMEOUT = breaks("TCP-SRV-6", runs=TCP, why="keeps an idle connection forever")
     NO_CONNECTION_LIMIT = breaks("TCP-SRV-7", runs=TCP, why="accepts every connection")
+    NO_SLOT_RECLAIM = breaks("TCP-SRV-13", runs=TCP, why="at the global limit, refuses every newcomer")
     COUNTS_AFTER_HEADER = breaks("TCP-SRV-11", runs=TCP, why="nginx-style limit_conn: counts after a header")
     NO_PER_SOURCE_LIMIT = breaks(
         runs=TCP, non_strict=frozenset({"TCP-SRV-12"}), why="one source may take every slot (a SHOULD)"
@@ -160,6 +164,8 @@ class Settings:
     max_connections: int = 16
     max_connections_per_source: int = 4
     dedup_window: float = 2 * MIN_DEDUP_WINDOW
+    #: The cache size the toy claims; only OLDEST_OUT_DEDUP enforces it (by evicting, which UDP-SRV-9 forbids).
+    dedup_entries: int = 500
 
 
 class _Closed(Exception):
@@ -179,6 +185,7 @@ class ToyServer:
         self.request_lock = threading.Lock()  # only used by SERIALIZED
         self.open_by_source: dict[str, int] = {}
         self.open_total = 0
+        self.streams: list[_Stream] = []  # connections holding a slot, oldest first (for reclaiming)
         self.dedup: dict[tuple[tuple[str, int], int], tuple[float, bytes]] = {}
         self.udp = socket.socket(family, socket.SOCK_DGRAM)
         self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -290,6 +297,8 @@ class ToyServer:
         if len(answer) > AMPLIFICATION_FACTOR * len(datagram) and not exempt:
             answer = self.reply(header, Result.TOO_LARGE)
         self.dedup[key] = (now, answer)
+        if self.is_(Breakage.OLDEST_OUT_DEDUP) and len(self.dedup) > self.s.dedup_entries:
+            del self.dedup[next(iter(self.dedup))]  # the oldest reply goes, young or not
         return answer
 
     # --- TCP ------------------------------------------------------------------------------------
@@ -301,52 +310,75 @@ class ToyServer:
             except TimeoutError:
                 continue
             source = peer[0]
-            counted = not self.is_(Breakage.COUNTS_AFTER_HEADER)
-            if counted and not self.admit(source):
+            stream = _Stream(conn, self, source)
+            if not self.is_(Breakage.COUNTS_AFTER_HEADER) and not self.admit(stream):
                 conn.close()  # refused: over the global or the per-source limit
                 continue
-            threading.Thread(target=self.connection, args=(conn, source, counted), daemon=True).start()
+            threading.Thread(target=self.connection, args=(stream,), daemon=True).start()
 
-    def admit(self, source: str) -> bool:
+    def admit(self, stream: _Stream) -> bool:
+        source = stream.source
         with self.lock:
             over_total = self.open_total >= self.s.max_connections and not self.is_(Breakage.NO_CONNECTION_LIMIT)
             per_source = self.open_by_source.get(source, 0)
             over_source = per_source >= self.s.max_connections_per_source and not self.is_(Breakage.NO_PER_SOURCE_LIMIT)
+            if over_total and not over_source and not self.is_(Breakage.NO_SLOT_RECLAIM):
+                over_total = not self.reclaim_for(source)
             if over_total or over_source:
                 return False
             self.open_total += 1
             self.open_by_source[source] = per_source + 1
+            self.streams.append(stream)
+            stream.counted = True
             return True
 
-    def release(self, source: str) -> None:
-        with self.lock:
-            self.open_total -= 1
-            self.open_by_source[source] -= 1
+    def reclaim_for(self, source: str) -> bool:
+        """TCP-SRV-13: reset the oldest connection of the /24 holding the most, if it holds 2+ more than ours."""
+        by_network: dict[str, list[_Stream]] = {}
+        for held in self.streams:
+            by_network.setdefault(_network(held.source), []).append(held)
+        largest = max(by_network.values(), key=len, default=[])
+        if len(largest) <= len(by_network.get(_network(source), [])) + 1:
+            return False
+        victim = largest[0]
+        self.forget(victim)
+        victim.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        victim.conn.shutdown(socket.SHUT_RDWR)  # its thread sees the end and closes it: a reset
+        return True
 
-    def connection(self, conn: socket.socket, source: str, counted: bool) -> None:
-        stream = _Stream(conn, self)
-        stream.counted = counted
+    def forget(self, stream: _Stream) -> None:
+        """Give back a stream's slot (under the lock)."""
+        if stream.counted:
+            stream.counted = False
+            self.open_total -= 1
+            self.open_by_source[stream.source] -= 1
+            self.streams.remove(stream)
+
+    def release(self, stream: _Stream) -> None:
+        with self.lock:
+            self.forget(stream)
+
+    def connection(self, stream: _Stream) -> None:
+        conn = stream.conn
         try:
             while not self.stop.is_set():
                 stream.wait_for_request()
-                self.one_request(stream, source)
+                self.one_request(stream)
         except (_Closed, OSError):
             pass
         finally:
             if self.is_(Breakage.SERIALIZED) and stream.holding:
                 self.request_lock.release()
-            if stream.counted:
-                self.release(source)
+            self.release(stream)
             conn.close()
 
-    def one_request(self, stream: _Stream, source: str) -> None:
+    def one_request(self, stream: _Stream) -> None:
         header_bytes = stream.read_exact(HEADER_SIZE)
         header = unpack_header(header_bytes)
-        if not stream.counted:  # COUNTS_AFTER_HEADER: the limit applies only now
-            if not self.admit(source):
-                stream.send(self.reply(header, Result.BUSY))
-                raise _Closed
-            stream.counted = True
+        # COUNTS_AFTER_HEADER: the limit applies only now.
+        if not stream.counted and self.is_(Breakage.COUNTS_AFTER_HEADER) and not self.admit(stream):
+            stream.send(self.reply(header, Result.BUSY))
+            raise _Closed
         if header.flags & Flag.REPLY and self.is_(Breakage.ANSWERS_REPLIES):
             stream.send(self.reply(header, Result.MALFORMED))
             stream.done()
@@ -385,9 +417,10 @@ class ToyServer:
 class _Stream:
     """One connection's reading side: deadlines, the idle timeout, and the buffer."""
 
-    def __init__(self, conn: socket.socket, server: ToyServer) -> None:
+    def __init__(self, conn: socket.socket, server: ToyServer, source: str) -> None:
         self.conn = conn
         self.server = server
+        self.source = source
         self.buffer = bytearray()
         self.deadline: float | None = None
         self.holding = False
@@ -480,6 +513,12 @@ class _Stream:
             raise _Closed from None  # the peer stopped reading: drop it (TCP-SRV-10)
         finally:
             self.conn.settimeout(None)
+
+
+def _network(address: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) an address belongs to, as text."""
+    prefix = 24 if ":" not in address else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def main(argv: list[str] | None = None) -> int:

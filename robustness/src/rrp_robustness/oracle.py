@@ -116,6 +116,10 @@ def judge_stream(stream: bytes, *, max_payload: int, busy: bool = False, counter
         verdict.completed_end = offset
 
 
+#: Operations whose reply depends only on the request (UDP-SRV-7 lets a server carry them out again).
+_STATELESS = frozenset({int(Op.NOOP), int(Op.ECHO)})
+
+
 @dataclass(slots=True)
 class DatagramServer:
     """The spec's UDP server: judging (UDP-SRV-1..3, SRV-1..8), the duplicate-reply window (UDP-SRV-7)
@@ -146,18 +150,26 @@ class DatagramServer:
             return (violation.error_reply() if violation.action is Action.REPLY else None,)
         key = (peer[0], peer[1], message.header.request_id)
         cached = self.cache.get(key)
+        from_cache: tuple[bytes | None, ...] = ()
         if cached is not None and now < cached[0]:
             reply = cached[1]
             if len(reply) > AMPLIFICATION_FACTOR * len(datagram):
-                return (
+                from_cache = (
                     None,
                     pack_reply(message.header, Result.TOO_LARGE),
                     pack_reply(unpack_header(reply), Result.TOO_LARGE),
                 )
-            return (reply,)
+            else:
+                from_cache = (reply,)
+        stateless = message.header.operation in _STATELESS
+        if from_cache and not stateless:
+            return from_cache
+        # NOOP and ECHO MAY be carried out again instead (UDP-SRV-7): the same bytes, and nothing to remember.
         reply = self.operations.reply(message.header, message.payload)
         if len(reply) > AMPLIFICATION_FACTOR * len(datagram):
             reply = pack_reply(message.header, Result.TOO_LARGE)
+        if stateless:
+            return (reply, *from_cache)
         self.cache[key] = (now + self.window, reply)
         return (reply,)
 

@@ -51,6 +51,10 @@ MAX_REQUEST_DEADLINE = 10.0
 CONNECTION_SOURCE_PREFIX_V4 = 32
 #: Prefix length that groups IPv6 sources for the per-source connection limit.
 CONNECTION_SOURCE_PREFIX_V6 = 64
+#: Prefix length that groups IPv4 sources into one network, for the per-network limit and slot reclaiming.
+CONNECTION_NETWORK_PREFIX_V4 = 24
+#: Prefix length that groups IPv6 sources into one network (a typical site allocation).
+CONNECTION_NETWORK_PREFIX_V6 = 48
 #: No server may let a write stay blocked longer than this (CIS recommends at most 10 s for nginx's send_timeout).
 MAX_SEND_TIMEOUT = 10.0
 #: Prefix length that groups IPv4 clients for UDP response rate limiting (after BIND's RRL).

@@ -31,6 +31,9 @@ DEFAULT_IDLE_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 1024
 #: TCP connections the reference server holds open at once from one source (an IPv4 address, or an IPv6 /64).
 DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64
+#: TCP connections the reference server holds open at once from one network (IPv4 /24, IPv6 /48): a quarter of
+#: the global limit, so that filling every slot takes at least four networks.
+DEFAULT_MAX_CONNECTIONS_PER_NETWORK = 256
 #: How long the reference server lets a write to a TCP peer stay blocked before dropping the connection.
 DEFAULT_SEND_TIMEOUT = 5.0
 #: The reference server's duplicate-reply window: twice the minimum, so that a

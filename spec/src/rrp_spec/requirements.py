@@ -18,6 +18,8 @@ from enum import StrEnum
 from .codes import APPLICATION_RANGE_END, APPLICATION_RANGE_START
 from .limits import (
     AMPLIFICATION_FACTOR,
+    CONNECTION_NETWORK_PREFIX_V4,
+    CONNECTION_NETWORK_PREFIX_V6,
     DEFAULT_RETRY_POLICY,
     HEADER_SIZE,
     MAX_REQUEST_DEADLINE,
@@ -29,6 +31,7 @@ from .limits import (
 )
 from .reference_defaults import (
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_NETWORK,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_SEND_TIMEOUT,
@@ -291,6 +294,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "After any input whatsoever, a server MUST still answer well-formed requests from other peers.",
         "Denial of service by a single malformed message or a burst of garbage.",
     ),
+    _r(
+        "SRV-17",
+        M,
+        SERVER,
+        ANY,
+        "A server MUST NOT let writing its log delay serving: when its log output blocks, it drops log lines "
+        "(and counts them) rather than wait for the output.",
+        "A stalled log reader freezing the server: rejected input filled a stderr pipe nobody read in 36 s, and "
+        "from then on nothing was answered over either transport, even after the attack stopped.",
+        "A black box cannot stall the target's log output; the reference tests it with a stderr pipe nobody "
+        "reads, and the soak stalls it for a whole phase.",
+    ),
     # --- UDP servers --------------------------------------------------------------------
     _r(
         "UDP-SRV-1",
@@ -352,7 +367,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         UDP,
         "A server MUST answer a retransmission (same source address and port, same request_id) that arrives "
         "within its duplicate-reply window with the reply it sent before, and MUST NOT carry the request out "
-        "again (after CoAP, RFC 7252 section 4.5).",
+        "again (after CoAP, RFC 7252 section 4.5). A request whose reply depends on nothing but the request "
+        "(NOOP, ECHO) MAY instead be carried out again, since that sends the same bytes.",
         "Non-idempotent operations running twice when a reply is lost and the client retransmits.",
     ),
     _r(
@@ -369,10 +385,13 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         M,
         SERVER,
         UDP,
-        "A server's duplicate-reply cache MUST be bounded in entries and in bytes, evicting the oldest "
-        "entries first when full.",
-        "Memory exhaustion by floods of distinct request IDs.",
-        "Filling the cache needs its size, and eviction order is internal; the reference tests it in its core.",
+        "A server's duplicate-reply cache MUST be bounded in entries and in bytes, and MUST NOT evict an "
+        f"entry younger than the minimum window ({MIN_DEDUP_WINDOW:g} s, UDP-SRV-8) to make room: when the "
+        "cache is full of such entries, a request that would need an entry MUST be answered BUSY and not "
+        'carried out. (This replaces "evict the oldest first", which let a flood push a reply out before '
+        "its retransmission arrived, contradicting UDP-SRV-7 and UDP-SRV-8.)",
+        "Memory exhaustion by floods of distinct request IDs; and a flood sent between a request and its "
+        "retransmission evicting the reply, so that a non-idempotent request runs twice.",
     ),
     # --- TCP servers --------------------------------------------------------------------
     _r(
@@ -436,7 +455,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         SERVER,
         TCP,
         "A server MUST bound its concurrent connections; a connection over the limit MUST be answered with "
-        "BUSY and closed, or refused.",
+        "BUSY and closed, or refused, unless the server reclaims a slot for it (TCP-SRV-13).",
         "File-descriptor and memory exhaustion by connection floods.",
     ),
     _r(
@@ -444,8 +463,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         M,
         SERVER,
         TCP,
-        "A slow or malicious connection MUST NOT delay the requests of any other connection.",
-        "Slowloris: one client stalling a server that handles connections one at a time.",
+        "A slow or malicious connection MUST NOT delay the requests of any other connection; this includes "
+        "a fast one: a server bounds the work it does for one connection before serving the others.",
+        "Slowloris: one client stalling a server that handles connections one at a time; and one connection "
+        "pipelining a million MALFORMED requests, 13,000 framed per read, pushing every other client's p99 "
+        "from under 5 ms to over 160 ms.",
     ),
     _r(
         "TCP-SRV-9",
@@ -482,9 +504,38 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         SERVER,
         TCP,
         "A server SHOULD limit the connections open at once from one source (reference default "
-        f"{DEFAULT_MAX_CONNECTIONS_PER_SOURCE} per IPv4 address or IPv6 /64) below its global limit; over it, "
-        "a connection is answered with BUSY and closed, or refused.",
-        "One attacking host taking every connection slot and locking out everyone else.",
+        f"{DEFAULT_MAX_CONNECTIONS_PER_SOURCE} per IPv4 address or IPv6 /64), and from one network (reference "
+        f"default {DEFAULT_MAX_CONNECTIONS_PER_NETWORK} per IPv4 /{CONNECTION_NETWORK_PREFIX_V4} or IPv6 "
+        f"/{CONNECTION_NETWORK_PREFIX_V6}), below its global limit; over either, a connection is answered with "
+        "BUSY and closed, or refused.",
+        "One attacking host, or one attacker with a block of addresses, taking every connection slot and "
+        "locking out everyone else.",
+    ),
+    _r(
+        "TCP-SRV-13",
+        M,
+        SERVER,
+        TCP,
+        "At its global connection limit, a server MUST NOT turn away a new connection whose network (IPv4 "
+        f"/{CONNECTION_NETWORK_PREFIX_V4}, IPv6 /{CONNECTION_NETWORK_PREFIX_V6}) holds at least two connections "
+        "fewer than the network holding the most: it MUST reclaim a slot for the newcomer by resetting a "
+        "connection of that network (its longest-open or longest-idle one).",
+        "A few sources, each within its per-source limit, filling every slot and holding them forever with "
+        "keep-alives: 17 addresses with 64 connections each locked every new client out of 1,024 slots.",
+    ),
+    _r(
+        "TCP-SRV-14",
+        M,
+        SERVER,
+        TCP,
+        "A server MUST bound the memory all its connections together hold for request payloads being "
+        "collected and replies not yet sent, not only each connection's share; past that budget it answers "
+        "new large requests BUSY without storing their payload, and stops reading the connections that hold "
+        "the most.",
+        "Per-connection bounds multiplied by the connection limit: 1,024 connections each declaring a 1 MiB "
+        "payload took a server from 27 MiB to 1.1 GiB, and 1,024 never reading 1 MiB ECHO replies to 2.7 GiB.",
+        "A black box cannot see the target's memory, nor know its budget; the reference tests it in its core "
+        "and the soak measures its resident set under both attacks.",
     ),
     _r(
         "UDP-SRV-10",

@@ -577,3 +577,45 @@ def _per_source(ctx: CheckContext[ServerEnv]) -> None:
         f"connection {p + 1} from one source rejected (claimed per-source limit {p})",
         result.detail,
     )
+
+
+@TCP_CHECKS.check(
+    "tcp/slot-reclaim",
+    "With every slot held by a few other networks, a fresh client from another network is still served.",
+    requirements=("TCP-SRV-13",),
+    destructive=True,
+)
+def _slot_reclaim(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    p, n = claims.max_connections_per_source, claims.max_connections
+    networks = math.ceil(n / p)
+    if networks < 2:
+        ctx.skip(f"the claimed per-source limit ({p}) lets one source fill the global limit ({n})")
+    _ensure_descriptors(ctx, n + 1)
+    sources = ctx.env.loopback_networks(networks)
+    if sources is None:
+        ctx.skip("the target is not on IPv4 loopback, so the suite cannot hold slots from other networks")
+    held: list[TcpChannel] = []
+    try:
+        # Fill every slot, at most p per source, one source per /24, each connection proven served.
+        for i in range(n):
+            outcome, channel = _attempt(ctx, sources[i // p], f"held#{i + 1}")
+            if channel is not None:
+                held.append(channel)
+            if outcome != "served":
+                ctx.skip(f"connection {i + 1} of the claimed {n} was {outcome} (see tcp/connection-limit)")
+        ctx.log.event("slots", f"{n} connections held from {networks} networks ({p} each at most)")
+        outcome, fresh = _attempt(ctx, None, "fresh client")
+        if fresh is not None:
+            held.append(fresh)
+        ended = sum(c.peek() is not Peek.OPEN for c in held[:n])
+        ctx.note(f"fresh client from the default source's network: {outcome}; {ended} held connections ended")
+        ctx.expect(
+            outcome == "served",
+            "TCP-SRV-13",
+            f"with {n} slots held by {networks} other networks, a fresh client served (a held slot reclaimed)",
+            f"the fresh client was {outcome}",
+        )
+    finally:
+        for channel in held:
+            channel.close()

@@ -44,6 +44,8 @@ LEAK_WINDOW = 8
 CACHED_ECHO = 1000
 #: The dedup-window check retransmits this far into the minimum window (the rest is margin for scheduling).
 DEDUP_PROBE_FRACTION = 0.85
+#: Datagrams the dedup-flood check sends before it reads their replies (so the target's socket never overflows).
+FLOOD_BATCH = 128
 
 
 @UDP_CHECKS.check(
@@ -142,6 +144,72 @@ def _retransmission(ctx: CheckContext[ServerEnv]) -> None:
         f"counter {again}: the request ran again",
     )
     ctx.expect(new != first, "UDP-SRV-7", "a new request ID to run again", f"counter {new} again")
+
+
+@UDP_CHECKS.check(
+    "udp/dedup-flood",
+    "More distinct INCREMENTs than the claimed cache holds, then a retransmission: the first value, or BUSY.",
+    requirements=("UDP-SRV-9",),
+)
+def _dedup_flood(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    entries = env.claims.dedup_entries
+    if entries is None:
+        ctx.skip("no claimed duplicate-reply cache size (--dedup-entries): the flood would be a guess")
+    count = entries + entries // 10 + 1
+    # The flood comes from a second address where there is one, so the entries it leaves (young, and not to be
+    # evicted) are charged to that source and not to the one the following checks use.
+    others = env.loopback_sources(1)
+    flood_source = others[0] if others else None
+    with (
+        UdpChannel(ctx.log, env.udp, env.amplification) as channel,
+        UdpChannel(ctx.log, env.udp, source=flood_source) as flood,
+    ):
+        data = pack_request(Op.INCREMENT, fresh_id())
+        sent = time.monotonic()
+        first = udp_exchange(ctx, channel, data, "INCREMENT, before the flood")
+        if _increment_value(ctx, first, data) is None:
+            ctx.skip("INCREMENT was not answered")
+        # Not scaled: the retransmission must stay inside the minimum window, or a correct server may run it again.
+        deadline = sent + DEDUP_PROBE_FRACTION * MIN_DEDUP_WINDOW
+        answered = _flood_increments(flood, count, deadline)
+        ctx.log.event("flood", f"{count} distinct INCREMENTs sent from another port, {answered} answered")
+        if answered < count:
+            ctx.skip(f"only {answered} of {count} flood requests were answered inside the minimum window")
+        again = udp_exchange(ctx, channel, data, "the same INCREMENT again, after the flood")
+    if flood_source is None:
+        # The flood's entries are this source's too: let them age past the window a server must keep them for.
+        time.sleep(max(0.0, sent + MIN_DEDUP_WINDOW - time.monotonic()))
+    assert first is not None
+    if again is None:
+        return
+    result = unpack_header(again).result if len(again) >= HEADER_SIZE else None
+    ctx.expect(
+        again == first or result == Result.BUSY,
+        "UDP-SRV-9",
+        f"after {count} distinct requests (the claimed cache holds {entries}), the reply sent before, or BUSY",
+        f"{describe(again)}: the retransmission was carried out again",
+    )
+
+
+def _flood_increments(channel: UdpChannel, count: int, deadline: float) -> int:
+    """Send ``count`` INCREMENTs with fresh IDs in paced rounds, reading the replies; returns how many were answered."""
+    answered = 0
+    sent = 0
+    channel.sock.settimeout(0.2)
+    while sent < count and time.monotonic() < deadline:
+        batch = min(FLOOD_BATCH, count - sent)
+        for _ in range(batch):
+            channel.send_unlogged(pack_request(Op.INCREMENT, fresh_id()))
+        sent += batch
+        while answered < sent and time.monotonic() < deadline:
+            try:
+                channel.sock.recv(HEADER_SIZE + COUNTER_SIZE + 1)
+            except TimeoutError:
+                break
+            answered += 1
+    return answered
 
 
 @UDP_CHECKS.check(

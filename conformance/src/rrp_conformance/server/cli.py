@@ -81,6 +81,13 @@ def add_claim_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"per-source TCP connection limit (default {d.max_connections_per_source})",
     )
+    group.add_argument(
+        "--dedup-entries",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="entries the UDP duplicate-reply cache holds (unclaimed: the cache-flood check is skipped)",
+    )
 
 
 def claims_from_args(args: argparse.Namespace) -> ServerClaims:
@@ -104,6 +111,7 @@ def claims_from_args(args: argparse.Namespace) -> ServerClaims:
         tcp_max_payload=tcp_max or d.tcp_max_payload,
         max_connections=args.max_connections,
         max_connections_per_source=args.max_connections_per_source,
+        dedup_entries=args.dedup_entries,
     )
 
 

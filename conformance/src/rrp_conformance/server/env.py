@@ -81,6 +81,8 @@ class ServerClaims:
     tcp_max_payload: int = DEFAULT_TCP_MAX_PAYLOAD
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_connections_per_source: int = DEFAULT_MAX_CONNECTIONS_PER_SOURCE
+    #: Entries the UDP duplicate-reply cache holds; ``None``: not claimed (the flood check is skipped).
+    dedup_entries: int | None = None
 
 
 class AmplificationMeter:
@@ -133,6 +135,21 @@ class ServerEnv:
         if not all(ipaddress.IPv4Address(s).is_loopback for s in sources):
             return None
         return sources
+
+    def loopback_networks(self, count: int) -> list[str] | None:
+        """``count`` loopback source addresses in distinct IPv4 networks (/24), none in the default source's.
+
+        The alt address moved up by 256, 512, ...: ``127.0.1.2``, ``127.0.2.2`` and so on. ``None`` when the
+        target is not on IPv4 loopback.
+        """
+        first = self.loopback_sources(1)
+        if first is None:
+            return None
+        base = ipaddress.IPv4Address(first[0])
+        sources = [base + 256 * (i + 1) for i in range(count)]
+        if not all(s.is_loopback for s in sources):
+            return None
+        return [str(s) for s in sources]
 
 
 @dataclass(slots=True)

@@ -52,6 +52,7 @@ REFERENCE_OVERRIDES: dict[str, float] = {
     "send_timeout": 2.0,
     "max_connections": 128,
     "max_connections_per_source": 16,
+    "dedup_entries": 4096,  # a cache the dedup-flood check can overflow in a fraction of a second
 }
 #: Where the reference listens: loopback only. UDP listens on one port of two loopback addresses, the one graded
 #: and the suite's alternate address, so the source-address check (UDP-SRV-6) can send to a second address of

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import socket
 import ssl
-import sys
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,8 +39,10 @@ from .._sansio.rejectlog import RateLimitedLog
 from .._sansio.secure_udp import SecureUdpServer, SequenceSource
 from .._sansio.server_events import Answer, CallRequested, ServerEvent
 from .._sansio.settings import ServerSettings
+from .._sansio.tcp_core import TcpConnection
 from .._sansio.tcp_server import TcpServerCore
 from .._sansio.udp_core import UdpServerCore
+from .log_sink import LogSink
 from .secure_udp_endpoint import SecureUdpEndpoint
 from .tcp_protocol import TcpConnectionProtocol
 from .tls_acceptor import TlsAcceptor
@@ -68,10 +69,6 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"{self.profile or self.transport} {self.address}"
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class BindError(OSError):
@@ -132,11 +129,15 @@ class Server:
         self.dispatcher = dispatcher or Dispatcher()
         #: What the server has done so far.
         self.counters = ServerCounters()
-        self._log = log or RateLimitedLog(_stderr)
+        # Without a log of the caller's, lines go to stderr through a writer thread: a stalled reader of
+        # stderr costs log lines, never service (SRV-17).
+        self._own_sink = LogSink() if log is None else None
+        self._log = log or RateLimitedLog(self._own_sink.write)  # type: ignore[union-attr]
         #: The UDP core shared by every UDP socket.
         self.udp_core = UdpServerCore(settings, self.dispatcher)
         #: The TCP core: admission within the connection limits, and a connection core for each.
         self.tcp_core = TcpServerCore(settings, self.dispatcher)
+        self.tcp_core.on_reclaim = self._connection_reclaimed
         self._keys = dict(keys or {})
         self._sequences = sequences or SequenceSource()
         self._secure_udp: list[SecureUdpEndpoint] = []
@@ -145,6 +146,7 @@ class Server:
         self._udp: list[UdpEndpoint] = []
         self._tcp: list[asyncio.Server] = []
         self._connections: set[TcpConnectionProtocol] = set()
+        self._by_core: dict[TcpConnection, TcpConnectionProtocol] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drained: asyncio.Event | None = None
         self._shutting_down = False
@@ -239,6 +241,8 @@ class Server:
         # Let the aborted transports deliver connection_lost before the loop goes away.
         await asyncio.sleep(0)
         self._log.flush()
+        if self._own_sink is not None:
+            self._own_sink.close()
 
     async def __aenter__(self) -> Server:
         return self
@@ -267,7 +271,12 @@ class Server:
 
     def _new_connection(self) -> TcpConnectionProtocol:
         return TcpConnectionProtocol(
-            self.loop, self.tcp_core, self._observe, self._carry_out, self._connection_opened, self._connection_closed
+            self.loop,
+            self.tcp_core,
+            self._observe,
+            self._carry_out,
+            self._connection_opened,
+            self._connection_closed,
         )
 
     def _new_tls_connection(self) -> TlsAcceptor:
@@ -284,11 +293,21 @@ class Server:
 
     def _connection_opened(self, connection: TcpConnectionProtocol) -> None:
         self._connections.add(connection)
+        if connection.core is not None:
+            self._by_core[connection.core] = connection
         if self._shutting_down:
             connection.shutdown()
 
+    def _connection_reclaimed(self, core: TcpConnection) -> None:
+        """``core``'s slot went to a newcomer: its adapter resets it now (TCP-SRV-13)."""
+        connection = self._by_core.get(core)
+        if connection is not None:
+            connection.sync()
+
     def _connection_closed(self, connection: TcpConnectionProtocol) -> None:
         self._connections.discard(connection)
+        if connection.core is not None:
+            self._by_core.pop(connection.core, None)
         self._check_drained()
 
     # --- internals --------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
         # Bytes (b"" for EOF) that arrived between a TLS handshake and adopt(): kept, not judged, until then.
         self._held: list[bytes] | None = None
         self._tls = False  # TLS has no half-close: the transport closes itself after EOF, whatever we answer
+        self._continuing = False  # a resume() of the core's backlog is scheduled
 
     # --- asyncio callbacks: facts in ------------------------------------------------------
 
@@ -140,6 +141,16 @@ class TcpConnectionProtocol(asyncio.Protocol):
             self._core.abort(self._loop.time())
             self._sync(self._core)
 
+    @property
+    def core(self) -> TcpConnection | None:
+        """The connection's core, once it is being served."""
+        return self._core
+
+    def sync(self) -> None:
+        """Carry out what the core says now (after the server told it something, such as a reclaim)."""
+        if self._core is not None:
+            self._sync(self._core)
+
     # --- instructions out ------------------------------------------------------------------
 
     def _sync(self, core: TcpConnection) -> None:
@@ -167,12 +178,22 @@ class TcpConnectionProtocol(asyncio.Protocol):
                 transport.resume_reading()
             else:
                 transport.pause_reading()
+        if core.backlog and not self._continuing:
+            # More requests wait in the buffer: frame them on a later turn of the loop, after everyone else's.
+            self._continuing = True
+            self._loop.call_soon(self._continue)
         deadline = core.get_timer()
         if deadline is not None and (self._timer is None or deadline < self._timer_when):
             if self._timer is not None:
                 self._timer.cancel()
             self._timer_when = deadline
             self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _continue(self) -> None:
+        self._continuing = False
+        if self._core is not None and self._transport is not None:
+            self._core.resume(self._loop.time())
+            self._sync(self._core)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -1,21 +1,39 @@
-"""TCP connection limits, global and per source, counted from accept (TCP-SRV-7, TCP-SRV-11, TCP-SRV-12).
+"""TCP connection limits, global, per source and per network, counted from accept (TCP-SRV-7, -11, -12, -13).
 
 Sans-IO bookkeeping: the adapter asks :meth:`ConnectionLimits.admit` the moment a
 connection is accepted, before a single byte is read, so a connection stalling in
 its header counts like any other (nginx's ``limit_conn`` only counts after the
-header, which leaves that phase open to slowloris). Sources are grouped by IPv4
-address and IPv6 /64, because one IPv6 host owns a whole /64.
+header, which leaves that phase open to slowloris).
 
-A connection over either limit is not served; a bounded number of them are held
-just long enough to read one header and answer BUSY, and the rest are refused
-(closed at once), so the over-limit path cannot itself exhaust descriptors.
+Two groupings. A *source* is one IPv4 address or IPv6 /64 (one IPv6 host owns a
+whole /64); a *network* is an IPv4 /24 or IPv6 /48, what one attacker renting
+addresses typically holds. Each has its own limit below the global one.
+
+Reclaiming. Per-source limits alone do not protect the global limit: 17 sources
+with 64 connections each fill 1,024 slots, and a keep-alive every few seconds holds
+them forever, so every newcomer was refused. At the global limit a newcomer whose
+network holds fewer slots than the network holding the most takes a slot from that
+network instead: the longest-open connection there is named for the adapter to
+reset, and its slot is the newcomer's at once. An attacker can then hold at most
+an equal share with everyone else who asks; the newcomer from the largest network
+itself is answered BUSY or refused, as before (TCP-SRV-13).
+
+A connection over a limit is not served; a bounded number of them are held just
+long enough to read one header and answer BUSY, and the rest are refused (closed
+at once), so the over-limit path cannot itself exhaust descriptors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from enum import Enum
 
-from rrp_spec import CONNECTION_SOURCE_PREFIX_V4, CONNECTION_SOURCE_PREFIX_V6
+from rrp_spec import (
+    CONNECTION_NETWORK_PREFIX_V4,
+    CONNECTION_NETWORK_PREFIX_V6,
+    CONNECTION_SOURCE_PREFIX_V4,
+    CONNECTION_SOURCE_PREFIX_V6,
+)
 
 from .prefixes import source_prefix
 from .settings import ServerSettings
@@ -24,7 +42,7 @@ from .settings import ServerSettings
 class Admission(Enum):
     """What to do with a newly accepted connection."""
 
-    #: Within the limits: serve it.
+    #: Within the limits (possibly after reclaiming another connection's slot): serve it.
     SERVE = "serve"
     #: Over a limit: read one header, answer BUSY, close.
     BUSY = "busy"
@@ -33,22 +51,42 @@ class Admission(Enum):
 
 
 class ConnectionLimits:
-    """Counts open connections, globally and per source prefix."""
+    """Counts open connections, globally, per source and per network; reclaims slots at the global limit.
 
-    __slots__ = ("_busy", "_by_source", "_open", "max_busy", "max_connections", "max_per_source")
+    Connections are named by any hashable token the adapter chooses (its protocol
+    object): :meth:`admit` may return one to reset, and :meth:`release` takes it back.
+    """
+
+    __slots__ = (
+        "_busy",
+        "_by_network",
+        "_by_source",
+        "_served",
+        "max_busy",
+        "max_connections",
+        "max_per_network",
+        "max_per_source",
+        "reclaimed",
+    )
 
     def __init__(self, settings: ServerSettings) -> None:
         self.max_connections = settings.max_connections
         self.max_per_source = settings.max_connections_per_source
+        self.max_per_network = settings.max_connections_per_network
         self.max_busy = settings.max_busy_connections
-        self._open = 0
         self._busy = 0
         self._by_source: dict[int, int] = {}
+        # network -> its served connections' tokens, oldest first (a dict keeps insertion order).
+        self._by_network: dict[int, dict[Hashable, None]] = {}
+        # token -> (source, network) of every connection being served.
+        self._served: dict[Hashable, tuple[int, int]] = {}
+        #: Connections whose slot went to a newcomer (TCP-SRV-13).
+        self.reclaimed = 0
 
     @property
     def open(self) -> int:
         """Connections being served."""
-        return self._open
+        return len(self._served)
 
     @property
     def busy(self) -> int:
@@ -56,35 +94,79 @@ class ConnectionLimits:
         return self._busy
 
     def from_source(self, host: str) -> int:
-        """Connections being served from ``host``'s prefix."""
-        return self._by_source.get(_key(host), 0)
+        """Connections being served from ``host``'s source (IPv4 address, IPv6 /64)."""
+        return self._by_source.get(_source(host), 0)
 
-    def admit(self, host: str) -> Admission:
-        """Decide about a connection from ``host`` just accepted; call :meth:`release` with the answer when it ends."""
-        key = _key(host)
-        from_source = self._by_source.get(key, 0)
-        if self._open < self.max_connections and from_source < self.max_per_source:
-            self._open += 1
-            self._by_source[key] = from_source + 1
-            return Admission.SERVE
+    def from_network(self, host: str) -> int:
+        """Connections being served from ``host``'s network (IPv4 /24, IPv6 /48)."""
+        return len(self._by_network.get(_network(host), ()))
+
+    def admit(self, token: Hashable, host: str) -> tuple[Admission, Hashable | None]:
+        """Decide about connection ``token`` from ``host``, just accepted.
+
+        Returns the admission and, when a slot was reclaimed for it, the token of the
+        connection to reset (already released here). Call :meth:`release` with the
+        token and the admission when the connection ends.
+        """
+        source, network = _source(host), _network(host)
+        from_source = self._by_source.get(source, 0)
+        tokens = self._by_network.get(network)
+        from_network = len(tokens) if tokens else 0
+        if from_source < self.max_per_source and from_network < self.max_per_network:
+            victim = None
+            if len(self._served) >= self.max_connections:
+                victim = self._reclaimable(from_network)
+                if victim is None:
+                    return self._over_limit(), None
+                self._forget(victim)
+                self.reclaimed += 1
+            self._serve(token, source, network)
+            return Admission.SERVE, victim
+        return self._over_limit(), None
+
+    def release(self, token: Hashable, admission: Admission) -> None:
+        """Connection ``token``, admitted as ``admission``, has closed (a reclaimed one is already released)."""
+        if admission is Admission.SERVE:
+            if token in self._served:
+                self._forget(token)
+        elif admission is Admission.BUSY:
+            self._busy -= 1
+
+    def _reclaimable(self, from_network: int) -> Hashable | None:
+        """The longest-open connection of the network holding the most slots, if that is more than the newcomer's
+        network would hold with one more (so reclaiming never just moves the excess around)."""
+        largest = max(self._by_network.values(), key=len)
+        if len(largest) <= from_network + 1:
+            return None
+        return next(iter(largest))
+
+    def _over_limit(self) -> Admission:
         if self._busy < self.max_busy:
             self._busy += 1
             return Admission.BUSY
         return Admission.REFUSE
 
-    def release(self, host: str, admission: Admission) -> None:
-        """A connection admitted as ``admission`` has closed."""
-        if admission is Admission.SERVE:
-            self._open -= 1
-            key = _key(host)
-            left = self._by_source[key] - 1
-            if left:
-                self._by_source[key] = left
-            else:
-                del self._by_source[key]
-        elif admission is Admission.BUSY:
-            self._busy -= 1
+    def _serve(self, token: Hashable, source: int, network: int) -> None:
+        self._served[token] = (source, network)
+        self._by_source[source] = self._by_source.get(source, 0) + 1
+        self._by_network.setdefault(network, {})[token] = None
+
+    def _forget(self, token: Hashable) -> None:
+        source, network = self._served.pop(token)
+        left = self._by_source[source] - 1
+        if left:
+            self._by_source[source] = left
+        else:
+            del self._by_source[source]
+        tokens = self._by_network[network]
+        del tokens[token]
+        if not tokens:
+            del self._by_network[network]
 
 
-def _key(host: str) -> int:
+def _source(host: str) -> int:
     return source_prefix(host, CONNECTION_SOURCE_PREFIX_V4, CONNECTION_SOURCE_PREFIX_V6)
+
+
+def _network(host: str) -> int:
+    return source_prefix(host, CONNECTION_NETWORK_PREFIX_V4, CONNECTION_NETWORK_PREFIX_V6)

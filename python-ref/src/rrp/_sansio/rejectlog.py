@@ -39,19 +39,29 @@ class RateLimitedLog:
 
     def line(self, text: str, now: float) -> None:
         """Write ``text`` unless this window's budget is spent."""
+        if self._admit(now):
+            self._write(text)
+
+    def rejection(self, violation: ProtocolViolation, peer: str, now: float) -> None:
+        """Log one rejected input: the requirement, the peer, what was wrong and what the server did.
+
+        The line is formatted only when it will be written: under a flood nearly every rejection is only
+        counted, and formatting each one cost more than judging it.
+        """
+        if self._admit(now):
+            self._write(f"rejected input from {peer}: {violation}")
+
+    def _admit(self, now: float) -> bool:
+        """Take one line of this window's budget; False (and counted as suppressed) when it is spent."""
         if now - self._window >= 1.0:
             self.flush()
             self._window = now
             self._count = 0
         if self._count < self.max_per_second:
             self._count += 1
-            self._write(text)
-        else:
-            self._suppressed += 1
-
-    def rejection(self, violation: ProtocolViolation, peer: str, now: float) -> None:
-        """Log one rejected input: the requirement, the peer, what was wrong and what the server did."""
-        self.line(f"rejected input from {peer}: {violation}", now)
+            return True
+        self._suppressed += 1
+        return False
 
     def observe(self, events: Iterable[ServerEvent], now: float) -> None:
         """Log what the operator must hear of: rejected input, and handlers that failed (SRV-15: type only)."""

@@ -52,6 +52,8 @@ class CloseReason(StrEnum):
     SEND_TIMEOUT = "send_timeout"
     #: Over the connection limits (TCP-SRV-7, TCP-SRV-12).
     BUSY = "busy"
+    #: Its slot went to a newcomer from a network holding fewer slots (TCP-SRV-13).
+    RECLAIMED = "reclaimed"
     #: The peer closed its side.
     PEER = "peer"
     #: The server is shutting down.

@@ -9,7 +9,7 @@ Memory bound. Under any input whatsoever, the server holds at most about::
            + HEADER_SIZE + tcp_max_payload         # plus the reply being written when the bound is crossed
            + max_unanswered_requests               # requests an async handler holds, and the replies
              * (HEADER_SIZE + tcp_max_payload))    #   queued behind it
-    + dedup_bytes + dedup_entries * ~200 B         # the UDP duplicate-reply cache (UDP-SRV-9)
+    + dedup_bytes + dedup_entries * ~250 B         # the UDP duplicate-reply cache (UDP-SRV-9)
     + rate_limit_prefixes * ~150 B                 # the UDP response rate limiter's buckets (UDP-SRV-10)
     + per UDP socket, 64 receive slots of 64 KiB (4 MiB of address space for
       recvmmsg; only the pages datagrams are written into become resident)
@@ -33,6 +33,7 @@ from rrp_spec.reference_defaults import (
     DEFAULT_DEDUP_WINDOW,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_NETWORK,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_SEND_TIMEOUT,
@@ -81,6 +82,13 @@ class ServerSettings:
         unit=Unit.COUNT,
         low=1,
     )
+    max_connections_per_network: int = setting(
+        DEFAULT_MAX_CONNECTIONS_PER_NETWORK,
+        help="TCP connections open at once from one IPv4 /24 or IPv6 /48 (TCP-SRV-12); at the global limit, the "
+        "network holding the most gives up its oldest slot to a newcomer from one holding fewer (TCP-SRV-13).",
+        unit=Unit.COUNT,
+        low=1,
+    )
     max_busy_connections: int = setting(
         64,
         help="Connections over a limit held at once just long enough to read their first header and answer "
@@ -119,6 +127,15 @@ class ServerSettings:
         unit=Unit.BYTES,
         low=1,
     )
+    memory_budget: int = setting(
+        256 << 20,
+        help="Request payload bytes being collected plus reply bytes waiting to be sent, over every TCP "
+        "connection together; past it, requests over 64 KiB are answered BUSY and connections holding unsent "
+        "replies are not read (TCP-SRV-14). 256 MiB is 256 full-size requests in flight, far more than honest "
+        "traffic needs, and keeps the server under 512 MiB of memory on a small machine.",
+        unit=Unit.BYTES,
+        low=1 << 20,
+    )
     max_unanswered_requests: int = setting(
         64,
         help="Requests read from one TCP connection and not yet answered (async handlers running, or replies "
@@ -150,6 +167,15 @@ class ServerSettings:
         help="Reply bytes in the UDP duplicate-reply cache (UDP-SRV-9).",
         unit=Unit.BYTES,
         low=0,
+    )
+    dedup_source_share: float = setting(
+        1 / 16,
+        help="Share of the duplicate-reply cache's entries and bytes one IPv4 address or IPv6 /64 may hold; its "
+        "requests beyond it are answered BUSY, so one flooder cannot take the whole cache (UDP-SRV-9).",
+        unit=Unit.SHARE,
+        low=0,
+        above=True,
+        high=1,
     )
     rate_limit: float = setting(
         0.0,

@@ -96,6 +96,7 @@ from rrp_spec import (
 )
 
 from .dispatch import Dispatcher, HandlerError, HandlerFailure
+from .memory import SMALL_REQUEST, MemoryBudget
 from .server_events import (
     CallRequested,
     CloseReason,
@@ -115,6 +116,11 @@ _OK = int(Result.OK)
 
 #: Replies after which a connection reports its tally even when nothing else happened.
 TALLY_EVERY = 64
+#: Requests framed for one connection per step (one input, or one :meth:`TcpConnection.resume`) at most: a
+#: connection pipelining as fast as it can then costs the event loop about a millisecond per turn, and every
+#: other connection gets its turn in between (TCP-SRV-8). A million pipelined MALFORMED requests framed a
+#: whole 256 KiB read (13,000 of them) per callback and pushed other clients' p99 from 5 ms to 165-430 ms.
+MAX_REQUESTS_PER_STEP = 64
 #: Longest linger after a final reply, in seconds (shorter when the request deadline is).
 MAX_LINGER = 1.0
 #: Closes that can follow a reply while the peer is still sending: those linger (see the module docstring).
@@ -150,6 +156,8 @@ class TcpConnection:
 
     __slots__ = (
         "_accepted_at_check",
+        "_backlog",
+        "_budget",
         "_buffer",
         "_calls",
         "_closed",
@@ -175,9 +183,12 @@ class TcpConnection:
         "_request_deadline",
         "_request_started",
         "_requests",
+        "_reserved",
         "_send_check",
         "_send_timeout",
         "_unreported",
+        "_unsent",
+        "_work",
         "_write_blocked",
         "_written",
         "busy",
@@ -194,6 +205,7 @@ class TcpConnection:
         peer: str = "",
         busy: bool = False,
         on_lost: Callable[[TcpConnection], None] | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self.peer = peer
         self.busy = busy
@@ -234,6 +246,13 @@ class TcpConnection:
         self._write_blocked = False
         self._gone = False
         self._on_lost = on_lost  # told when the transport is gone, to give the connection's slot back
+        # Fairness (TCP-SRV-8): requests framed since the last input, and whether more wait in the buffer.
+        self._work = 0
+        self._backlog = False
+        # The server-wide memory budget (TCP-SRV-14) and this connection's charges to it.
+        self._budget = budget if budget is not None else MemoryBudget(settings.memory_budget)
+        self._reserved = 0  # the payload being collected, reserved in full when its header arrived
+        self._unsent = 0  # reply bytes the transport held at the last report
 
     # --- what the adapter reads ------------------------------------------------------
 
@@ -299,7 +318,33 @@ class TcpConnection:
         """Whether the adapter should read the socket now (pause reading while false)."""
         if self._ending is not None:
             return self._ending is Ending.HALF_CLOSE  # the linger reads, to discard
-        return not self._write_blocked and len(self._queue) < self._max_unanswered and not self._closed
+        return (
+            not self._write_blocked
+            and not self._backlog
+            and len(self._queue) < self._max_unanswered
+            and not self._closed
+            and not (self._unsent >= SMALL_REQUEST and self._budget.over)
+        )
+
+    @property
+    def backlog(self) -> bool:
+        """True when whole requests wait in the buffer past this step's share of work: call :meth:`resume` soon,
+        after other connections have had their turn (TCP-SRV-8)."""
+        return self._backlog and not self._closed
+
+    def resume(self, now: float) -> None:
+        """Frame the next share of the requests waiting in the buffer (see :attr:`backlog`)."""
+        self._backlog = False
+        self._work = 0
+        if self._buffer and not self._closed and self._request_started is None:
+            self._resume_framing(now)
+        if (
+            self._eof
+            and not self._backlog
+            and not self._closed
+            and (self._request_started is not None or not self._calls)
+        ):
+            self._close(CloseReason.PEER, now)  # the peer closed its side behind the requests just answered
 
     @property
     def ending(self) -> Ending | None:
@@ -337,6 +382,9 @@ class TcpConnection:
         """
         if self._gone or self._ending is Ending.RESET:
             return
+        if unsent != self._unsent:
+            self._budget.charge(unsent - self._unsent)
+            self._unsent = unsent
         check = self._send_check
         if check is not None and now >= check and self._send_stalled(unsent, now):
             return
@@ -360,6 +408,9 @@ class TcpConnection:
 
     def note_unsent(self, unsent: int, now: float) -> None:
         """The transport holds ``unsent`` reply bytes the kernel has not taken (report after every write)."""
+        if unsent != self._unsent and not self._gone:
+            self._budget.charge(unsent - self._unsent)
+            self._unsent = unsent
         if unsent and self._send_check is None and not self._gone:
             self._accepted_at_check = self._written - unsent
             self._send_check = now + self._send_timeout
@@ -381,6 +432,8 @@ class TcpConnection:
         self._gone = True
         self._send_check = None
         self._events.append(ConnectionGone(self.peer))
+        self._budget.charge(-(self._unsent + self._reserved))
+        self._unsent = self._reserved = 0
         if self._on_lost is not None:
             self._on_lost(self)
 
@@ -392,6 +445,14 @@ class TcpConnection:
             self._close(CloseReason.SHUTDOWN, now)
         self._ending = Ending.RESET
 
+    def reclaim(self, now: float) -> None:
+        """Drop the connection now, with a reset: its slot has gone to a newcomer (TCP-SRV-13)."""
+        if self._gone:
+            return
+        if not self._closed:
+            self._close(CloseReason.RECLAIMED, now)
+        self._ending = Ending.RESET
+
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes that arrived at ``now``; ``b""`` means the peer closed its side."""
         if self._closed:
@@ -400,12 +461,15 @@ class TcpConnection:
             return  # closing: the bytes are discarded unread
         if not data:
             self._eof = True
+            if self._backlog:
+                return  # whole requests still wait in the buffer: resume() answers them, then closes
             if self._request_started is not None or not self._calls:
                 # Half a request can never complete now; with nothing in flight there is nothing left to do.
                 self._close(CloseReason.PEER, now)
             return
         if self._draining and self._request_started is None:
             return  # shutting down: no new request is started
+        self._work = 0
         buffer = self._buffer
         if buffer:
             buffer += data
@@ -476,6 +540,10 @@ class TcpConnection:
                     return end
                 if len(self._queue) >= self._max_unanswered:
                     return pos  # too many unanswered: keep the rest until a handler finishes
+                if self._work >= MAX_REQUESTS_PER_STEP:
+                    self._backlog = True  # this connection's share of the loop is spent (TCP-SRV-8)
+                    return pos
+                self._work += 1
                 self._request_started = now
             if phase is Phase.HEADER:
                 if end - pos < HEADER_SIZE:
@@ -508,6 +576,15 @@ class TcpConnection:
                     if self._draining and not self._calls:
                         self._close(CloseReason.SHUTDOWN, now)
                     continue
+                if not self._budget.admits(size):
+                    # TCP-SRV-14: past the server-wide budget a large payload is not collected: BUSY, and its
+                    # bytes are counted off as they arrive, never stored.
+                    self._reply(pack_reply_to(operation, request_id, Result.BUSY), Result.BUSY)
+                    self._discard = size
+                    self._phase = Phase.DISCARD
+                    continue
+                self._reserved = size
+                self._budget.charge(size)
                 self._pending = (operation, request_id, size)
                 self._phase = Phase.PAYLOAD
                 return pos
@@ -521,6 +598,8 @@ class TcpConnection:
                 pos += size
                 self._pending = None
                 self._phase = Phase.HEADER
+                self._budget.charge(-self._reserved)
+                self._reserved = 0
                 self._execute(operation, request_id, payload)
                 self._request_done(now)
                 continue
@@ -588,6 +667,8 @@ class TcpConnection:
         self._events.append(ConnectionClosed(self.peer, reason))
         self._buffer = bytearray()
         self._pending = None
+        self._budget.charge(-self._reserved)  # the payload will never be collected now
+        self._reserved = 0
         if reason in _LINGER_AFTER and (self._ready or self._written):
             # Replies are (or were just) on their way while the peer may still be sending: linger, so that its
             # unread bytes do not make the kernel reset the connection before the replies arrive. Whether

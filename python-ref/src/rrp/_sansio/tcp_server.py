@@ -13,10 +13,13 @@ Both outcomes are events: the connection reports its
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rrp_spec.addresses import format_address
 
 from .connlimits import Admission, ConnectionLimits
 from .dispatch import Dispatcher
+from .memory import MemoryBudget
 from .server_events import ConnectionRefused, ServerEvent
 from .settings import ServerSettings
 from .tcp_core import TcpConnection
@@ -25,26 +28,46 @@ from .tcp_core import TcpConnection
 class TcpServerCore:
     """Admits TCP connections within the limits and gives each its :class:`TcpConnection`."""
 
-    __slots__ = ("_admissions", "_dispatcher", "_events", "limits", "settings")
+    __slots__ = ("_admissions", "_by_slot", "_dispatcher", "_events", "budget", "limits", "on_reclaim", "settings")
 
     def __init__(self, settings: ServerSettings, dispatcher: Dispatcher) -> None:
         self.settings = settings
-        #: Open TCP connections, globally and per source.
+        #: Open TCP connections, globally, per source and per network.
         self.limits = ConnectionLimits(settings)
+        #: Buffered request payloads and unsent replies of every connection, against one limit (TCP-SRV-14).
+        self.budget = MemoryBudget(settings.memory_budget)
+        #: Told about a connection whose slot went to a newcomer (its core now says reset): the adapter carries
+        #: that out at once (TCP-SRV-13).
+        self.on_reclaim: Callable[[TcpConnection], None] | None = None
         self._dispatcher = dispatcher
-        self._admissions: dict[TcpConnection, tuple[str, Admission]] = {}
+        # connection -> (its slot in the limits, its admission); slot -> connection.
+        self._admissions: dict[TcpConnection, tuple[object, Admission]] = {}
+        self._by_slot: dict[object, TcpConnection] = {}
         self._events: list[ServerEvent] = []
 
     def accept(self, host: str, port: int, now: float) -> TcpConnection | None:
-        """A connection from ``host``:``port`` was accepted at ``now``: its core, or ``None`` to reset it at once."""
+        """A connection from ``host``:``port`` was accepted at ``now``: its core, or ``None`` to reset it at once.
+
+        At the global limit this may reclaim another connection's slot (TCP-SRV-13): that connection's core is
+        told to reset, and :attr:`on_reclaim` is told about it.
+        """
         peer = format_address((host, port))
-        admission = self.limits.admit(host)
+        slot = object()
+        admission, victim = self.limits.admit(slot, host)
+        if victim is not None:
+            reclaimed = self._by_slot.pop(victim)
+            reclaimed.reclaim(now)
+            if self.on_reclaim is not None:
+                self.on_reclaim(reclaimed)
         if admission is Admission.REFUSE:
             self._events.append(ConnectionRefused(peer))
             return None
         busy = admission is Admission.BUSY
-        connection = TcpConnection(self.settings, self._dispatcher, now, peer=peer, busy=busy, on_lost=self._release)
-        self._admissions[connection] = (host, admission)
+        connection = TcpConnection(
+            self.settings, self._dispatcher, now, peer=peer, busy=busy, on_lost=self._release, budget=self.budget
+        )
+        self._admissions[connection] = (slot, admission)
+        self._by_slot[slot] = connection
         return connection
 
     def take_events(self) -> list[ServerEvent]:
@@ -58,5 +81,6 @@ class TcpServerCore:
         return len(self._admissions)
 
     def _release(self, connection: TcpConnection) -> None:
-        host, admission = self._admissions.pop(connection)
-        self.limits.release(host, admission)
+        slot, admission = self._admissions.pop(connection)
+        self._by_slot.pop(slot, None)
+        self.limits.release(slot, admission)

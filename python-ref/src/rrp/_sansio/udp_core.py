@@ -9,11 +9,17 @@ Theory of operation. Every datagram goes through the same steps, in this order:
 3. A retransmission, same (source address, source port, request_id) inside the
    duplicate-reply window, gets the reply sent before and is not carried out
    again (UDP-SRV-7); one whose original is still running is dropped, and the
-   client's next retransmission finds the reply.
+   client's next retransmission finds the reply. Only requests whose outcome
+   depends on state are cached: INCREMENT and application operations. NOOP and
+   ECHO are carried out again, which gives the same reply byte for byte, so a
+   flood of them cannot push anything out of the cache.
 4. The response rate limiter, when on, may hold the reply back (UDP-SRV-10).
-5. The :class:`~rrp._sansio.dispatch.Dispatcher` carries the request out; a reply larger
+5. A cached operation needs room in the cache first; when every entry is younger
+   than the minimum window (or its source has its share), the request is answered
+   BUSY and not carried out (UDP-SRV-9).
+6. The :class:`~rrp._sansio.dispatch.Dispatcher` carries the request out; a reply larger
    than :data:`~rrp_spec.AMPLIFICATION_FACTOR` times the request datagram is
-   replaced by TOO_LARGE (UDP-SRV-5); the reply is cached and returned.
+   replaced by TOO_LARGE (UDP-SRV-5); the reply is cached when it must be, and returned.
 
 An ``async`` handler cannot finish inside :meth:`UdpServerCore.handle_datagram`:
 the core returns a :class:`~rrp._sansio.server_events.CallRequested` instead, the
@@ -43,8 +49,13 @@ from collections import Counter
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
+    CONNECTION_SOURCE_PREFIX_V4,
+    CONNECTION_SOURCE_PREFIX_V6,
+    COUNTER_SIZE,
     HEADER_SIZE,
+    MIN_DEDUP_WINDOW,
     Action,
+    Op,
     ProtocolViolation,
     Result,
     Transport,
@@ -58,6 +69,7 @@ from rrp_spec.addresses import format_address
 
 from .dedup import DedupCache
 from .dispatch import Dispatcher, HandlerError, HandlerFailure
+from .prefixes import source_prefix
 from .ratelimit import RateVerdict, ResponseRateLimiter
 from .server_events import CallRequested, DropReason, HandlerFailed, Rejected, ServerEvent, Tally
 from .settings import ServerSettings
@@ -65,7 +77,12 @@ from .settings import ServerSettings
 #: A peer as the core sees it: (host, port).
 Peer = tuple[str, int]
 _OK = int(Result.OK)
+_BUSY = int(Result.BUSY)
+_INCREMENT = int(Op.INCREMENT)
 _UDP = Transport.UDP
+#: Operations whose reply depends only on the request: carrying one out again answers a retransmission
+#: with the same bytes, so they need no cache entry (UDP-SRV-7).
+_STATELESS = frozenset({int(Op.NOOP), int(Op.ECHO)})
 
 
 class UdpServerCore:
@@ -83,7 +100,12 @@ class UdpServerCore:
         self.dispatcher = dispatcher or Dispatcher()
         #: Replies by (host, port, request_id), for retransmissions.
         self.dedup = DedupCache(
-            window=settings.dedup_window, max_entries=settings.dedup_entries, max_bytes=settings.dedup_bytes
+            window=settings.dedup_window,
+            max_entries=settings.dedup_entries,
+            max_bytes=settings.dedup_bytes,
+            min_age=MIN_DEDUP_WINDOW,
+            source_share=settings.dedup_source_share,
+            largest_reply=AMPLIFICATION_FACTOR * (HEADER_SIZE + settings.udp_max_payload),
         )
         #: Per-prefix reply budget, or ``None`` when rate limiting is off.
         self.rate_limiter = (
@@ -98,6 +120,8 @@ class UdpServerCore:
         self._drop_rate = settings.drop_rate
         self._rng = rng or random.Random(settings.seed)
         self._in_progress: set[tuple[str, int, int]] = set()
+        # Room reserved in the cache for the replies of calls in progress: key -> (source, bytes).
+        self._reserved: dict[tuple[str, int, int], tuple[int, int]] = {}
         self._events: list[ServerEvent] = []
         # This batch's tally, counted in place (see the module docstring).
         self._requests: Counter[int] = Counter()
@@ -126,8 +150,21 @@ class UdpServerCore:
     def _serve(
         self, data: bytes, operation: int, request_id: int, peer: Peer, now: float
     ) -> bytes | CallRequested | None:
+        if operation in _STATELESS:
+            # Nothing to remember: a retransmission is carried out again, with the same reply (UDP-SRV-7).
+            limiter = self.rate_limiter
+            if limiter is not None:
+                verdict = limiter.judge(peer[0], now)
+                if verdict is not RateVerdict.SEND:
+                    return self._over_rate(operation, request_id, verdict)
+            self._requests[operation] += 1
+            out = self.dispatcher.execute(operation, data[HEADER_SIZE:])
+            assert out is not None  # NOOP and ECHO are synchronous
+            self._replies[_OK] += 1
+            return pack_reply_to(operation, request_id, _OK, out)
         key = (peer[0], peer[1], request_id)
-        cached = self.dedup.get(key, now)
+        dedup = self.dedup
+        cached = dedup.get(key, now)
         if cached is not None:
             self._dedup_hits += 1
             if len(cached) > AMPLIFICATION_FACTOR * len(data):
@@ -144,6 +181,13 @@ class UdpServerCore:
             if verdict is not RateVerdict.SEND:
                 # Not carried out: the client's retransmission will be, once the rate allows.
                 return self._over_rate(operation, request_id, verdict)
+        source = source_prefix(peer[0], CONNECTION_SOURCE_PREFIX_V4, CONNECTION_SOURCE_PREFIX_V6)
+        reserved = HEADER_SIZE + COUNTER_SIZE if operation == _INCREMENT else AMPLIFICATION_FACTOR * len(data)
+        if not dedup.reserve(source, reserved, now):
+            # UDP-SRV-9: no room without forgetting a reply a client may still ask for again. Not carried
+            # out, so the BUSY needs no entry either: the client's retransmission is served later.
+            self._replies[_BUSY] += 1
+            return pack_reply_to(operation, request_id, _BUSY)
         self._requests[operation] += 1
         payload = data[HEADER_SIZE:]
         try:
@@ -151,22 +195,18 @@ class UdpServerCore:
         except HandlerError as error:
             if type(error) is HandlerFailure:
                 self._events.append(HandlerFailed(operation, error.error))
-            return self._finish(key, operation, request_id, error.result, b"", len(data), now)
+            return self._finish(key, operation, request_id, error.result, b"", len(data), (source, reserved), now)
         if out is None:
             if len(self._in_progress) >= self._max_calls:
                 # Every async slot is taken: answer BUSY (a bare header, never an amplifier) rather than
                 # start one more call; nothing is cached, so the client's retransmission is served later.
-                self._replies[Result.BUSY] += 1
-                return pack_reply_to(operation, request_id, Result.BUSY)
+                dedup.release(source, reserved)
+                self._replies[_BUSY] += 1
+                return pack_reply_to(operation, request_id, _BUSY)
             self._in_progress.add(key)
+            self._reserved[key] = (source, reserved)
             return CallRequested(operation, request_id, payload, peer, len(data))
-        # _finish() inlined for the common OK reply.
-        reply = pack_reply_to(operation, request_id, _OK, out)
-        if len(reply) > AMPLIFICATION_FACTOR * len(data):
-            return self._finish(key, operation, request_id, _OK, out, len(data), now)
-        self.dedup.put(key, reply, now)
-        self._replies[_OK] += 1
-        return reply
+        return self._finish(key, operation, request_id, _OK, out, len(data), (source, reserved), now)
 
     def complete(self, call: CallRequested, value: object, error: BaseException | None, now: float) -> bytes:
         """The reply to a :class:`CallRequested`: ``value`` its handler returned, or ``error`` it raised."""
@@ -174,13 +214,14 @@ class UdpServerCore:
         operation, request_id = call.operation, call.request_id
         key = (peer[0], peer[1], request_id)
         self._in_progress.discard(key)
+        room = self._reserved.pop(key)
         try:
             out = self.dispatcher.outcome_of(value, error)
         except HandlerError as failure:
             if type(failure) is HandlerFailure:
                 self._events.append(HandlerFailed(operation, failure.error))
-            return self._finish(key, operation, request_id, failure.result, b"", call._length, now)
-        return self._finish(key, operation, request_id, _OK, out, call._length, now)
+            return self._finish(key, operation, request_id, failure.result, b"", call._length, room, now)
+        return self._finish(key, operation, request_id, _OK, out, call._length, room, now)
 
     def note_send_failures(self, count: int) -> None:
         """The operating system would not take ``count`` reply datagrams."""
@@ -209,6 +250,7 @@ class UdpServerCore:
         result: int,
         payload: bytes,
         request_length: int,
+        room: tuple[int, int],
         now: float,
     ) -> bytes:
         reply = pack_reply_to(operation, request_id, result, payload)
@@ -216,7 +258,8 @@ class UdpServerCore:
             # UDP-SRV-5: never reflect more than AMPLIFICATION_FACTOR times what arrived.
             result = Result.TOO_LARGE
             reply = pack_reply_to(operation, request_id, result)
-        self.dedup.put(key, reply, now)
+        source, reserved = room
+        self.dedup.put(key, reply, source, reserved, now)
         self._replies[result] += 1
         return reply
 

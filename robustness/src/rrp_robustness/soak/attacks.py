@@ -190,7 +190,13 @@ class TcpAttacks:
         ESTABLISHED. The server's end shows the close in /proc/net/tcp.
         """
         sock = writer.get_extra_info("socket")
-        ours, theirs = sock.getsockname(), sock.getpeername()
+        try:
+            ours, theirs = sock.getsockname(), sock.getpeername()
+        except OSError:
+            # asyncio already closed the socket: a write of ours failed, so the server reset the connection.
+            record.closed, record.how = self._now(), Closed.RESET
+            writer.transport.abort()
+            return
         give_up = (record.deadline if record.deadline is not None else record.opened) + HOLD_BEYOND_DEADLINE
         record.how = Closed.STILL_OPEN
         while self._now() < give_up:

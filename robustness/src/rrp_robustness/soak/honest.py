@@ -68,6 +68,8 @@ class Exchange:
     #: "ok", or what went wrong.
     outcome: str
     attempts: int = 1
+    #: TCP: the request went on a connection opened for it (what a slot attack starves first).
+    fresh: bool = False
 
 
 class WrongAnswer(Exception):
@@ -230,7 +232,7 @@ def run_tcp(address: tuple[str, int], recorder: _Recorder, stop: Callable[[], bo
                 if fresh and sock is not None:
                     sock.close()
             latency = time.monotonic() - begin
-            recorder.record(Exchange("tcp", operation.name, len(payload), started, latency, outcome))
+            recorder.record(Exchange("tcp", operation.name, len(payload), started, latency, outcome, fresh=fresh))
             time.sleep(REQUEST_INTERVAL)
     finally:
         if persistent is not None:

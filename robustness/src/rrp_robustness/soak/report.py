@@ -55,6 +55,9 @@ def summarize(run: SoakRun, targets: list[Target]) -> dict[str, Any]:
             asdict(c) | {"lifetime": c.lifetime, "past_deadline": c.overshoot} for c in run.connections
         ],
         "floods": [asdict(f) for f in run.floods],
+        "cache_floods": [asdict(f) for f in run.cache_floods],
+        "pressure": [asdict(p) for p in run.pressure],
+        "log_stall_datagrams": run.log_stall_datagrams,
         "server_rss_bytes": {
             "start": rss[0] if rss else None,
             "peak": max(rss) if rss else None,
@@ -165,6 +168,32 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {f['attack']} | {f['sent']} | {f['replies']} | {f['replies_by_result'] or '-'} | "
             f"{f['forbidden_replies']} | {f['amplified']} | {f['executed_twice']} |"
         )
+    lines += [
+        "",
+        "## Second hardening round (issue 13)",
+        "",
+        "Cache flood trials (an INCREMENT, the flood, its retransmission inside the minimum window):",
+        "",
+        "| trials | first value | BUSY | carried out again | unanswered | too late | flood sent | flood replies |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in doc["cache_floods"]:
+        lines.append(
+            f"| {c['trials']} | {c['same_value']} | {c['busy']} | {c['executed_again']} | {c['unanswered']} | "
+            f"{c['late']} | "
+            f"{c['flood_sent']} | {c['flood_replies_by_result'] or '-'} |"
+        )
+    lines += [
+        "",
+        "| TCP attack | connections | refused | dropped by the server | reconnects | requests | replies | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in doc["pressure"]:
+        lines.append(
+            f"| {p['attack']} | {p['connections']} | {p['refused']} | {p['dropped']} | {p['reconnects']} | "
+            f"{p['requests_sent']} | {p['replies_by_result'] or '-'} | {p['seconds']:.1f} |"
+        )
+    lines += ["", f"Rejected datagrams sent while the server's stderr was unread: {doc['log_stall_datagrams']}."]
     rss = doc["server_rss_bytes"]
     lines += [
         "",

@@ -15,12 +15,22 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .attacks import TcpAttacks
 from .floods import FloodResult, flood, increment_storm
 from .honest import Exchange
-from .plan import DEFAULT_SOAK_SECONDS, Attack, SoakPlan, build_plan
+from .plan import DEFAULT_SOAK_SECONDS, LOG_STALL_FLOOD_SHARE, Attack, SoakPlan, build_plan
+from .pressure import (
+    CacheFloodResult,
+    TcpPressureResult,
+    cache_flood,
+    log_stall_flood,
+    memory_hold,
+    pipelined_malformed,
+    slot_hold,
+)
 from .report import markdown, write
 from .server import ServerProcess, ServerStartError, kill_quietly, start_server
 from .verdict import SoakRun, judge
@@ -48,13 +58,51 @@ def default_server_command() -> list[str]:
     return [str(Path(sys.executable).with_name("rrp")), "serve", "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"]
 
 
-async def _run_attacks(
-    server: ServerProcess, plan: SoakPlan, t0: float
-) -> tuple[TcpAttacks, list[FloodResult], dict[str, float]]:
+@dataclass(slots=True)
+class AttackResults:
+    """What every attack of a run observed."""
+
+    tcp: TcpAttacks
+    floods: list[FloodResult] = field(default_factory=list)
+    started: dict[str, float] = field(default_factory=dict)
+    cache_floods: list[CacheFloodResult] = field(default_factory=list)
+    pressure: list[TcpPressureResult] = field(default_factory=list)
+    log_stall_datagrams: int = 0
+
+
+async def _pressure(attack: Attack, server: ServerProcess, plan: SoakPlan, results: AttackResults) -> None:
+    """Run one attack of the second hardening round (:mod:`.pressure`) for its phase."""
+    phase = plan.phase_of(attack)
+    length = phase.end - phase.start
+    tcp = (server.tcp.host, server.tcp.port)
+    udp = (server.udp.host, server.udp.port)
+    scale = plan.pressure_scale
+    if attack is Attack.CACHE_FLOOD:
+        results.cache_floods.append(await cache_flood(udp, plan.cache_trials, scale, seed=13, seconds=length))
+    elif attack is Attack.SLOT_HOLD:
+        results.pressure.append(await slot_hold(tcp, 0.9 * length, scale))
+    elif attack is Attack.PIPELINED_MALFORMED:
+        results.pressure.append(await pipelined_malformed(tcp, 0.8 * length, scale))
+    elif attack is Attack.MEMORY_HOLD:
+        results.pressure.extend(await memory_hold(tcp, 0.8 * length, scale))
+    elif attack is Attack.LOG_STALL:
+        server.stall_stderr()
+        try:
+            results.log_stall_datagrams = await log_stall_flood(udp, LOG_STALL_FLOOD_SHARE * length)
+            await asyncio.sleep((1 - LOG_STALL_FLOOD_SHARE) * length)  # "after": quiet, the reader still stalled
+        finally:
+            server.resume_stderr()
+
+
+_PRESSURE = (Attack.CACHE_FLOOD, Attack.SLOT_HOLD, Attack.PIPELINED_MALFORMED, Attack.MEMORY_HOLD, Attack.LOG_STALL)
+
+
+async def _run_attacks(server: ServerProcess, plan: SoakPlan, t0: float) -> AttackResults:
     tcp = TcpAttacks(server.tcp.host, server.tcp.port, plan, t0)
     udp = (server.udp.host, server.udp.port)
-    floods: list[FloodResult] = []
-    started: dict[str, float] = {}
+    results = AttackResults(tcp)
+    floods = results.floods
+    started = results.started
     tasks: list[asyncio.Task[None]] = []
 
     async def run_flood(attack: Attack, seconds: float, seed: int) -> None:
@@ -67,14 +115,16 @@ async def _run_attacks(
         await asyncio.sleep(max(0.0, t0 + phase.start - time.monotonic()))
         for attack in phase.attacks:
             started[str(attack)] = round(time.monotonic() - t0, 3)
-            if attack in _FLOODS or attack is Attack.INCREMENT_STORM:
+            if attack in _PRESSURE:
+                tasks.append(asyncio.create_task(_pressure(attack, server, plan, results)))
+            elif attack in _FLOODS or attack is Attack.INCREMENT_STORM:
                 length = 0.8 * (phase.end - phase.start)
                 tasks.append(asyncio.create_task(run_flood(attack, length, seed=number * 16 + len(tasks))))
             else:
                 tasks.append(asyncio.create_task(tcp.run(attack)))
     await asyncio.sleep(max(0.0, t0 + plan.seconds - time.monotonic()))
     await asyncio.gather(*tasks)
-    return tcp, floods, started
+    return results
 
 
 def soak(plan: SoakPlan, server_command: list[str], out: Path) -> tuple[SoakRun, int]:
@@ -94,7 +144,7 @@ def soak(plan: SoakPlan, server_command: list[str], out: Path) -> tuple[SoakRun,
                 "--t0", repr(t0), "--until", repr(t0 + plan.seconds), "--out", str(exchanges_path),
             ]
         )  # fmt: skip
-        tcp, floods, started = asyncio.run(_run_attacks(server, plan, t0))
+        results = asyncio.run(_run_attacks(server, plan, t0))
         honest.wait(timeout=max(0.0, t0 + plan.seconds + HONEST_GRACE - time.monotonic()))
         seconds = time.monotonic() - t0
         exit_status = server.stop()
@@ -108,14 +158,17 @@ def soak(plan: SoakPlan, server_command: list[str], out: Path) -> tuple[SoakRun,
         plan=plan,
         server_command=server_command,
         exchanges=exchanges,
-        connections=tcp.records,
-        floods=floods,
+        connections=results.tcp.records,
+        floods=results.floods,
+        cache_floods=results.cache_floods,
+        pressure=results.pressure,
+        log_stall_datagrams=results.log_stall_datagrams,
         rss=server.rss,
         server_exit_status=exit_status,
         server_stdout=server.stdout_lines,
         server_stderr=server.stderr_text(),
         seconds=seconds,
-        attack_started=started,
+        attack_started=results.started,
     )
     targets = judge(run)
     doc = write(run, targets, out)

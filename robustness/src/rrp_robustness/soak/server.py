@@ -2,13 +2,16 @@
 
 The server is any command that follows ``rrp serve``'s contract: once bound it prints
 ``listening udp HOST:PORT`` and ``listening tcp HOST:PORT`` on stdout, and it exits on
-SIGTERM, printing its counters. Its stderr goes to a file that the verdict scans for
-tracebacks.
+SIGTERM, printing its counters. Its stderr is a pipe that a thread copies to a file,
+which the verdict scans for tracebacks. The log-stall phase stops that thread reading
+(:meth:`ServerProcess.stall_stderr`) and shrinks the pipe to one page, so the server's
+log output blocks as it does behind a hung log shipper.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
@@ -24,6 +27,8 @@ STARTUP_TIMEOUT = 20.0
 SHUTDOWN_TIMEOUT = 20.0
 #: How often the server's resident set size is sampled.
 RSS_INTERVAL = 0.2
+#: The server's stderr pipe while the log reader is stalled: one page, full after a few dozen log lines.
+STALLED_PIPE_BYTES = 4096
 
 _LISTENING = re.compile(r"^listening (udp|tcp) (\S+):(\d+)$")
 
@@ -66,6 +71,8 @@ class ServerProcess:
     stdout_lines: list[str] = field(default_factory=list)
     rss: list[RssSample] = field(default_factory=list)
     exit_status: int | None = None
+    #: Set while the soak reads the server's stderr; cleared to stall it.
+    stderr_flowing: threading.Event = field(default_factory=threading.Event)
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -83,8 +90,20 @@ class ServerProcess:
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         return int(match.group(1)) * 1024 if match else None
 
+    def stall_stderr(self) -> None:
+        """Stop reading the server's stderr, and shrink the pipe to one page so it fills within seconds."""
+        self.stderr_flowing.clear()
+        if self.process.stderr is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self.process.stderr.fileno(), fcntl.F_SETPIPE_SZ, STALLED_PIPE_BYTES)
+
+    def resume_stderr(self) -> None:
+        """Read the server's stderr again."""
+        self.stderr_flowing.set()
+
     def stop(self) -> int:
         """SIGTERM, wait for a clean exit (SIGKILL after :data:`SHUTDOWN_TIMEOUT`); returns the exit status."""
+        self.resume_stderr()
         self._stop_sampling.set()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -106,14 +125,23 @@ class ServerProcess:
 def start_server(command: list[str], stderr_path: Path, started: float) -> ServerProcess:
     """Run ``command`` and wait for its ``listening`` lines; kills it and raises if they do not come."""
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
-    stderr_file = stderr_path.open("w")
-    try:
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=stderr_file, text=True, bufsize=1, start_new_session=True
-        )
-    finally:
-        stderr_file.close()
-    assert process.stdout is not None
+    stderr_path.write_text("")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True
+    )
+    assert process.stdout is not None and process.stderr is not None
+    flowing = threading.Event()
+    flowing.set()
+
+    def copy_stderr() -> None:
+        assert process.stderr is not None
+        with stderr_path.open("a") as out:
+            for line in process.stderr:
+                out.write(line)
+                out.flush()
+                flowing.wait()
+
+    threading.Thread(target=copy_stderr, daemon=True).start()
     found: dict[str, Endpoint] = {}
     lines: list[str] = []
     reader_done = threading.Event()
@@ -140,7 +168,9 @@ def start_server(command: list[str], stderr_path: Path, started: float) -> Serve
             f"{' '.join(command)} did not print both listening lines within {STARTUP_TIMEOUT:g} s "
             f"(stdout: {lines!r}, exit status {process.returncode}); stderr ends with:\n{tail}"
         )
-    server = ServerProcess(process, found["udp"], found["tcp"], stderr_path, started, stdout_lines=lines)
+    server = ServerProcess(
+        process, found["udp"], found["tcp"], stderr_path, started, stdout_lines=lines, stderr_flowing=flowing
+    )
 
     def drain_stdout() -> None:
         assert process.stdout is not None

@@ -16,7 +16,8 @@ from typing import Any
 from .attacks import HOLD_BEYOND_DEADLINE, Closed, ConnectionRecord
 from .floods import FloodResult
 from .honest import Exchange
-from .plan import SoakPlan
+from .plan import LOG_STALL_FLOOD_SHARE, Attack, Phase, SoakPlan
+from .pressure import CacheFloodResult, TcpPressureResult
 from .server import RssSample
 
 #: How late past its deadline a server may close an attacking connection: timer granularity, and the
@@ -29,6 +30,17 @@ RSS_PEAK_BUDGET = 512 << 20
 #: How far above its start the server's resident set may be once the attacks are over (allocator
 #: arenas are not always returned to the system; a leak keeps growing).
 RSS_END_TOLERANCE = 64 << 20
+#: Issue 13's figures: fresh honest TCP connections served while 17 networks hold every slot; honest p99
+#: while one connection pipelines MALFORMED requests; honest service while stderr is unread; peak RSS and
+#: honest service under the memory attack.
+SLOT_HOLD_SERVED = 0.90
+PIPELINED_P99 = 0.050
+LOG_STALL_SERVED = 0.99
+MEMORY_PEAK_RSS = 512 << 20
+MEMORY_SERVED = 0.90
+#: Phases in which the server sheds load on purpose with BUSY (a full cache of young entries, the memory
+#: budget): an honest BUSY there is judged by that phase's figure, not counted as a wrong answer.
+_SHEDDING = (Attack.CACHE_FLOOD, Attack.MEMORY_HOLD)
 #: Markers of an unhandled exception in the server's stderr.
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w+(Error|Exception): ", re.MULTILINE)
 
@@ -71,6 +83,9 @@ class SoakRun:
     server_stderr: str
     seconds: float
     attack_started: dict[str, float] = field(default_factory=dict)
+    cache_floods: list[CacheFloodResult] = field(default_factory=list)
+    pressure: list[TcpPressureResult] = field(default_factory=list)
+    log_stall_datagrams: int = 0
 
 
 def latency_summary(exchanges: list[Exchange], transport: str) -> LatencySummary:
@@ -153,11 +168,107 @@ def connection_summary(connections: list[ConnectionRecord]) -> dict[str, dict[st
     return summary
 
 
+def _in(phase: Phase, exchanges: list[Exchange], start: float = 0.0, end: float = 1.0) -> list[Exchange]:
+    """The exchanges that started within the ``start``-``end`` share of ``phase``."""
+    length = phase.end - phase.start
+    low, high = phase.start + start * length, phase.start + end * length
+    return [e for e in exchanges if low <= e.started < high]
+
+
+def _served(exchanges: list[Exchange]) -> tuple[int, int]:
+    return sum(1 for e in exchanges if e.outcome == "ok"), len(exchanges)
+
+
+def _share(counts: tuple[int, int]) -> str:
+    good, sent = counts
+    return f"{good}/{sent}" + (f" ({100 * good / sent:.1f} %)" if sent else "")
+
+
+def pressure_targets(run: SoakRun) -> list[Target]:
+    """Issue 13's five figures, one target each."""
+    plan, exchanges = run.plan, run.exchanges
+    targets = []
+    floods = run.cache_floods
+    trials = sum(f.trials for f in floods)
+    again = sum(f.executed_again for f in floods)
+    targets.append(
+        Target(
+            "cache flood between an INCREMENT and its retransmission: executed once, every time",
+            trials > 0 and again == 0,
+            f"{trials} trials: first value {sum(f.same_value for f in floods)}, BUSY {sum(f.busy for f in floods)}, "
+            f"carried out again {again}, unanswered {sum(f.unanswered for f in floods)}, "
+            f"too late to judge {sum(f.late for f in floods)}; "
+            f"{sum(f.flood_sent for f in floods)} flood datagrams",
+        )
+    )
+    slots = plan.phase_of(Attack.SLOT_HOLD)
+    # From 40 % into the phase: by then every slot is held (1,088 connections open at 500 a second).
+    fresh = [e for e in _in(slots, exchanges, 0.4) if e.transport == "tcp" and e.fresh]
+    good, sent = _served(fresh)
+    targets.append(
+        Target(
+            f"17 networks hold every slot: fresh honest TCP connections >= {SLOT_HOLD_SERVED:.0%} served",
+            sent > 0 and good >= SLOT_HOLD_SERVED * sent,
+            f"{_share((good, sent))} fresh connections served",
+        )
+    )
+    pipelined = _in(plan.phase_of(Attack.PIPELINED_MALFORMED), exchanges)
+    p99 = {t: latency_summary(pipelined, t).p99 for t in ("udp", "tcp")}
+    targets.append(
+        Target(
+            f"one connection pipelining MALFORMED: honest UDP and TCP p99 < {PIPELINED_P99 * 1000:g} ms",
+            all(v is not None and v < PIPELINED_P99 for v in p99.values()),
+            ", ".join(f"{t.upper()} p99 {'n/a' if v is None else f'{v * 1000:.1f} ms'}" for t, v in p99.items()),
+        )
+    )
+    stall = plan.phase_of(Attack.LOG_STALL)
+    parts = {
+        "during": _in(stall, exchanges, 0, LOG_STALL_FLOOD_SHARE),
+        "after": _in(stall, exchanges, LOG_STALL_FLOOD_SHARE),
+    }
+    counts = {
+        (when, t): _served([e for e in part if e.transport == t])
+        for when, part in parts.items()
+        for t in ("udp", "tcp")
+    }
+    targets.append(
+        Target(
+            f"stderr unread, rejected traffic: honest UDP and TCP >= {LOG_STALL_SERVED:.0%} served during and after",
+            all(sent > 0 and good >= LOG_STALL_SERVED * sent for good, sent in counts.values()),
+            f"{run.log_stall_datagrams} rejected datagrams; "
+            + "; ".join(f"{when} {t.upper()} {_share(c)}" for (when, t), c in counts.items()),
+        )
+    )
+    memory = plan.phase_of(Attack.MEMORY_HOLD)
+    # The attack's connections may outlive the phase by a request deadline or a send timeout.
+    peak = max((r.bytes for r in run.rss if memory.start <= r.at < memory.end + 5.0), default=None)
+    good, sent = _served(_in(memory, exchanges))
+    targets.append(
+        Target(
+            f"1 MiB held, unread ECHOs: peak RSS < {MEMORY_PEAK_RSS >> 20} MiB, honest >= {MEMORY_SERVED:.0%} served",
+            peak is not None and peak < MEMORY_PEAK_RSS and sent > 0 and good >= MEMORY_SERVED * sent,
+            f"peak RSS {'n/a' if peak is None else f'{peak >> 20} MiB'}; honest {_share((good, sent))} served",
+        )
+    )
+    return targets
+
+
+def _judged_exchanges(run: SoakRun) -> list[Exchange]:
+    """The exchanges the all-correct targets judge: all but a BUSY where the server sheds load on purpose."""
+    shedding = [run.plan.phase_of(a) for a in _SHEDDING]
+    return [
+        e
+        for e in run.exchanges
+        if not ("result BUSY" in e.outcome and any(p.start <= e.started < p.end for p in shedding))
+    ]
+
+
 def judge(run: SoakRun) -> list[Target]:
     """Every target, held or not."""
     targets = []
+    judged = _judged_exchanges(run)
     for transport in ("tcp", "udp"):
-        s = latency_summary(run.exchanges, transport)
+        s = latency_summary(judged, transport)
         targets.append(
             Target(
                 f"every honest {transport.upper()} request answered correctly"
@@ -234,6 +345,7 @@ def judge(run: SoakRun) -> list[Target]:
     targets.append(
         Target("no unhandled exception in the server's stderr", tracebacks == 0, f"{tracebacks} traceback markers")
     )
+    targets += pressure_targets(run)
     targets.append(
         Target(
             "server exited 0 on SIGTERM",
