@@ -353,6 +353,11 @@ class TcpConnection:
 
     def get_timer(self) -> float | None:
         """The one deadline that matters now: request, idle, send progress or linger, whichever comes first."""
+        if self._ending is None and self._send_check is None:
+            # Open, with nothing waiting in the transport: the usual case, asked after every read.
+            if self._request_started is not None:
+                return self._request_started + self._request_deadline
+            return None if self._calls else self._idle_since + self._idle_timeout
         if self._gone or self._ending is Ending.RESET:
             return None
         deadline = self._send_check
