@@ -108,7 +108,7 @@ docs-serve: $(STAMP) ## serve the spec site on 127.0.0.1:8000, rebuilding when p
 clean: ## remove build outputs (the virtual environment stays)
 	rm -rf build site dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
 
-dist: $(SUITE_STAMP) ## build the wheels (spec, rrp, rrp-conformance, construct) and rrp-conformance.pyz into dist/
+dist: $(SUITE_STAMP) ## build the wheels (spec, rrp, rrp-conformance and their dependencies) and rrp-conformance.pyz into dist/
 	$(BIN)/python release/build_dist.py --out dist
 
 # The benchmark's C programs, built with the system compiler against a header generated from rrp_spec.

@@ -3,7 +3,8 @@
 Writes into ``--out`` (``dist/``):
 
 * ``rrp_spec-*.whl``, ``rrp-*.whl``, ``rrp_conformance-*.whl``, and the wheel of every
-  third-party dependency they need (``construct``), so that
+  third-party dependency they need (``construct``; ``cryptography`` for the reference's secure
+  profiles), so that
   ``pip install --no-index --find-links dist rrp rrp-conformance`` needs no package index
   at all and can never pick up a same-named package from one (dependency confusion);
 * ``rrp-conformance.pyz``: the suite, the spec and their pure-Python dependencies in one

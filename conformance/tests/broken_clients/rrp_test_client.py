@@ -34,6 +34,7 @@ from rrp_spec import (
     reply_problems,
     unpack_header,
 )
+from rrp_spec.addresses import parse_url
 
 
 @dataclass(frozen=True)
@@ -197,9 +198,8 @@ def main() -> int:
     parser.add_argument("--flaw", choices=list(FLAWS))
     parser.add_argument("--state", help="the counter file for --flaw sequential-ids")
     args = parser.parse_args()
-    transport, _, address = args.url.partition("://")
-    host, _, port = address.rpartition(":")
-    return call_udp(args, host, int(port)) if transport == "udp" else call_tcp(args, host, int(port))
+    transport, (host, port) = parse_url(args.url)
+    return call_udp(args, host, port) if transport == "udp" else call_tcp(args, host, port)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rrp_spec.addresses import parse_address
+
 #: How long the server may take to print both ``listening`` lines.
 STARTUP_TIMEOUT = 20.0
 #: How long the server may take to exit after SIGTERM (its grace period plus printing counters).
@@ -47,8 +49,8 @@ class Endpoint:
     @classmethod
     def parse(cls, text: str) -> Endpoint:
         """``HOST:PORT``, IPv6 hosts in brackets."""
-        host, _, port = text.rpartition(":")
-        return cls(host.strip("[]"), int(port))
+        host, port = parse_address(text)
+        return cls(host, port)
 
 
 @dataclass(slots=True)
