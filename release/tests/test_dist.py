@@ -106,6 +106,25 @@ def test_every_wheel_and_its_dependencies_are_built(dist: Path) -> None:
     assert {"rrp_spec/data/rrp-v1.json", "rrp_spec/data/rrp-v1.schema.json"} <= set(inside)
 
 
+@pytest.mark.parametrize(
+    ("package", "wheel_glob"),
+    [("spec", "rrp_spec-*.whl"), ("python-ref", "rrp-[0-9]*.whl"), ("conformance", "rrp_conformance-*.whl")],
+)
+def test_every_file_of_a_package_is_inside_its_wheel(package: str, wheel_glob: str, dist: Path) -> None:
+    """Data files included: whatever sits beside the modules in the source tree is in the wheel."""
+    source = REPO / package / "src"
+    expected = {
+        path.relative_to(source).as_posix()
+        for path in source.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and not any(part.endswith(".egg-info") for part in path.parts)
+    }
+    (wheel,) = dist.glob(wheel_glob)
+    missing = expected - set(zipfile.ZipFile(wheel).namelist())
+    assert not missing, sorted(missing)
+
+
 def test_the_installed_commands_report_their_versions(venv_bin: Path, tmp_path: Path) -> None:
     for command in ("rrp", "rrp-conformance"):
         done = _run([str(venv_bin / command), "--version"], tmp_path)
