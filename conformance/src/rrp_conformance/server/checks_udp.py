@@ -171,6 +171,8 @@ def _dedup_flood(ctx: CheckContext[ServerEnv]) -> None:
         first = udp_exchange(ctx, channel, data, "INCREMENT, before the flood")
         if _increment_value(ctx, first, data) is None:
             ctx.skip("INCREMENT was not answered")
+        if udp_exchange(ctx, channel, data, "the same INCREMENT at once") != first:
+            ctx.skip("no duplicate-reply cache at all (see the UDP-SRV-7 check)")
         # Not scaled: the retransmission must stay inside the minimum window, or a correct server may run it again.
         deadline = sent + DEDUP_PROBE_FRACTION * MIN_DEDUP_WINDOW
         answered = _flood_increments(flood, count, deadline)
