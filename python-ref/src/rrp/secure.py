@@ -37,11 +37,25 @@ __all__ = [
     "KeyFileError",
     "SecureClientKey",
     "client_key",
+    "load_key_file",
     "persisted_sequences",
     "read_key_file",
     "tls_client_context",
     "tls_server_context",
 ]
+
+
+def load_key_file(path: str) -> dict[int, bytes]:
+    """The keys in the file at ``path``; ``ValueError`` with one sentence (as ``--key-file ...``) when unusable."""
+    try:
+        keys = read_key_file(path)
+    except OSError as error:
+        raise ValueError(f"--key-file {path}: {error.strerror or error}") from None
+    except KeyFileError as error:
+        raise ValueError(f"--key-file {error}") from None
+    if not keys:
+        raise ValueError(f"--key-file {path} holds no key")
+    return keys
 
 
 def persisted_sequences(state_file: str | os.PathLike[str] | None) -> SequenceSource:

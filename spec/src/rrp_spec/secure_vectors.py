@@ -9,14 +9,13 @@ receiver drops each (SUDP-SRV-1, SUDP-CLI-1).
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 from .codes import Op, Result
 from .header import pack_reply, pack_request, unpack_header
 from .secure import KeySchedule, SecureContext, nonce
 from .secure_wire import SECURE_HEADER_SIZE, ClearHeader, Dropped, parse_clear_header
-from .vectors import VECTORS_PATH, data_file
+from .vectors import VECTORS_PATH, write_or_check
 
 #: The file name, in the vectors directory.
 SECURE_VECTORS_NAME = "rrp-v1-secure.json"
@@ -118,22 +117,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m rrp_spec.secure_vectors [--check]``: write the secure vector file, or check it is current."""
-    args = sys.argv[1:] if argv is None else argv
     path = VECTORS_PATH.parent / SECURE_VECTORS_NAME
-    text = render()
-    if args == ["--check"]:
-        published = data_file(SECURE_VECTORS_NAME)
-        if not published.is_file() or published.read_text() != text:
-            print(f"{path} is stale: run 'make vectors' and commit the result", file=sys.stderr)
-            return 1
-        print(f"{path.name} is current")
-        return 0
-    if args:
-        print("usage: python -m rrp_spec.secure_vectors [--check]", file=sys.stderr)
-        return 2
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    return write_or_check(path, render(), "the RRP/1-S vectors", argv, "rrp_spec.secure_vectors")
 
 
 if __name__ == "__main__":

@@ -510,22 +510,26 @@ def codec_expectation(vector: dict[str, Any], transport: str) -> dict[str, Any]:
     return _decoded(data)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rrp_spec.vectors [--check]``: write the vector file, or check it is current."""
+def write_or_check(path: Path, text: str, what: str, argv: list[str] | None, program: str) -> int:
+    """``python -m PROGRAM [--check]``: write ``text`` to ``path`` (a generated file), or exit 1 when it differs."""
     args = sys.argv[1:] if argv is None else argv
-    text = render()
     if args == ["--check"]:
-        if not VECTORS_PATH.exists() or VECTORS_PATH.read_text() != text:
-            print(f"{VECTORS_PATH} is stale: run 'make vectors' and commit the result", file=sys.stderr)
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} is stale: run 'make vectors' and commit the result", file=sys.stderr)
             return 1
-        print(f"{VECTORS_PATH.name} is current ({len(build_vectors())} vectors)")
+        print(f"{path.name} is current ({what})")
         return 0
     if args:
-        print("usage: python -m rrp_spec.vectors [--check]", file=sys.stderr)
+        print(f"usage: python -m {program} [--check]", file=sys.stderr)
         return 2
-    VECTORS_PATH.write_text(text)
-    print(f"wrote {len(build_vectors())} vectors to {VECTORS_PATH}")
+    path.write_text(text)
+    print(f"wrote {what} to {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rrp_spec.vectors [--check]``: write the vector file, or check it is current."""
+    return write_or_check(VECTORS_PATH, render(), f"{len(build_vectors())} vectors", argv, "rrp_spec.vectors")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from rrp_spec import (
     Transport,
 )
 from rrp_spec.addresses import parse_profile_url, require_destination
-from rrp_spec.secure_wire import KeyFileError, read_key_file
 
 from .._blocking.client import Client
 from .._sansio.client_errors import ConnectionFailed, ErrorResult, TimedOut
@@ -36,7 +35,7 @@ from .._sansio.client_events import ClientEvent, EventObserver, ignore_event
 from .._sansio.reply import Reply
 from .._sansio.secure_udp import SecureClientKey
 from .._sansio.udp_exchange import MAX_OPERATION
-from ..secure import client_key, tls_client_context
+from ..secure import client_key, load_key_file, tls_client_context
 from .exit_status import ExitCode
 
 
@@ -254,12 +253,7 @@ def _protection(args: argparse.Namespace) -> SecureClientKey | ssl.SSLContext | 
     if scheme == "sudp":
         if args.key_file is None or args.key_id is None:
             raise ValueError("a sudp:// URL needs --key-file FILE and --key-id N")
-        try:
-            keys = read_key_file(args.key_file)
-        except OSError as error:
-            raise ValueError(f"--key-file {args.key_file}: {error.strerror or error}") from None
-        except KeyFileError as error:
-            raise ValueError(f"--key-file {error}") from None
+        keys = load_key_file(args.key_file)
         if args.key_id not in keys:
             raise ValueError(f"--key-file {args.key_file} has no key ID {args.key_id}")
         return client_key(args.key_id, keys[args.key_id], state_file=args.sequence_file)

@@ -29,14 +29,13 @@ from typing import Any
 
 from rrp_spec import DEFAULT_PORT
 from rrp_spec.addresses import parse_address
-from rrp_spec.secure_wire import KeyFileError, read_key_file
 
 from .._aio.log_sink import LogSink
 from .._aio.server import BindError, Server
 from .._sansio.rejectlog import RateLimitedLog
 from .._sansio.setting import DeclaredSetting
 from .._sansio.settings import SETTINGS, ServerSettings
-from ..secure import persisted_sequences, tls_server_context
+from ..secure import load_key_file, persisted_sequences, tls_server_context
 from .exit_status import ExitCode
 from .workers import Listen, supervise
 
@@ -306,15 +305,7 @@ def _secure_udp_options(args: argparse.Namespace) -> _Secure:
         return _Secure()
     if args.key_file is None:
         raise ValueError("--secure-udp needs --key-file FILE (one 'KEY_ID SECRET_HEX' per line)")
-    try:
-        keys = read_key_file(args.key_file)
-    except OSError as error:
-        raise ValueError(f"--key-file {args.key_file}: {error.strerror or error}") from None
-    except KeyFileError as error:
-        raise ValueError(f"--key-file {error}") from None
-    if not keys:
-        raise ValueError(f"--key-file {args.key_file} holds no key")
-    return _Secure(list(args.secure_udp), keys, args.sequence_file)
+    return _Secure(list(args.secure_udp), load_key_file(args.key_file), args.sequence_file)
 
 
 async def _serve(
