@@ -156,7 +156,7 @@ class Breakage(Enum):
 class Settings:
     """The toy server's limits (small, so the suite's timing checks are quick)."""
 
-    request_deadline: float = 0.3
+    request_deadline: float = 1.0
     idle_timeout: float = 1.5
     send_timeout: float = 0.5
     tcp_max_payload: int = 1 << 16
