@@ -40,13 +40,15 @@ class ExitCode(IntEnum):
     FAILED = 1
     #: The command line was wrong (argparse's own status).
     USAGE = 2
-    #: A transport the run was asked to grade did not answer its first sanity probe (a wrong port, a
-    #: server that is down, or one that answers nothing), and no MUST failed on the other: its checks
-    #: were not run, so the run cannot say OK.
+    #: A transport the run was asked to grade did not pass its first sanity probe (a wrong port, a server
+    #: that is down or answers nothing, or something that is not an RRP server), and no MUST failed on
+    #: the other: its checks were not run, so the run cannot say OK.
     UNREACHABLE = 3
     #: The suite itself crashed (a bug in rrp-conformance): no verdict, and never 0 or 1. 70 is
     #: sysexits.h's EX_SOFTWARE, far from the verdicts so no script mistakes it for one.
     INTERNAL_ERROR = 70
+    #: The run was stopped by Ctrl-C (SIGINT); the reports written are partial and say so (128 + SIGINT).
+    INTERRUPTED = 130
 
 
 @dataclass(frozen=True, slots=True)

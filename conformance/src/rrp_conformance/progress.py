@@ -17,6 +17,13 @@ class TerminalProgress:
     def __init__(self, stream: TextIO, *, verbose: bool = False) -> None:
         self._stream = stream
         self._verbose = verbose
+        #: Skip reasons already announced once, up front: their checks get no line of their own.
+        self._announced: set[str] = set()
+
+    def transport_unusable(self, transport: str, reason: str, skip_reason: str, checks: int) -> None:
+        """One line up front for a transport that will not be graded, instead of one per skipped check."""
+        self._announced.add(skip_reason)
+        print(f"{transport.upper()} NOT GRADED: {reason} ({checks} checks skipped)", file=self._stream, flush=True)
 
     def started(self, index: int, total: int, check: Check[Any]) -> None:
         """Nothing by default; with ``-v``, announce long checks before they run."""
@@ -25,7 +32,8 @@ class TerminalProgress:
 
     def finished(self, index: int, total: int, result: CheckResult) -> None:
         """One line per check (checks left out by --select/--exclude only with ``-v``)."""
-        if result.skip_reason.startswith(_NOT_SELECTED) and not self._verbose:
+        quiet = result.skip_reason.startswith(_NOT_SELECTED) or result.skip_reason in self._announced
+        if quiet and not self._verbose:
             return
         marker = " (expected)" if result.expected_failure and result.outcome is Outcome.FAIL else ""
         line = (
@@ -62,6 +70,8 @@ def print_summary(report: RunReport, stream: TextIO) -> None:
     print("", file=stream)
     for transport, why in report.unreachable.items():
         print(f"UNREACHABLE over {transport}: {why}", file=stream)
+    if report.interrupted:
+        print("INTERRUPTED: the run was stopped by Ctrl-C; the reports are partial", file=stream)
     if failed:
         print(f"FAILED requirements: {', '.join(failed)}", file=stream)
     if expected:
