@@ -13,6 +13,7 @@ import shlex
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,8 @@ class SuiteRun:
     #: results.json's ``checks`` and ``coverage`` lists, as parsed.
     checks: list[dict[str, Any]]
     coverage: list[dict[str, Any]]
+    #: The whole results.json (empty when the run wrote none).
+    document: dict[str, Any]
 
     @property
     def failed_requirements(self) -> frozenset[str]:
@@ -120,7 +123,9 @@ def _run_suite(name: str, workdir: Path) -> SuiteRun:
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
     results_file = report_dir / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    return SuiteRun(done.returncode, done.stdout + done.stderr, results.get("checks", []), results.get("coverage", []))
+    return SuiteRun(
+        done.returncode, done.stdout + done.stderr, results.get("checks", []), results.get("coverage", []), results
+    )
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +133,15 @@ def suite_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
     workdir = tmp_path_factory.mktemp("client-suite")
     with ThreadPoolExecutor(max_workers=CONCURRENT_RUNS) as pool:
         return dict(zip(EXPECTED, pool.map(lambda name: _run_suite(name, workdir), EXPECTED), strict=True))
+
+
+def test_every_client_report_validates_against_the_published_schema(
+    suite_runs: dict[str, SuiteRun], validate_results: Callable[[dict[str, Any]], None]
+) -> None:
+    for run in suite_runs.values():
+        assert run.document, run.output
+        validate_results(run.document)
+        assert run.document["target"]["claims"]["udp_attempts"] >= 1
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

@@ -9,7 +9,8 @@ from rrp_conformance.context import CheckContext, Timing
 from rrp_conformance.coverage import coverage_rows, requirements_for
 from rrp_conformance.outcomes import CheckResult, ExitCode, Failure, Outcome, decide_outcome
 from rrp_conformance.registry import Check, Registry, Selection
-from rrp_conformance.reports import RunReport, exit_code_for, render_json, render_junit, render_markdown
+from rrp_conformance.reports import JsonValue, RunReport, exit_code_for, render_json, render_junit, render_markdown
+from rrp_conformance.reports.links import markdown_link
 from rrp_conformance.runner import RunOptions, run_checks
 from rrp_conformance.server.suite import GRADED_SIDES
 from rrp_conformance.wirelog import KEPT_BYTES, Direction, WireLog, render_log
@@ -121,7 +122,8 @@ def _report() -> RunReport:
     )
     covered = {"TCP-SRV-5": ["tcp/a"], "TCP-SRV-6": ["tcp/b"], "UDP-SRV-6": ["udp/c"]}
     rows = coverage_rows(requirements_for(GRADED_SIDES), covered, results)
-    return RunReport("server", {"tcp": "127.0.0.1:1"}, "2026-01-01T00:00:00+00:00", 1.0, False, 1.0, results,
+    target: dict[str, JsonValue] = {"tcp": {"host": "127.0.0.1", "port": 1}}
+    return RunReport("server", target, "2026-01-01T00:00:00+00:00", 1.0, False, 1.0, results,
                      tuple(rows), {}, ExitCode.FAILED)  # fmt: skip
 
 
@@ -129,9 +131,11 @@ def test_reports_carry_the_failure_its_wire_log_and_the_coverage() -> None:
     report = _report()
     markdown = render_markdown(report)
     assert "### FAIL: `tcp/b`" in markdown and "still open" in markdown and "request_id" in markdown
-    assert "## Requirement coverage" in markdown and "| SRV-15 | MUST | not observable |" in markdown
+    assert (
+        "## Requirement coverage" in markdown and f"| {markdown_link('SRV-15')} | MUST | not observable |" in markdown
+    )
     doc = json.loads(render_json(report))
-    assert doc["schema"] == "rrp-conformance/1" and doc["exit_status"] == 1
+    assert doc["schema"] == "rrp-conformance/2" and doc["exit_status"] == 1
     assert doc["counts"] == {"PASS": 1, "FAIL": 1, "NON-STRICT": 0, "SKIPPED": 1, "INFO": 0}
     b = doc["checks"][1]
     assert b["failures"][0]["requirement"] == "TCP-SRV-6" and b["wire_log"][0]["direction"] == "sent"

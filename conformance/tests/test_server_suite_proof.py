@@ -16,7 +16,7 @@ import io
 import selectors
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,11 +25,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from junitparser import JUnitXml
 
 from rrp_conformance.cli import main
 from rrp_conformance.outcomes import ExitCode, Outcome
 from rrp_conformance.registry import Selection
-from rrp_conformance.reports import RunReport
+from rrp_conformance.reports import RunReport, render_junit, to_json
 from rrp_conformance.server.env import Address, ServerClaims, ServerEnv
 from rrp_conformance.server.suite import grade_server
 from rrp_conformance.suite import SuiteOptions
@@ -182,6 +183,19 @@ def test_suite_fails_exactly_the_broken_requirement(c: Case, reports: dict[str, 
     suite_errors = [r.name for r in report.results if "could not complete" in r.skip_reason]
     assert not suite_errors, _explain(report)
     assert (report.exit_code == 0) == (not c.proof.fails)
+
+
+def test_every_proof_report_validates_against_the_published_schema_and_junit_layout(
+    reports: dict[str, RunReport | None],
+    validate_results: Callable[[dict[str, Any]], None],
+    read_junit: Callable[[str], JUnitXml],
+) -> None:
+    """The reports of real runs with real failures, not only hand-made ones, are what the schemas say."""
+    graded = [report for report in reports.values() if report is not None]
+    assert graded
+    for report in graded:
+        validate_results(to_json(report))
+        read_junit(render_junit(report))
 
 
 def test_correct_toy_server_skips_nothing_it_was_asked_to_run(reports: dict[str, RunReport | None]) -> None:

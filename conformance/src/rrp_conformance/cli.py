@@ -14,6 +14,7 @@ import traceback
 
 from rrp_spec.versions import version_line
 
+from . import compare
 from .client import cli as client_cli
 from .outcomes import ExitCode
 from .server import cli as server_cli
@@ -21,7 +22,7 @@ from .server import reference_cli
 from .suite import UsageError
 
 #: Modules that each add one subcommand.
-SUBCOMMANDS = (server_cli, reference_cli, client_cli)
+SUBCOMMANDS = (server_cli, reference_cli, client_cli, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rrp-conformance",
         description="Grade an RRP/1 implementation against the spec, requirement by requirement.",
-        epilog="exit status: 0 no MUST failed; 1 a MUST failed; 2 usage error; 3 target unreachable; "
-        f"{ExitCode.INTERNAL_ERROR} the suite itself crashed (a bug in rrp-conformance, not a verdict)",
+        epilog="exit status: 0 no MUST failed; 1 a MUST failed; 2 usage error; 3 a transport was not graded "
+        f"(unreachable, or not an RRP server); {ExitCode.INTERNAL_ERROR} the suite itself crashed (a bug in "
+        f"rrp-conformance, not a verdict); {ExitCode.INTERRUPTED} interrupted (Ctrl-C)",
     )
     parser.add_argument("--version", action="version", version=version_line("rrp-conformance", "rrp-conformance"))
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -21,7 +21,7 @@ from .context import EnvT, Timing
 from .coverage import coverage_rows
 from .progress import TerminalProgress, print_summary
 from .registry import Check, Selection
-from .reports import RunReport, exit_code_for, write_reports
+from .reports import JsonValue, RunReport, exit_code_for, write_reports
 from .runner import Probe, RunOptions, run_checks
 
 #: Where reports go unless ``--report-dir`` says otherwise.
@@ -41,6 +41,10 @@ class SuiteOptions:
     timeout_scale: float = 1.0
     report_dir: Path | None = DEFAULT_REPORT_DIR
     verbose: bool = False
+    #: Put every check's wire log into junit.xml, not only those of checks that did not pass.
+    junit_all_logs: bool = False
+    #: Print the checks a run would execute, and run nothing.
+    list_only: bool = False
 
 
 def positive_float(text: str) -> float:
@@ -96,6 +100,16 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help=f"write report.md, results.json and junit.xml here (default {DEFAULT_REPORT_DIR}/)",
     )
+    group.add_argument(
+        "--junit-all-logs",
+        action="store_true",
+        help="put every check's wire log into junit.xml (by default only checks that did not pass carry one)",
+    )
+    group.add_argument(
+        "--list",
+        action="store_true",
+        help="print the checks a run would execute (after --select/--exclude) and exit, without touching the network",
+    )
     group.add_argument("-v", "--verbose", action="store_true", help="print every check, skipped ones included")
 
 
@@ -107,7 +121,30 @@ def options_from_args(args: argparse.Namespace) -> SuiteOptions:
         timeout_scale=args.timeout_scale,
         report_dir=args.report_dir,
         verbose=args.verbose,
+        junit_all_logs=args.junit_all_logs,
+        list_only=args.list,
     )
+
+
+def list_checks(suite: str, checks: Sequence[Check[EnvT]], selection: Selection, stream: TextIO | None = None) -> int:
+    """``--list``: one line per check the selection keeps (name, transport, requirements, title); returns 0.
+
+    Raises :class:`UsageError` when a pattern names nothing, exactly as a run would.
+    """
+    out = sys.stdout if stream is None else stream
+    unknown = selection.unknown_patterns(checks)
+    if unknown:
+        raise UsageError(f"{', '.join(unknown)}: neither a requirement ID nor the name of a {suite} check")
+    kept = [c for c in checks if selection.wants(c)]
+    width = max((len(c.name) for c in kept), default=0)
+    for check in kept:
+        marker = " (expected to fail)" if selection.expects_failure(check) else ""
+        print(
+            f"{check.name:<{width}}  {check.transport:<4} {','.join(check.requirements)}  {check.title}{marker}",
+            file=out,
+        )
+    print(f"{len(kept)} of {len(checks)} {suite} checks", file=out)
+    return 0
 
 
 def run_suite(
@@ -118,7 +155,7 @@ def run_suite(
     options: SuiteOptions,
     probes: Mapping[str, Probe],
     unavailable: Mapping[str, str],
-    target: Mapping[str, str],
+    target: Mapping[str, JsonValue],
     graded: Sequence[Requirement],
     death_requirement: str | None,
     stream: TextIO | None = None,
@@ -161,7 +198,8 @@ def run_suite(
         results=outcome.results,
         coverage=tuple(coverage_rows(graded, covered_by, outcome.results)),
         unreachable=outcome.unreachable,
-        exit_code=exit_code_for(outcome.results, outcome.unreachable, len(probes)),
+        exit_code=exit_code_for(outcome.results, outcome.unreachable, len(probes), interrupted=outcome.interrupted),
+        interrupted=outcome.interrupted,
     )
     if options.report_dir is not None:
         capture = build_capture(report.results)
@@ -170,6 +208,9 @@ def run_suite(
         capture.write(options.report_dir / CAPTURE_NAME)
     print_summary(report, out)
     if options.report_dir is not None:
-        paths = [*write_reports(report, options.report_dir), options.report_dir / CAPTURE_NAME]
+        paths = [
+            *write_reports(report, options.report_dir, junit_all_logs=options.junit_all_logs),
+            options.report_dir / CAPTURE_NAME,
+        ]
         print(f"reports: {', '.join(str(p) for p in paths)}", file=out)
     return report

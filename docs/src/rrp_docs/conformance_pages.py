@@ -142,6 +142,16 @@ def _results(path: Path) -> dict[str, Any] | None:
     return loaded
 
 
+def _target_rows(target: dict[str, Any]) -> list[tuple[str, str]]:
+    """The target as the suite's own reports label it (names and numbers in results.json, labels here)."""
+    try:
+        reports = importlib.import_module(f"{PACKAGE}.reports")
+    except ImportError:
+        return [(str(k), json.dumps(v)) for k, v in target.items()]
+    rows: list[tuple[str, str]] = reports.target_rows(target)
+    return rows
+
+
 def reference_report(ctx: PageContext, results_path: Path | None = None) -> str:
     """The reference implementation's latest conformance results, summarised; a note when there are none."""
     results_path = results_path or REFERENCE_RESULTS
@@ -163,7 +173,7 @@ def reference_report(ctx: PageContext, results_path: Path | None = None) -> str:
         f"Suite `{results.get('suite')}`, started {results.get('started')}, "
         f"{results.get('duration_s', 0):.1f} s, exit status {results.get('exit_status')}. {full}",
         "",
-        table(["Target setting", "Value"], [[cell(str(k)), cell(str(v))] for k, v in target.items()]),
+        table(["Target setting", "Value"], [[cell(k), cell(v)] for k, v in _target_rows(target)]),
         "",
         table(["Verdict", "Checks"], [[f"`{k}`", str(v)] for k, v in counts.items()]),
         "",

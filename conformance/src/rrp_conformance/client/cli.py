@@ -12,8 +12,17 @@ from ..catalogue import ALL_CLIENT_CHECKS
 from ..context import CheckContext, Timing
 from ..coverage import requirements_for
 from ..registry import Check
+from ..reports import JsonValue
 from ..runner import Probe
-from ..suite import UsageError, add_common_arguments, options_from_args, positive_float, positive_int, run_suite
+from ..suite import (
+    UsageError,
+    add_common_arguments,
+    list_checks,
+    options_from_args,
+    positive_float,
+    positive_int,
+    run_suite,
+)
 from .calls import call_over_tcp, call_over_udp
 from .environment import ClientClaims, ClientEnv
 from .forged import genuine_reply
@@ -37,9 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--command",
-        required=True,
         metavar="TEMPLATE",
-        help="the command that makes one call, e.g. 'my-client {url} {op} {payload_hex} --timeout {timeout}'",
+        help="the command that makes one call, e.g. 'my-client {url} {op} {payload_hex} --timeout {timeout}' "
+        "(required unless --list)",
     )
     claims = parser.add_argument_group("what the client claims (the suite verifies it)")
     claims.add_argument(
@@ -133,6 +142,10 @@ def _startable_probe(env: ClientEnv, timing: Timing, transport: Transport) -> Pr
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Carry out ``rrp-conformance client``; returns the exit status."""
+    if args.list:
+        return list_checks("client", list(ALL_CLIENT_CHECKS), options_from_args(args).selection)
+    if args.command is None:
+        parser.error("the following arguments are required: --command")
     env = environment_from_args(args)
     if env.tls_template is None and env.sudp_template is None:
         return _run(args, env)
@@ -156,11 +169,16 @@ def _run(args: argparse.Namespace, env: ClientEnv) -> int:
         if any(c.transport == t and options.selection.wants(c) for c in checks)
     }
     retry = env.claims.retry
-    target = {
-        "client command": env.template.text,
-        "claimed UDP schedule": f"{retry.max_attempts} attempts, first timeout {retry.initial_timeout:g} s, "
-        f"backoff x{retry.backoff:g}, cap {retry.max_timeout:g} s, jitter [1, {retry.jitter_max:g})",
-        "claimed deadline ({timeout})": f"{env.claims.call_timeout:g} s",
+    target: dict[str, JsonValue] = {
+        "command": env.template.text,
+        "claims": {
+            "udp_attempts": retry.max_attempts,
+            "udp_initial_timeout_s": retry.initial_timeout,
+            "udp_backoff": retry.backoff,
+            "udp_max_timeout_s": retry.max_timeout,
+            "udp_jitter_max": retry.jitter_max,
+            "call_timeout_s": env.claims.call_timeout,
+        },
     }
     report = run_suite(
         suite="client",

@@ -1,17 +1,26 @@
-"""``report.md``: the summary by area, every failure with expected vs observed and its wire log, and coverage."""
+"""``report.md``: the summary by area, every failure with expected vs observed and its wire log, and coverage.
+
+Every requirement ID links to its row in the catalogue on the published spec site.
+"""
 
 from __future__ import annotations
 
 from ..coverage import Coverage
 from ..outcomes import CheckResult, ExitCode, Outcome
 from ..wirelog import render_log
-from .model import RunReport
+from .links import markdown_link
+from .model import RunReport, target_rows
 
 _EXIT_MEANING = {
     ExitCode.OK: "no MUST failed",
     ExitCode.FAILED: "at least one MUST failed",
-    ExitCode.UNREACHABLE: "the target could not be reached at all",
+    ExitCode.UNREACHABLE: "a transport asked for was not graded: unreachable, or not an RRP server",
+    ExitCode.INTERRUPTED: "the run was stopped by Ctrl-C; this report is partial",
 }
+
+
+def _links(requirements: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(markdown_link(r) for r in requirements)
 
 
 def _cell(text: str) -> str:
@@ -34,13 +43,15 @@ def _failure_section(result: CheckResult, packets: str) -> list[str]:
     lines = [
         f"### {result.outcome.value}{marker}: `{result.name}`",
         "",
-        f"{result.title} Covers {', '.join(result.requirements)}.",
+        f"{result.title} Covers {_links(result.requirements)}.",
         "",
         "| requirement | level | expected | observed |",
         "|---|---|---|---|",
     ]
     for f in result.failures:
-        lines.append(f"| {f.requirement} | {f.level.value} | {_cell(f.expected)} | {_cell(f.observed)} |")
+        lines.append(
+            f"| {markdown_link(f.requirement)} | {f.level.value} | {_cell(f.expected)} | {_cell(f.observed)} |"
+        )
     lines.append("")
     for note in result.notes:
         lines.append(f"- {note}")
@@ -57,8 +68,11 @@ def _failure_section(result: CheckResult, packets: str) -> list[str]:
 
 def render_markdown(report: RunReport) -> str:
     """The whole ``report.md``."""
-    lines = [f"# RRP/1 conformance report: {report.suite}", ""]
-    lines += [f"- {key}: `{value}`" for key, value in report.target.items()]
+    lines = [f"# {report.versions.protocol_name} conformance report: {report.suite}", ""]
+    if report.interrupted:
+        lines += ["**INTERRUPTED:** the run was stopped by Ctrl-C; checks after that point did not run.", ""]
+    lines += [f"- graded by {report.versions.line()}"]
+    lines += [f"- {label}: `{value}`" for label, value in target_rows(report.target)]
     lines += [
         f"- started {report.started}, took {report.duration:.1f} s, timeout scale {report.timeout_scale:g}, "
         f"{'strict' if report.strict else 'not strict'}",
@@ -66,7 +80,7 @@ def render_markdown(report: RunReport) -> str:
         "",
     ]
     for transport, why in report.unreachable.items():
-        lines.append(f"**{transport} unreachable:** {why}")
+        lines.append(f"**{transport} not graded:** {why}")
         lines.append("")
     lines += ["## Summary", "", *_summary(report), ""]
     bad = [r for r in report.results if r.outcome in (Outcome.FAIL, Outcome.NON_STRICT)]
@@ -84,7 +98,7 @@ def render_markdown(report: RunReport) -> str:
     for r in report.results:
         remark = r.skip_reason or "; ".join(r.notes)
         outcome = r.outcome.value + (" (expected)" if r.expected_failure and r.outcome is Outcome.FAIL else "")
-        lines.append(f"| `{r.name}` | {', '.join(r.requirements)} | {outcome} | {r.duration:.2f} s | {_cell(remark)} |")
+        lines.append(f"| `{r.name}` | {_links(r.requirements)} | {outcome} | {r.duration:.2f} s | {_cell(remark)} |")
     lines += ["", "## Requirement coverage", "", "| requirement | level | coverage | checks | verdict |"]
     lines.append("|---|---|---|---|---|")
     for row in report.coverage:
@@ -94,5 +108,7 @@ def render_markdown(report: RunReport) -> str:
         else:
             how = ", ".join(f"`{n}`" for n in row.checks) or "**none**"
         verdict = row.verdict.value if row.verdict else "-"
-        lines.append(f"| {req.id} | {req.level.value} | {row.coverage.value} | {_cell(how)} | {verdict} |")
+        lines.append(
+            f"| {markdown_link(req.id)} | {req.level.value} | {row.coverage.value} | {_cell(how)} | {verdict} |"
+        )
     return "\n".join(lines) + "\n"

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 from ..coverage import CoverageRow
 from ..outcomes import CheckResult, ExitCode, Outcome
+from ..versions import Versions, current_versions
+
+#: A JSON value: what a target description is made of.
+JsonValue = str | int | float | bool | None | Mapping[str, "JsonValue"] | list["JsonValue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +19,10 @@ class RunReport:
 
     #: ``server`` or ``client``.
     suite: str
-    #: What was graded and the settings it claims, as display strings (``udp``: ``127.0.0.1:7000``, ...).
-    target: Mapping[str, str]
+    #: What was graded and the settings it claims, machine-readable: names and numbers, e.g.
+    #: ``{"udp": {"host": "127.0.0.1", "port": 7000}, "claims": {"idle_timeout_s": 2.0, ...}}``.
+    #: :func:`target_rows` turns it into labels for people.
+    target: Mapping[str, JsonValue]
     #: ISO 8601 UTC time the run started.
     started: str
     #: Seconds the run took.
@@ -25,13 +31,17 @@ class RunReport:
     timeout_scale: float
     results: tuple[CheckResult, ...]
     coverage: tuple[CoverageRow, ...]
-    #: Transport -> why it did not answer the first sanity probe.
+    #: Transport -> why it did not pass the first sanity probe.
     unreachable: Mapping[str, str]
     exit_code: ExitCode
     #: Check name -> its frame numbers in the run's pcapng (checks that sent and received nothing are absent).
     frames: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     #: The pcapng's file name beside the reports, when one was written.
     capture: str = ""
+    #: True when Ctrl-C stopped the run: the report is partial.
+    interrupted: bool = False
+    #: What graded the target.
+    versions: Versions = field(default_factory=current_versions)
 
     def counts(self, results: tuple[CheckResult, ...] | None = None) -> dict[Outcome, int]:
         """How many checks ended in each outcome."""
@@ -59,12 +69,17 @@ class RunReport:
         return list(dict.fromkeys(r.area for r in self.results))
 
 
-def exit_code_for(results: tuple[CheckResult, ...], unreachable: Mapping[str, str], transports: int) -> ExitCode:
-    """0 unless a MUST failed (expected failures aside) or a transport asked for did not answer at all.
+def exit_code_for(
+    results: tuple[CheckResult, ...], unreachable: Mapping[str, str], transports: int, *, interrupted: bool = False
+) -> ExitCode:
+    """0 unless a MUST failed (expected failures aside), a transport asked for did not answer, or Ctrl-C stopped it.
 
     A failure on a reachable transport outranks an unreachable one; an unreachable transport is
-    never OK, or a mistyped port would pass with every check of its transport skipped.
+    never OK, or a mistyped port would pass with every check of its transport skipped. An
+    interrupted run outranks everything: its verdict is incomplete.
     """
+    if interrupted:
+        return ExitCode.INTERRUPTED
     if transports and len(unreachable) == transports:
         return ExitCode.UNREACHABLE
     if any(r.counts_as_failure for r in results):
@@ -72,3 +87,39 @@ def exit_code_for(results: tuple[CheckResult, ...], unreachable: Mapping[str, st
     if unreachable:
         return ExitCode.UNREACHABLE
     return ExitCode.OK
+
+
+def _label(key: str) -> str:
+    """``request_deadline_s`` -> ``request deadline (s)``."""
+    words = key.split("_")
+    unit = f" ({words.pop()})" if len(words) > 1 and words[-1] in ("s", "bytes") else ""
+    return " ".join(words) + unit
+
+
+def _is_address(value: JsonValue) -> bool:
+    return isinstance(value, Mapping) and {"host", "port"} <= set(value)
+
+
+def _show(value: JsonValue) -> str:
+    if value is None:
+        return "not graded"
+    if isinstance(value, Mapping) and _is_address(value):
+        host, port = value["host"], value["port"]
+        shown = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        extra = ", ".join(f"{_label(k)} {_show(v)}" for k, v in value.items() if k not in ("host", "port"))
+        return f"{shown} ({extra})" if extra else shown
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def target_rows(target: Mapping[str, JsonValue], prefix: str = "") -> list[tuple[str, str]]:
+    """A target description as (label, value) rows for people: nested objects flattened, addresses joined."""
+    rows: list[tuple[str, str]] = []
+    for key, value in target.items():
+        label = f"{prefix}{_label(key)}"
+        if isinstance(value, Mapping) and not _is_address(value):
+            rows += target_rows(value, f"{label}: ")
+        else:
+            rows.append((label, _show(value)))
+    return rows

@@ -1,15 +1,22 @@
-"""``results.json``: the machine-readable result of a run, schema ``rrp-conformance/1``.
+"""``results.json``: the machine-readable result of a run, schema ``rrp-conformance/2``.
 
-The schema is stable: fields are only ever added. Top level::
+Its JSON Schema is ``results.schema.json`` in this package (:data:`SCHEMA_FILE`, read
+with :func:`load_schema`); every report the tests write is validated against it.
+Within a schema version fields are only ever added; version 2 made ``target``
+machine-readable (names and numbers: ``{"udp": {"host": "127.0.0.1", "port": 7000},
+"claims": {"idle_timeout_s": 2.0, ...}}``, ``null`` for a transport not graded) and
+added ``versions`` and ``interrupted``. Top level::
 
-    schema        "rrp-conformance/1"
+    schema        "rrp-conformance/2"
+    versions      {rrp_conformance: string, rrp_spec: string, protocol: int}
     suite         "server" | "client"
-    target        {name: string}          what was graded and the settings it claims
+    target        object                  what was graded and the settings it claims (per suite, see the schema)
     started       ISO 8601 UTC string
     duration_s    number
     strict        bool
     timeout_scale number
-    exit_status   int                     0 ok, 1 a MUST failed, 3 unreachable (see ExitCode)
+    interrupted   bool                    true when Ctrl-C stopped the run (exit_status 130): checks are missing
+    exit_status   int                     0 ok, 1 a MUST failed, 3 not graded, 130 interrupted (see ExitCode)
     unreachable   {transport: reason}
     counts        {"PASS"|"FAIL"|"NON-STRICT"|"SKIPPED"|"INFO": int}
     capture       string                  the pcapng beside the reports ("" when none was written)
@@ -36,13 +43,22 @@ Each check::
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from typing import Any
 
 from ..outcomes import CheckResult
 from .model import RunReport
 
 #: The value of the ``schema`` field.
-SCHEMA = "rrp-conformance/1"
+SCHEMA = "rrp-conformance/2"
+#: The JSON Schema of ``results.json``, shipped inside the package.
+SCHEMA_FILE = "results.schema.json"
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema every ``results.json`` of this suite version validates against."""
+    schema: dict[str, Any] = json.loads(files(__package__).joinpath(SCHEMA_FILE).read_text())
+    return schema
 
 
 def _check(result: CheckResult, frames: tuple[int, ...]) -> dict[str, Any]:
@@ -83,12 +99,18 @@ def to_json(report: RunReport) -> dict[str, Any]:
     """The ``results.json`` document as a dict."""
     return {
         "schema": SCHEMA,
+        "versions": {
+            "rrp_conformance": report.versions.suite,
+            "rrp_spec": report.versions.spec,
+            "protocol": report.versions.protocol,
+        },
         "suite": report.suite,
         "target": dict(report.target),
         "started": report.started,
         "duration_s": round(report.duration, 3),
         "strict": report.strict,
         "timeout_scale": report.timeout_scale,
+        "interrupted": report.interrupted,
         "exit_status": int(report.exit_code),
         "unreachable": dict(report.unreachable),
         "counts": {o.value: n for o, n in report.counts().items()},

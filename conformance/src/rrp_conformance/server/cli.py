@@ -8,9 +8,16 @@ from typing import Any
 from rrp_spec import MAX_REQUEST_DEADLINE, MAX_SEND_TIMEOUT, MAX_UDP_PAYLOAD
 from rrp_spec.secure_wire import KeyFileError, read_key_file
 
-from ..suite import UsageError, add_common_arguments, options_from_args, positive_float, positive_int
+from ..suite import (
+    UsageError,
+    add_common_arguments,
+    list_checks,
+    options_from_args,
+    positive_float,
+    positive_int,
+)
 from .env import DEFAULT_ALT_ADDRESS, Address, SecureTarget, ServerClaims, ServerEnv, TlsTarget, parse_address
-from .suite import grade_server
+from .suite import SERVER_CHECKS, grade_server
 
 
 def address(text: str) -> Address:
@@ -170,6 +177,8 @@ def secure_targets_from(args: argparse.Namespace) -> tuple[SecureTarget | None, 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Grade the server the arguments name."""
+    if args.list:
+        return list_checks("server", list(SERVER_CHECKS), options_from_args(args).selection)
     if args.udp is None and args.tcp is None and args.secure_udp is None and args.tls is None:
         parser.error("give --udp HOST:PORT, --tcp HOST:PORT, --secure-udp HOST:PORT or --tls HOST:PORT")
     try:

@@ -27,7 +27,7 @@ from typing import Any
 
 from rrp_spec.addresses import format_address
 
-from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, options_from_args
+from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, list_checks, options_from_args
 from .env import (
     DEFAULT_ALT_ADDRESS,
     Address,
@@ -37,7 +37,7 @@ from .env import (
     TlsTarget,
     parse_listening_address,
 )
-from .suite import grade_server
+from .suite import SERVER_CHECKS, grade_server
 
 #: Seconds to wait for the reference to print its listening lines.
 STARTUP_TIMEOUT = 10.0
@@ -222,6 +222,8 @@ class SecureProfiles:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Start, grade and stop the reference server."""
+    if args.list:
+        return list_checks("server", list(SERVER_CHECKS), options_from_args(args).selection)
     with tempfile.TemporaryDirectory(prefix="rrp-reference-") as directory:
         return _run(args, SecureProfiles.in_directory(Path(directory)))
 

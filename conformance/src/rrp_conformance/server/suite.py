@@ -10,7 +10,7 @@ from rrp_spec import Side
 from ..context import Timing
 from ..coverage import requirements_for
 from ..registry import Registry
-from ..reports import RunReport
+from ..reports import JsonValue, RunReport
 from ..runner import Probe
 from ..suite import SuiteOptions, run_suite
 from .checks_dispatch import DISPATCH_CHECKS
@@ -18,7 +18,7 @@ from .checks_secure import SECURE_CHECKS
 from .checks_tcp import TCP_CHECKS
 from .checks_udp import UDP_CHECKS
 from .checks_vectors import VECTOR_CHECKS
-from .env import ServerEnv, show
+from .env import Address, ServerEnv
 
 #: The requirement a target breaks when it stops answering after a check.
 DEATH_REQUIREMENT = "SRV-16"
@@ -30,6 +30,37 @@ GRADED_SIDES = (Side.SERVER, Side.BOTH)
 SERVER_CHECKS: Registry[ServerEnv] = Registry.joined(
     VECTOR_CHECKS, DISPATCH_CHECKS, UDP_CHECKS, SECURE_CHECKS, TCP_CHECKS
 )
+
+
+def _with_port(address: Address) -> dict[str, JsonValue]:
+    return {"host": address[0], "port": address[1]}
+
+
+def _address(address: Address | None) -> JsonValue:
+    return None if address is None else _with_port(address)
+
+
+def describe_target(env: ServerEnv) -> dict[str, JsonValue]:
+    """The target as results.json states it: addresses and claims as names and numbers."""
+    claims = env.claims
+    secure = env.secure
+    tls = env.tls
+    return {
+        "udp": _address(env.udp),
+        "tcp": _address(env.tcp),
+        "secure_udp": None if secure is None else {**_with_port(secure.address), "key_id": secure.key_id},
+        "tls": None if tls is None else {**_with_port(tls.address), "server_name": tls.server_name or tls.address[0]},
+        "alt_address": env.alt_address,
+        "claims": {
+            "request_deadline_s": claims.request_deadline,
+            "idle_timeout_s": claims.idle_timeout,
+            "send_timeout_s": claims.send_timeout,
+            "udp_max_payload_bytes": claims.udp_max_payload,
+            "tcp_max_payload_bytes": claims.tcp_max_payload,
+            "max_connections": claims.max_connections,
+            "max_connections_per_source": claims.max_connections_per_source,
+        },
+    }
 
 
 def grade_server(env: ServerEnv, options: SuiteOptions, stream: TextIO | None = None) -> RunReport:
@@ -58,21 +89,7 @@ def grade_server(env: ServerEnv, options: SuiteOptions, stream: TextIO | None = 
         probes["tls"] = lambda: probe_tls(tls, timing.scaled(REPLY_WAIT))
     else:
         unavailable["tls"] = "RRP/1 over TLS not graded (--tls HOST:PORT)"
-    claims = env.claims
-    target = {
-        "udp": show(env.udp) if env.udp else "not graded",
-        "tcp": show(env.tcp) if env.tcp else "not graded",
-        "secure udp": f"{show(env.secure.address)} (key ID {env.secure.key_id})" if env.secure else "not graded",
-        "tls": show(env.tls.address) if env.tls else "not graded",
-        "alt address": env.alt_address,
-        "request deadline (s)": f"{claims.request_deadline:g}",
-        "idle timeout (s)": f"{claims.idle_timeout:g}",
-        "send timeout (s)": f"{claims.send_timeout:g}",
-        "UDP max payload": str(claims.udp_max_payload),
-        "TCP max payload": str(claims.tcp_max_payload),
-        "max connections": str(claims.max_connections),
-        "max connections per source": str(claims.max_connections_per_source),
-    }
+    target = describe_target(env)
     return run_suite(
         suite="server",
         checks=list(SERVER_CHECKS),
