@@ -32,7 +32,8 @@ PAGES = (
 
 def test_strict_build_writes_every_page(site: BuiltSite) -> None:
     for page in PAGES:
-        assert (site.root / page / "index.html").is_file(), page
+        assert site.path(page).is_file(), page
+    assert not any(p.is_dir() and (p / "index.html").exists() for p in site.root.iterdir()), "directory URLs"
 
 
 def test_broken_internal_link_and_anchor_fail_the_strict_build(tmp_path: Path) -> None:
@@ -158,4 +159,20 @@ def test_performance_page_shows_the_published_snapshot(site: BuiltSite) -> None:
     assert (downloads / bench_pages.RESULTS_DOWNLOAD).read_bytes() == bench_pages.PUBLISHED_RESULTS.read_bytes()
     if bench_pages.PUBLISHED_CHART.is_file():
         assert (downloads / bench_pages.CHART_DOWNLOAD).read_bytes() == bench_pages.PUBLISHED_CHART.read_bytes()
-        assert f'src="../downloads/{bench_pages.CHART_DOWNLOAD}"' in html
+        assert f'src="downloads/{bench_pages.CHART_DOWNLOAD}"' in html
+
+
+def test_conformance_reports_link_to_anchors_that_exist(site: BuiltSite) -> None:
+    """report.md and report.html link each requirement ID to the site: the page and every anchor must be there."""
+    links = pytest.importorskip("rrp_conformance.reports.links")
+    assert (site.root / links.REQUIREMENTS_PAGE).is_file()
+    ids = set(site.page("requirements").ids)
+    assert [r.id for r in REQUIREMENTS if links.requirement_anchor(r.id) not in ids] == []
+
+
+def test_every_table_cell_is_labelled_with_its_column(site: BuiltSite) -> None:
+    """The phone layout prints each cell under its column's name: every body cell of the catalogue has one."""
+    html = site.html("requirements")
+    cells = re.findall(r"<td\b[^>]*>", html)
+    assert cells and all('data-label="' in cell for cell in cells)
+    assert 'data-label="Conformance checks"' in html

@@ -23,6 +23,7 @@ from rrp_docs import (
     source_docs,
     spec_tables,
     sphinx_roles,
+    table_labels,
     vector_tables,
 )
 from rrp_docs.directives import DirectiveError, expand
@@ -369,3 +370,15 @@ def test_a_section_is_included_without_its_heading_up_to_the_next_of_its_level()
     assert includes.section(source, "Two") == "second"
     with pytest.raises(KeyError):
         includes.section(source, "not a heading")
+
+
+def test_table_cells_get_their_column_header_as_label() -> None:
+    page = (
+        "<p>x</p><table><thead><tr><th>ID</th><th>Say &amp; do</th></tr></thead>"
+        '<tbody><tr><td>A</td><td align="left"><b>b</b></td></tr><tr><td>C</td><td>d</td></tr></tbody></table>'
+        "<table><tr><td>no header</td></tr></table>"
+    )
+    labelled = table_labels.label_table_cells(page)
+    assert labelled.count('<td data-label="ID">') == 2
+    assert labelled.count('<td data-label="Say &amp; do"') == 2 and 'align="left"' in labelled
+    assert "<td>no header</td>" in labelled

@@ -83,9 +83,13 @@ class BuiltSite:
         #: The site directory.
         self.root = root
 
+    def path(self, page: str) -> Path:
+        """The file of ``page`` (``""`` for the home page): the site is built with non-directory URLs."""
+        return self.root / (f"{page}.html" if page else "index.html")
+
     def html(self, page: str) -> str:
         """The HTML of ``page`` (``""`` for the home page)."""
-        return (self.root / page / "index.html").read_text()
+        return self.path(page).read_text()
 
     def page(self, page: str) -> PageStructure:
         """The ids and tables of ``page``."""

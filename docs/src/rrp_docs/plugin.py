@@ -16,6 +16,7 @@ from .bench_pages import CHART_DOWNLOAD, PUBLISHED_CHART, PUBLISHED_RESULTS, RES
 from .conformance_pages import REFERENCE_REPORT_MD, REFERENCE_REPORT_NAME
 from .directives import DirectiveError, expand
 from .markdown import PageContext
+from .table_labels import label_table_cells
 from .wireshark_pages import DISSECTOR_DOWNLOAD
 
 #: Where the vector file and its schema are published in the built site.
@@ -53,3 +54,7 @@ class RrpSpecPlugin(BasePlugin[RrpSpecConfig]):  # type: ignore[no-untyped-call]
             return expand(markdown, PageContext(page.file.src_uri))
         except DirectiveError as error:
             raise PluginError(f"{page.file.src_uri}: {error}") from error
+
+    def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Label every table cell with its column, for the phone-width card layout of ``assets/rrp.css``."""
+        return label_table_cells(html)

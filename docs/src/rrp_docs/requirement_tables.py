@@ -68,7 +68,7 @@ def catalogue_tables(coverage: Mapping[str, Sequence[str]] | None) -> str:
             row = [_id_cell(r), _level_cell(r.level), r.side.value, r.transport.value, text, cell(r.prevents)]
             if coverage is not None:
                 checks = coverage.get(r.id, ())
-                listed = "<br>".join(f"<code>{html.escape(c)}</code>" for c in checks)
+                listed = "<br>".join(f"<code>{_breakable(c)}</code>" for c in checks)
                 if checks:
                     row.append(f'<span class="rrp-checks">{listed}</span>')
                 else:
@@ -78,6 +78,17 @@ def catalogue_tables(coverage: Mapping[str, Sequence[str]] | None) -> str:
         catalogue = f'<div class="rrp-catalogue" markdown>\n\n{table(headers, rows)}\n\n</div>'
         sections.append(f"## {AREA_TITLES[area]} ({area}) {{#{anchor}}}\n\n{catalogue}")
     return "\n\n".join(sections)
+
+
+def _breakable(name: str) -> str:
+    """A check name that wraps only after a slash (or at a space), never inside a part: ``tcp/`` ``slow-drip``.
+
+    The parts are unbreakable spans rather than text with non-breaking hyphens, so that a name copied from
+    the page is still the name ``--select`` takes.
+    """
+    parts = name.split("/")
+    spans = [f"{html.escape(part)}/" for part in parts[:-1]] + [html.escape(parts[-1])]
+    return "<wbr>".join(f'<span class="rrp-nobreak">{span}</span>' for span in spans)
 
 
 def catalogue_summary() -> str:
