@@ -145,11 +145,10 @@ def _results(path: Path) -> dict[str, Any] | None:
 def _target_rows(target: dict[str, Any]) -> list[tuple[str, str]]:
     """The target as the suite's own reports label it (names and numbers in results.json, labels here)."""
     try:
-        reports = importlib.import_module(f"{PACKAGE}.reports")
+        from rrp_conformance.reports import target_rows
     except ImportError:
         return [(str(k), json.dumps(v)) for k, v in target.items()]
-    rows: list[tuple[str, str]] = reports.target_rows(target)
-    return rows
+    return target_rows(target)
 
 
 def reference_report(ctx: PageContext, results_path: Path | None = None) -> str:
