@@ -27,6 +27,17 @@ REFERENCE_RESULTS = REFERENCE_REPORT_DIR / "results.json"
 REFERENCE_REPORT_MD = REFERENCE_REPORT_DIR / "report.md"
 #: The name ``report.md`` is published under in the site's downloads (``.txt``: mkdocs renders ``.md`` as pages).
 REFERENCE_REPORT_NAME = "reference-report.md.txt"
+#: The name the JSON Schema of results.json is published under in the site's downloads.
+RESULTS_SCHEMA_NAME = "rrp-conformance-results.schema.json"
+
+
+def results_schema_text() -> str:
+    """The JSON Schema of the suite's ``results.json``, as the suite's package ships it."""
+    try:
+        from rrp_conformance.reports import load_schema
+    except ImportError as error:
+        raise _not_importable(error) from error
+    return json.dumps(load_schema(), indent=2) + "\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from rrp_spec.vectors import SCHEMA_NAME, VECTORS_NAME, data_file
 from rrp_wireshark import render_dissector
 
 from .bench_pages import CHART_DOWNLOAD, PUBLISHED_CHART, PUBLISHED_RESULTS, RESULTS_DOWNLOAD
-from .conformance_pages import REFERENCE_REPORT_MD, REFERENCE_REPORT_NAME
+from .conformance_pages import REFERENCE_REPORT_MD, REFERENCE_REPORT_NAME, RESULTS_SCHEMA_NAME, results_schema_text
 from .directives import DirectiveError, expand
 from .markdown import PageContext
 from .table_labels import label_table_cells
@@ -42,6 +42,8 @@ class RrpSpecPlugin(BasePlugin[RrpSpecConfig]):  # type: ignore[no-untyped-call]
                 files.append(File.generated(config, f"{DOWNLOADS_DIR}/{name}", abs_src_path=str(source)))
         # The Wireshark dissector, generated from the spec now, as `make wireshark` writes it.
         files.append(File.generated(config, f"{DOWNLOADS_DIR}/{DISSECTOR_DOWNLOAD}", content=render_dissector()))
+        # The JSON Schema of the suite's results.json, from inside the suite's package.
+        files.append(File.generated(config, f"{DOWNLOADS_DIR}/{RESULTS_SCHEMA_NAME}", content=results_schema_text()))
         if REFERENCE_REPORT_MD.is_file():
             # Published as .txt: a .md file in the docs would be rendered as a page.
             report = f"{DOWNLOADS_DIR}/{REFERENCE_REPORT_NAME}"
