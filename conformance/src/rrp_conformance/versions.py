@@ -2,28 +2,18 @@
 
 Every report carries these, so that a user can say "passes rrp-conformance X.Y against RRP/1".
 Framework module. The package versions come from the installed distributions' metadata
-(:mod:`importlib.metadata`), the one place ``pyproject.toml`` puts them.
+(:func:`rrp_spec.versions.installed_version`, which ``--version`` uses too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 
 from rrp_spec import VERSION
+from rrp_spec.versions import SPEC_DISTRIBUTION, installed_version
 
-#: The distribution names, as in each package's ``pyproject.toml``.
+#: The suite's distribution name, as in its ``pyproject.toml``.
 SUITE_DISTRIBUTION = "rrp-conformance"
-SPEC_DISTRIBUTION = "rrp-spec"
-#: Shown for a package whose metadata cannot be found (run from a source tree that was never installed).
-UNKNOWN = "unknown"
-
-
-def _installed(distribution: str) -> str:
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,4 +39,4 @@ class Versions:
 
 def current_versions() -> Versions:
     """The versions of the running suite."""
-    return Versions(_installed(SUITE_DISTRIBUTION), _installed(SPEC_DISTRIBUTION), VERSION)
+    return Versions(installed_version(SUITE_DISTRIBUTION), installed_version(SPEC_DISTRIBUTION), VERSION)
