@@ -41,6 +41,8 @@ Cases = Callable[[JUnitXml], dict[str, tuple[str, str | None]]]
 TARGET = {
     "udp": {"host": "127.0.0.1", "port": 7373},
     "tcp": None,
+    "secure_udp": {"host": "127.0.0.1", "port": 7374, "key_id": 1},
+    "tls": None,
     "alt_address": "127.0.0.2",
     "claims": {
         "request_deadline_s": 2.0,
@@ -203,7 +205,8 @@ def test_the_schema_rejects_a_wrong_report(path: tuple[Any, ...], value: Any) ->
 
 def test_the_schema_names_every_outcome_the_suite_has() -> None:
     assert load_schema()["$defs"]["outcome"]["enum"] == [o.value for o in Outcome]
-    assert sorted(load_schema()["properties"]["exit_status"]["enum"]) == sorted(int(c) for c in ExitCode if c != 2)
+    written = [c for c in ExitCode if c not in (ExitCode.USAGE, ExitCode.INTERNAL_ERROR)]  # neither writes a report
+    assert sorted(load_schema()["properties"]["exit_status"]["enum"]) == sorted(int(c) for c in written)
 
 
 def test_report_md_links_every_requirement_id_to_the_site() -> None:
@@ -309,3 +312,10 @@ def test_list_prints_the_selected_checks_without_a_target(
     assert re.fullmatch(rf"{len(names)} of \d+ server checks", lines[-1])
     assert main(["client", "--list", "--select", "udp"]) == ExitCode.OK
     assert main(["server", "--list", "--select", "NOPE-" + "1"]) == ExitCode.USAGE
+
+
+def test_the_schema_names_every_transport_a_check_has() -> None:
+    from rrp_conformance.catalogue import SUITES
+
+    transports = {check.transport for registry in SUITES.values() for check in registry}
+    assert transports <= set(load_schema()["$defs"]["check"]["properties"]["transport"]["enum"])
