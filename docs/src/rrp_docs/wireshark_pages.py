@@ -69,7 +69,8 @@ def _decode(check: str, results_path: Path, dissector: Path) -> str:
     frames: list[int] = next((c.get("frames", []) for c in results["checks"] if c["name"] == check), [])
     if not results.get("capture") or not capture.is_file() or not frames:
         raise DecodingUnavailable(f"the reference run's capture has no packets of {check}")
-    ports = {transport: str(results["target"][transport]).rsplit(":", 1)[1] for transport in ("udp", "tcp")}
+    # results.json's target (schema rrp-conformance/2) names each address: {"host": ..., "port": ...}.
+    ports = {transport: str(results["target"][transport]["port"]) for transport in ("udp", "tcp")}
     arguments = ["-d", f"udp.port=={ports['udp']},rrp", "-d", f"tcp.port=={ports['tcp']},rrp"]
     selected = ["-Y", f"frame.number >= {frames[0]} && frame.number <= {frames[-1]}"]
     summary = run_tshark(tshark, dissector, capture, [*arguments, *selected])
