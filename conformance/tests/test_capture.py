@@ -163,3 +163,26 @@ def test_udp_datagrams_and_frame_numbers_per_check_reach_the_report() -> None:
     assert report.packets("udp/a") == "frames 1-2 of capture.pcapng"
     assert report.packets("udp/none") == ""
     assert "Packets: frame 3 of capture.pcapng" in render_markdown(report)
+
+
+def test_a_comment_too_long_for_one_option_is_cut_and_a_failure_text_shortened(tmp_path: Path) -> None:
+    long = "é" * 40_000  # 80,000 bytes of UTF-8: more than a 16-bit option length
+    path = tmp_path / "c.pcapng"
+    with path.open("wb") as out:
+        write_pcapng(out, [Packet(1.0, b"", 0, (long,))], application="test", interface="lo")
+    (_, packet) = _blocks(path.read_bytes())[2]
+    (code, value) = _options(packet[20:])[0]
+    assert code == 1 and len(value) <= 0xFFFF and value.decode().endswith(" [cut]")
+    flow = Flow("udp", CLIENT, SERVER)
+    result = CheckResult(
+        "udp/x",
+        "t",
+        "a",
+        "udp",
+        ("SRV-10",),
+        Outcome.FAIL,
+        (Failure("SRV-10", "e", "x" * 10_000),),
+        wire_log=(_event(0.0, Direction.SENT, flow, b"z"),),
+    )
+    comment = build_capture([result]).packets[0].comments[0]
+    assert len(comment) < 1_000 and comment.endswith("[...]")

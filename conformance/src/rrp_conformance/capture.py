@@ -24,6 +24,8 @@ from .wirelog import Control, Direction, Endpoint, Flow, WireEvent
 
 #: The file every run writes beside its reports.
 CAPTURE_NAME = "capture.pcapng"
+#: Characters of each expected/observed text a check's comment keeps (a hostile target's bytes can be megabytes).
+COMMENT_TEXT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +135,18 @@ def _ends(flow: Flow, direction: Direction) -> tuple[Endpoint, Endpoint]:
     return (flow.local, flow.peer) if direction is Direction.SENT else (flow.peer, flow.local)
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= COMMENT_TEXT else text[:COMMENT_TEXT] + " [...]"
+
+
 def check_comment(index: int, total: int, result: CheckResult) -> str:
     """The comment on a check's first packet: which check, its verdict, and every failure it recorded."""
     lines = [f"rrp-conformance check {index}/{total}: {result.name} [{result.outcome}] {result.title}"]
     if result.requirements:
         lines.append("requirements: " + ", ".join(result.requirements))
-    lines += [f"FAILED {f.requirement}: expected {f.expected}; observed {f.observed}" for f in result.failures]
+    lines += [
+        f"FAILED {f.requirement}: expected {_short(f.expected)}; observed {_short(f.observed)}" for f in result.failures
+    ]
     if result.skip_reason:
         lines.append(f"skipped: {result.skip_reason}")
     return "\n".join(lines)

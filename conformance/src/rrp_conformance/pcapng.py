@@ -33,6 +33,8 @@ _IF_NAME = 2
 _IF_TSRESOL = 9
 #: if_tsresol value 9: timestamps count nanoseconds (10^-9 s).
 _NANOSECONDS = 9
+#: An option's length is a 16-bit field: longer comments are cut to this many bytes.
+MAX_OPTION_LENGTH = 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,15 @@ def _options(options: Sequence[tuple[int, bytes]]) -> bytes:
         return b""
     body = b"".join(struct.pack("<HH", code, len(value)) + _pad(value) for code, value in options)
     return body + struct.pack("<HH", _OPT_END, 0)
+
+
+def _fit(text: str) -> bytes:
+    """``text`` as UTF-8, cut on a character boundary to fit one option."""
+    data = text.encode()
+    if len(data) <= MAX_OPTION_LENGTH:
+        return data
+    marker = b" [cut]"
+    return data[: MAX_OPTION_LENGTH - len(marker)].decode(errors="ignore").encode() + marker
 
 
 def _block(block_type: int, body: bytes) -> bytes:
@@ -89,7 +100,7 @@ def enhanced_packet(packet: Packet) -> bytes:
     header = struct.pack(
         "<IIIII", 0, nanoseconds >> 32, nanoseconds & 0xFFFFFFFF, len(packet.data), packet.original_length
     )
-    comments = [(_OPT_COMMENT, text.encode()) for text in packet.comments]
+    comments = [(_OPT_COMMENT, _fit(text)) for text in packet.comments]
     return _block(_ENHANCED_PACKET, header + _pad(packet.data) + _options(comments))
 
 
