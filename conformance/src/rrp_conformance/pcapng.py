@@ -55,10 +55,16 @@ def _pad(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % 4)
 
 
+#: The longest option value pcapng can hold (its length is 16 bits).
+_MAX_OPTION = 0xFFFF
+
+
 def _options(options: Sequence[tuple[int, bytes]]) -> bytes:
     if not options:
         return b""
-    body = b"".join(struct.pack("<HH", code, len(value)) + _pad(value) for code, value in options)
+    # A comment quoting a hostile target (a failure's "observed" text) can be longer than an option holds: cut it.
+    cut = [(code, value[:_MAX_OPTION]) for code, value in options]
+    body = b"".join(struct.pack("<HH", code, len(value)) + _pad(value) for code, value in cut)
     return body + struct.pack("<HH", _OPT_END, 0)
 
 
