@@ -24,7 +24,16 @@ def test_no_backoff_is_caught_by_attempt_three(policy: RetryPolicy) -> None:
     assert not interval_bounds(policy, 3, Timing()).admits(longest_without_backoff)
 
 
-def test_timeout_scale_widens_both_ends() -> None:
+def test_timeout_scale_widens_only_the_late_end_the_minimum_stays() -> None:
+    """UDP-CLI-4 sets a minimum: a slower machine makes a client late, never early, so the scale never lowers it."""
     plain = interval_bounds(SMALL, 2, Timing())
     scaled = interval_bounds(SMALL, 2, Timing(scale=2.0))
-    assert scaled.low < plain.low and scaled.high > plain.high
+    assert scaled.low == plain.low and scaled.high > plain.high
+
+
+@pytest.mark.parametrize("policy", [DEFAULT_RETRY_POLICY, SMALL])
+@pytest.mark.parametrize("scale", [1.0, 2.0, 10.0])
+def test_a_wait_just_under_the_minimum_is_caught_at_any_scale(policy: RetryPolicy, scale: float) -> None:
+    """The old bound (25% and 20 ms under T_n) let a client waiting 0.8 T_n pass; now 97% of T_n from T_2 on fails."""
+    for attempt in range(2, policy.max_attempts):
+        assert not interval_bounds(policy, attempt, Timing(scale=scale)).admits(0.97 * policy.base_timeout(attempt))

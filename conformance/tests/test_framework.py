@@ -68,6 +68,19 @@ def test_wire_log_names_every_header_field() -> None:
     assert "0x0123456789abcdef" in text and "1 (ECHO)" in text and "|hello|" in text
 
 
+def test_a_failure_names_the_exchange_it_judged_by_its_number_and_time_in_the_wire_log() -> None:
+    ctx: CheckContext[None] = CheckContext(None, Timing())
+    assert ctx.log.where() == "before any traffic"
+    ctx.log.sent("udp x", pack_request(Op.ECHO, 1, b"big"))
+    ctx.log.received("udp x", b"a reply of 1020 bytes")
+    ctx.log.event("udp x", "nothing more")
+    ctx.fail("UDP-SRV-5", "at most 3 times the request", "51 times")
+    [failure] = ctx.failures
+    assert failure.observed.startswith("51 times (wire log #2 at +")
+    number = failure.observed.split("#")[1].split()[0]
+    assert f"#{number:<3} +" in render_log(ctx.log.events), "the number is the one printed in the log"
+
+
 def test_a_dead_target_is_blamed_on_the_check_that_killed_it() -> None:
     alive = {"up": True}
 

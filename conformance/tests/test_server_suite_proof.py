@@ -49,16 +49,18 @@ def _load_toy() -> ModuleType:
 
 toy = _load_toy()
 SETTINGS = toy.Settings()
-CLAIMS = ServerClaims(
-    request_deadline=SETTINGS.request_deadline,
-    idle_timeout=SETTINGS.idle_timeout,
-    send_timeout=SETTINGS.send_timeout,
-    udp_max_payload=SETTINGS.udp_max_payload,
-    tcp_max_payload=SETTINGS.tcp_max_payload,
-    max_connections=SETTINGS.max_connections,
-    max_connections_per_source=SETTINGS.max_connections_per_source,
-    dedup_entries=SETTINGS.dedup_entries,
-)
+
+
+def claims_for(breakage: Any) -> ServerClaims:
+    """What the suite is told about a toy: its settings, except where its proof says it claims otherwise."""
+    settings = toy.settings_for(breakage)
+    claimed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name in _CLAIMABLE}
+    overrides = {} if breakage is None else dict(breakage.proof.claims)
+    return ServerClaims(**{**claimed, **overrides})
+
+
+_CLAIMABLE = {f.name for f in dataclasses.fields(ServerClaims)} - {"claimed"}
+CLAIMS = claims_for(None)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def grade(c: Case, *, strict: bool = False, select: tuple[str, ...] | None = Non
     """Run the suite against the case's toy server (``select``: instead of the checks its proof runs)."""
     proof = c.proof
     with toy_server(c.breakage, wildcard=proof.wildcard, ipv6=c.ipv6) as (udp, tcp):
-        env = ServerEnv(udp, tcp, CLAIMS)
+        env = ServerEnv(udp, tcp, claims_for(c.breakage))
         selection = Selection(proof.runs if select is None else select, proof.leaves_out)
         options = SuiteOptions(strict=strict, selection=selection, timeout_scale=TIMEOUT_SCALE, report_dir=None)
         return grade_server(env, options, stream=io.StringIO())

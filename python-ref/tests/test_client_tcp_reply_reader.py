@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rrp._sansio.client_errors import ConnectionClosed, ReplyRejected
 from rrp._sansio.tcp_reply_reader import TcpReplyReader
-from rrp_spec import HEADER_SIZE, Flag, Header, Message, Op, Result, pack_header, pack_reply
+from rrp_spec import HEADER_SIZE, UNSOLICITED_BUSY, Flag, Header, Message, Op, Result, pack_header, pack_reply
 
 REQUEST = Header(operation=Op.ECHO, request_id=0xFEDC_BA98_7654_3210, size=5)
 REPLY = pack_reply(REQUEST, Result.OK, b"hello")
@@ -178,3 +178,15 @@ def test_any_stream_ends_in_a_valid_reply_a_clean_error_or_a_wait(chunks: list[b
         assert len(outcome.payload) == header.size <= max_payload
     elif outcome is None and eof:
         pytest.fail("end of stream left the reader waiting")
+
+
+def test_an_unsolicited_busy_answers_every_outstanding_request_with_busy() -> None:
+    """TCP-CLI-5 (vector tcp-reply-unsolicited-busy): request_id 0 and BUSY is the server refusing the connection."""
+    second = Header(operation=Op.INCREMENT, request_id=7)
+    reader = reader_for(REQUEST, second)
+    reader.receive_data(UNSOLICITED_BUSY[:7])
+    assert reader.next_reply() is None
+    reader.receive_data(UNSOLICITED_BUSY[7:] + b"ignored")
+    replies = [reader.next_reply(), reader.next_reply()]
+    assert [r.header.result if r else None for r in replies] == [Result.BUSY, Result.BUSY]
+    assert reader.next_reply() is None and reader.outstanding == 0

@@ -314,9 +314,9 @@ def test_short_request_gets_timeout_then_close_at_the_deadline() -> None:
 
 
 def test_idle_connection_is_closed_after_the_idle_timeout() -> None:
-    """TCP-SRV-6: the idle timeout runs from the end of the last request and closes silently."""
+    """TCP-SRV-6: the idle timeout runs from accept and from the end of each request, and closes silently."""
     connection = _connection(now=0.0)
-    assert connection.get_timer() == IDLE
+    assert connection.get_timer() == IDLE, "a fresh connection that never sends is idle too"
     connection.receive_data(pack_request(Op.NOOP, 1), 2.0)
     connection.data_to_send()
     assert connection.get_timer() == 2.0 + IDLE
@@ -328,7 +328,8 @@ def test_idle_connection_is_closed_after_the_idle_timeout() -> None:
 
 
 def test_busy_connection_answers_busy_to_its_first_header_and_closes() -> None:
-    """TCP-SRV-7, TCP-SRV-12: over the limits, the first header gets BUSY and the connection closes."""
+    """TCP-SRV-15 (second form), TCP-SRV-7: over the limits, the first header gets BUSY with its ID, then a close;
+    a connection that sends no header within the request deadline from accept is closed without a reply."""
     connection = _connection(now=5.0, busy=True)
     assert connection.get_timer() == 5.0 + DEADLINE, "TCP-SRV-11: the clock runs from accept"
     request = pack_request(Op.ECHO, 4, b"hi")
@@ -337,7 +338,12 @@ def test_busy_connection_answers_busy_to_its_first_header_and_closes() -> None:
     assert connection.closed and connection.close_reason is CloseReason.BUSY
     silent = _connection(now=5.0, busy=True)
     silent.handle_timer(5.0 + DEADLINE)
-    assert silent.closed
+    assert silent.closed and silent.data_to_send() == b""
+    dispatcher = _dispatcher()
+    unread = TcpConnection(SETTINGS, dispatcher, 5.0, busy=True)
+    unread.receive_data(pack_request(Op.INCREMENT, 5), 5.1)
+    assert unpack_header(unread.data_to_send()).result == Result.BUSY
+    assert unread.closed and dispatcher.counter == 0, "never carried out"
 
 
 def test_end_of_stream_mid_request_closes_and_shutdown_waits_for_the_request_in_progress() -> None:

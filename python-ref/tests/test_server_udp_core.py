@@ -129,6 +129,27 @@ def test_short_datagram_reusing_an_id_never_draws_the_big_cached_reply() -> None
     assert isinstance(again, bytes) and len(again) == len(big), "the real retransmission still gets it"
 
 
+def test_a_valid_request_reusing_a_cached_id_is_a_retransmission_whatever_its_bytes() -> None:
+    """UDP-SRV-11: INCREMENT then ECHO under one ID: the INCREMENT's reply again, and nothing carried out."""
+    core = _core()
+    counted = core.handle_datagram(pack_request(Op.INCREMENT, 9), PEER, 0.0)
+    assert core.handle_datagram(pack_request(Op.ECHO, 9, b"other"), PEER, 0.1) == counted
+    assert _counter(core.handle_datagram(pack_request(Op.INCREMENT, 10), PEER, 0.2)) == 2
+
+
+def test_errors_of_carrying_out_are_cached_and_header_rejections_are_not() -> None:
+    """UDP-SRV-12: an INTERNAL_ERROR is kept for the ID; a MALFORMED from the header rules is not."""
+    core = _core()
+    failed = core.handle_datagram(pack_request(FAILING, 11, b"k"), PEER, 0.0)
+    assert _result(failed) == Result.INTERNAL_ERROR
+    assert core.handle_datagram(pack_request(Op.INCREMENT, 11), PEER, 0.1) == failed
+    assert core.dispatcher.counter == 0
+    reserved_flag = bytearray(pack_request(Op.ECHO, 12, b"x"))
+    reserved_flag[3] = 0x40
+    assert _result(core.handle_datagram(bytes(reserved_flag), PEER, 0.2)) == Result.MALFORMED
+    assert _counter(core.handle_datagram(pack_request(Op.INCREMENT, 12), PEER, 0.3)) == 1, "carried out"
+
+
 def test_failing_handler_is_a_bare_internal_error() -> None:
     """SRV-15: over UDP too, the failure is not disclosed and the next request is served."""
     core = _core()
@@ -152,7 +173,7 @@ def test_async_handler_and_retransmissions_while_it_runs() -> None:
 
 
 def test_async_calls_beyond_the_limit_are_answered_busy_and_not_cached() -> None:
-    """Memory bound: past max_udp_calls running handlers a request gets a bare BUSY (UDP-SRV-5); a retry is served."""
+    """Past max_udp_calls running handlers a request gets a bare BUSY (UDP-SRV-5), never cached (UDP-SRV-13)."""
     core = _core(ServerSettings(max_udp_calls=2))
     calls = [core.handle_datagram(pack_request(ASYNC, n, b"x" * 100), PEER, 0.0) for n in (1, 2)]
     assert all(isinstance(call, CallRequested) for call in calls)

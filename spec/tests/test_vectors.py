@@ -88,7 +88,8 @@ def independent(data: bytes, transport: str, request: dict[str, int] | None, lim
         "payload": data[20:end].hex(),
     }
     if request:  # a reply, as the client that sent `request` sees it
-        ok = (
+        unsolicited_busy = transport == "tcp" and (magic, ver, flags, op, res, rid, size) == (b"RR", 1, 1, 0, 7, 0, 0)
+        ok = unsolicited_busy or (
             magic == b"RR"
             and ver == 1
             and flags == 1

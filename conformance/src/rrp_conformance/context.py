@@ -47,6 +47,15 @@ class Timing:
         """The latest a target claiming ``claimed`` seconds may act: ``(claimed + grace) * scale``."""
         return (claimed + self.grace) * self.scale
 
+    def at_most(self, claimed: float, spec_maximum: float) -> float:
+        """:meth:`limit` of a claim, but never past the spec's own maximum for that setting.
+
+        Grace and ``--timeout-scale`` forgive a target's claim; they never stretch a bound the spec sets, so a
+        target whose timer runs past the spec's maximum fails however the suite is scaled. A target set
+        exactly to the maximum can then fail by the suite's measurement noise: set a margin below it.
+        """
+        return min(self.limit(claimed), spec_maximum)
+
 
 class CheckContext(Generic[EnvT]):
     """Handed to each check; collects what it finds."""
@@ -61,9 +70,13 @@ class CheckContext(Generic[EnvT]):
         self.notes: list[str] = []
 
     def fail(self, requirement: str, expected: str, observed: str) -> None:
-        """Record that the target broke ``requirement``; the check goes on."""
+        """Record that the target broke ``requirement``; the check goes on.
+
+        ``observed`` gets the place in the wire log the verdict points at (:meth:`WireLog.where`).
+        """
         if requirement not in BY_ID:
             raise KeyError(f"check cites {requirement!r}, which is not in the catalogue")
+        observed = f"{observed} ({self.log.where()})"
         self.failures.append(Failure(requirement, expected, observed))
         self.log.event("verdict", f"FAILED {requirement}: expected {expected}; observed {observed}")
 

@@ -24,8 +24,18 @@ from .registry import Check, Selection
 from .reports import JsonValue, RunReport, exit_code_for, write_reports
 from .runner import Probe, RunOptions, run_checks
 
-#: Where reports go unless ``--report-dir`` says otherwise.
+#: Where the server suite's reports go unless ``--report-dir`` says otherwise.
 DEFAULT_REPORT_DIR = Path("build/conformance")
+#: Where the client suite's go: apart, so that grading a server and a client keeps both reports.
+CLIENT_REPORT_DIR = Path("build/conformance-client")
+
+
+#: What both suites assume of a setting the target does not claim; printed at the top of every report.
+ASSUMPTION_POLICY = (
+    "a setting the target does not claim is assumed to be the value the spec sets for it where it sets one "
+    "(a server's maximum, so that no conforming server can fail for it; a client's recommended retry schedule), "
+    "and the reference implementation's default where the spec sets none (claim yours if a check fails on it)"
+)
 
 
 class UsageError(Exception):
@@ -69,8 +79,11 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--strict``, ``--select``, ``--exclude``, ``--expect-fail``, ``--timeout-scale``, ``--report-dir``, ``-v``."""
+def add_common_arguments(parser: argparse.ArgumentParser, report_dir: Path = DEFAULT_REPORT_DIR) -> None:
+    """``--strict``, ``--select``, ``--exclude``, ``--expect-fail``, ``--timeout-scale``, ``--report-dir``, ``-v``.
+
+    ``report_dir`` is the suite's default report directory.
+    """
     group = parser.add_argument_group("running and reporting")
     group.add_argument("--strict", action="store_true", help="count a broken SHOULD (NON-STRICT) as a FAIL")
     for flag, what in (
@@ -96,9 +109,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--report-dir",
         type=Path,
-        default=DEFAULT_REPORT_DIR,
+        default=report_dir,
         metavar="DIR",
-        help=f"write report.md, results.json and junit.xml here (default {DEFAULT_REPORT_DIR}/)",
+        help=f"write report.md, results.json and junit.xml here (default {report_dir}/)",
     )
     group.add_argument(
         "--junit-all-logs",

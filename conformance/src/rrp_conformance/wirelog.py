@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from rrp_spec import HEADER_LAYOUT, HEADER_SIZE, MAGIC, Flag, Op, Result
@@ -102,6 +102,8 @@ class WireEvent:
     capture: bytes = b""
     #: What an event without bytes did to its TCP connection, when it did something.
     control: Control | None = None
+    #: Its place in the check's log, from 1, counting the events a truncated log left out; 0 for the gap marker.
+    number: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,9 @@ class WireLog:
         # The wall clock is read once: event times stay monotonic, shifted onto the epoch for the capture.
         self._wall_start = time.time()
         self._captured = 0
+        self._numbered = 0
+        self._last_received: WireEvent | None = None
+        self._last: WireEvent | None = None
 
     def now(self) -> float:
         """Seconds since the log started."""
@@ -195,6 +200,11 @@ class WireLog:
 
     def _append(self, event: WireEvent) -> None:
         with self._lock:
+            self._numbered += 1
+            event = replace(event, number=self._numbered)
+            self._last = event
+            if event.direction is Direction.RECEIVED:
+                self._last_received = event
             if len(self._head) < self._kept_head:
                 self._head.append(event)
                 return
@@ -232,6 +242,16 @@ class WireLog:
             return head + tail
         gap_at = tail[0].time if tail else self.now()
         return (*head, WireEvent(gap_at, Direction.EVENT, "wire log", b"", 0, False, self.summary()), *tail)
+
+    def where(self) -> str:
+        """Where a verdict taken now points in the log: the last bytes received, else the last event.
+
+        By the number :func:`render_log` prints before each event, so a reader of a failure goes straight to the
+        exchange that broke the rule instead of searching the log for it.
+        """
+        with self._lock:
+            event = self._last_received or self._last
+        return "before any traffic" if event is None else event_reference(event)
 
 
 def _field_meaning(name: str, value: int | bytes) -> str:
@@ -300,12 +320,18 @@ def render_bytes(data: bytes, *, length: int | None = None, message_start: bool,
     return lines
 
 
+def event_reference(event: WireEvent) -> str:
+    """How a verdict names an event of a wire log: ``wire log #7 at +0.1234 s``."""
+    return f"wire log #{event.number} at +{event.time:.4f} s"
+
+
 def render_event(event: WireEvent) -> list[str]:
-    """One event as text: a header line, then its annotated hex."""
+    """One event as text: a header line (with its number in the log), then its annotated hex."""
     arrow = {Direction.SENT: "->", Direction.RECEIVED: "<-", Direction.EVENT: "**"}[event.direction]
     size = f" {event.length} bytes" if event.direction is not Direction.EVENT else ""
     note = f"  {event.note}" if event.note else ""
-    head = f"+{event.time:8.4f}s {arrow} {event.direction:<8} {event.channel}{size}{note}"
+    label = f"#{event.number:<3} " if event.number else ""
+    head = f"{label}+{event.time:8.4f}s {arrow} {event.direction:<8} {event.channel}{size}{note}"
     if event.direction is Direction.EVENT:
         return [head]
     return [head, *render_bytes(event.data, length=event.length, message_start=event.message_start)]

@@ -30,6 +30,7 @@ from rrp_spec import (
     Header,
     Result,
     RetryPolicy,
+    is_unsolicited_busy,
     pack_request,
     reply_problems,
     unpack_header,
@@ -73,7 +74,13 @@ FLAWS: dict[str, Flaw] = {
     "gives-up-after-first-timeout": _flaw("UDP: one attempt, whatever it claims", "UDP-CLI-6"),
     "no-tcp-reassembly": _flaw("TCP: one recv() is taken to be the whole reply", "TCP-CLI-1"),
     "no-connect-timeout": _flaw("TCP: waits for a connection as long as the kernel does", "TCP-CLI-2"),
+    "early-retransmission": _flaw("UDP: each attempt waits 95% of its timeout, just under the minimum", "UDP-CLI-4"),
+    "ignores-unsolicited-busy": _flaw(
+        "TCP: a reply with request_id 0 is skipped, and the client waits on until its deadline", "TCP-CLI-5"
+    ),
 }
+#: How much of each timeout the early-retransmission flaw waits.
+EARLY_SHARE = 0.95
 _RECEIVE = UDP_RECEIVE_BUFFER_SIZE
 
 
@@ -126,7 +133,10 @@ def call_udp(args: argparse.Namespace, host: str, port: int) -> int:
         else:
             sock.send(message)
         schedule_attempt = 1 if args.flaw == "no-backoff" else min(attempt, policy.max_attempts)
-        deadline = time.monotonic() + policy.timeout(schedule_attempt, random.random())
+        wait = policy.timeout(schedule_attempt, random.random())
+        if args.flaw == "early-retransmission":
+            wait = policy.base_timeout(schedule_attempt) * EARLY_SHARE
+        deadline = time.monotonic() + wait
         while (left := deadline - time.monotonic()) > 0:
             if not select.select([sock], [], [], left)[0]:
                 break
@@ -173,6 +183,8 @@ def call_tcp(args: argparse.Namespace, host: str, port: int) -> int:
                     raise ConnectionError(f"truncated reply of {len(data)} bytes")
             else:
                 header = _read_exactly(sock, HEADER_SIZE, deadline)
+                while args.flaw == "ignores-unsolicited-busy" and is_unsolicited_busy(header):
+                    header = _read_exactly(sock, HEADER_SIZE, deadline)  # not ours: wait for "our" reply
                 data = header + _read_exactly(sock, unpack_header(header).size, deadline)
     except TimeoutError:
         print(f"error: no reply within {args.timeout} s", file=sys.stderr)
@@ -180,6 +192,9 @@ def call_tcp(args: argparse.Namespace, host: str, port: int) -> int:
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 4
+    if is_unsolicited_busy(data):
+        print("error: the server is at its connection limit (BUSY)", file=sys.stderr)  # TCP-CLI-5
+        return 1
     if not _acceptable(data, request, datagram=False, ignore_id=args.flaw == "ignores-request-id"):
         print("error: the reply does not match the request", file=sys.stderr)
         return 4

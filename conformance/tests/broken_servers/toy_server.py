@@ -11,8 +11,10 @@ check can run (as the issue asks of the reference).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import ipaddress
+import os
 import select
 import socket
 import struct
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
@@ -29,6 +32,8 @@ from rrp_spec import (
     COUNTER_SIZE,
     HEADER_SIZE,
     MAGIC,
+    MAX_REQUEST_DEADLINE,
+    MAX_SEND_TIMEOUT,
     MAX_UDP_PAYLOAD,
     MIN_DEDUP_WINDOW,
     Action,
@@ -71,12 +76,26 @@ class Proof:
     leaves_out: tuple[str, ...] = SLOW
     #: UDP on the IPv4 wildcard, so the reply-source check runs (and IP_PKTINFO is exercised) rather than skips.
     wildcard: bool = True
+    #: (name, value) pairs of :class:`Settings` the toy runs with instead of the defaults.
+    settings: tuple[tuple[str, object], ...] = ()
+    #: (name, value) pairs of claims the suite is told instead of the toy's settings: a toy just past a bound
+    #: claims the bound itself.
+    claims: tuple[tuple[str, object], ...] = ()
 
 
 def breaks(*requirements: str, runs: tuple[str, ...], why: str, **options: object) -> Proof:
     """The :class:`Proof` of a breakage that the suite must fail on ``requirements``."""
     return Proof(why, frozenset(requirements), runs, **options)  # type: ignore[arg-type]
 
+
+#: How far past a spec maximum the toys that break one go, in seconds.
+PAST_BOUND = 0.5
+#: The dedup window of the toy that keeps replies too briefly: just under the minimum.
+WINDOW_JUST_SHORT = MIN_DEDUP_WINDOW - 0.1
+#: A UDP payload limit far below the SHOULD of UDP-SRV-4, which a target may claim.
+UDP_LIMIT_LOW = 1000
+#: The checks that see how a target over its connection limits answers.
+BUSY_CHECKS = ("tcp/connection-limit", "tcp/limit-counts-from-accept", "tcp/per-source-limit", "tcp/busy-form")
 
 #: The correct toy: nothing fails, and every check runs, the slow one included.
 CORRECT = Proof("none", frozenset(), BOTH, leaves_out=())
@@ -101,7 +120,22 @@ class Breakage(Enum):
         "UDP-SRV-8",
         runs=("udp/dedup-window", "udp/retransmission"),
         leaves_out=(),
-        why="duplicates remembered for 1 s only",
+        settings=(("dedup_window", WINDOW_JUST_SHORT),),
+        why=f"duplicates remembered {WINDOW_JUST_SHORT:g} s, just under the {MIN_DEDUP_WINDOW:g} s minimum",
+    )
+    RUNS_CHANGED_RETRANSMISSION = breaks(
+        "UDP-SRV-11", runs=("udp/cache-rules",), why="a cached ID with other bytes is carried out as a new request"
+    )
+    CACHES_REJECTIONS = breaks(
+        "UDP-SRV-12",
+        runs=("udp/cache-rules",),
+        why="looks in the cache before judging, and caches MALFORMED too (the guide's old loop)",
+    )
+    LOW_UDP_LIMIT = breaks(
+        runs=UDP,
+        non_strict=frozenset({"UDP-SRV-4"}),
+        settings=(("udp_max_payload", UDP_LIMIT_LOW),),
+        why=f"not a mistake: a {UDP_LIMIT_LOW}-byte UDP limit, claimed; only the SHOULD of UDP-SRV-4 is missed",
     )
     ANSWERS_REPLIES = breaks("SRV-1", runs=BOTH, why="answers a REPLY-flagged message with MALFORMED")
     AMPLIFYING_ERRORS = breaks("SRV-13", "UDP-SRV-5", runs=BOTH, why="error replies carry a 100-byte text")
@@ -110,6 +144,46 @@ class Breakage(Enum):
     CACHE_AMPLIFIES = breaks("UDP-SRV-5", runs=UDP, why="a bare header reusing an ID fetches a big cached reply")
     READS_OVER_LIMIT = breaks("TCP-SRV-4", runs=TCP, why="waits for an over-limit payload before TOO_LARGE")
     NO_IDLE_TIMEOUT = breaks("TCP-SRV-6", runs=TCP, why="keeps an idle connection forever")
+    NO_IDLE_BEFORE_FIRST_REQUEST = breaks(
+        "TCP-SRV-6",
+        runs=("tcp/idle-before-first-request", "tcp/idle-timeout"),
+        why="starts the idle timeout only after the first request: a connection that never sends stays",
+    )
+    LATE_REQUEST_DEADLINE = breaks(
+        "TCP-SRV-5",
+        runs=("tcp/short-request",),
+        settings=(("request_deadline", MAX_REQUEST_DEADLINE + PAST_BOUND),),
+        claims=(("request_deadline", MAX_REQUEST_DEADLINE),),
+        why=f"a {MAX_REQUEST_DEADLINE + PAST_BOUND:g} s deadline claimed as the {MAX_REQUEST_DEADLINE:g} s maximum",
+    )
+    LATE_SEND_TIMEOUT = breaks(
+        "TCP-SRV-10",
+        runs=("tcp/slow-reader",),
+        settings=(("send_timeout", MAX_SEND_TIMEOUT + PAST_BOUND),),
+        claims=(("send_timeout", MAX_SEND_TIMEOUT),),
+        why=f"a {MAX_SEND_TIMEOUT + PAST_BOUND:g} s send timeout claimed as the {MAX_SEND_TIMEOUT:g} s maximum",
+    )
+    GRACEFUL_CLOSE_AFTER_FINAL_REPLY = breaks(
+        "TCP-SRV-10",
+        runs=("tcp/final-reply-close",),
+        why="close() after TOO_LARGE: the kernel keeps the unread replies, and the peer connected, for minutes",
+    )
+    BUSY_UNSOLICITED = breaks(
+        runs=BUSY_CHECKS,
+        settings=(("busy", "unsolicited"),),
+        why="not a mistake: over the limit, an unsolicited BUSY at accept (TCP-SRV-15's first form)",
+    )
+    BUSY_AFTER_HEADER = breaks(
+        runs=BUSY_CHECKS,
+        settings=(("busy", "after-header"),),
+        why="not a mistake: over the limit, BUSY to the first header, within the deadline (the second form)",
+    )
+    BUSY_WRONG_ID = breaks(
+        "TCP-SRV-15",
+        runs=BUSY_CHECKS,
+        settings=(("busy", "unsolicited"),),
+        why="an unsolicited BUSY carrying a random request_id, which no client can tell from a stray reply",
+    )
     NO_CONNECTION_LIMIT = breaks("TCP-SRV-7", runs=TCP, why="accepts every connection")
     NO_SLOT_RECLAIM = breaks("TCP-SRV-13", runs=TCP, why="at the global limit, refuses every newcomer")
     COUNTS_AFTER_HEADER = breaks("TCP-SRV-11", runs=TCP, why="nginx-style limit_conn: counts after a header")
@@ -166,6 +240,15 @@ class Settings:
     dedup_window: float = 2 * MIN_DEDUP_WINDOW
     #: The cache size the toy claims; only OLDEST_OUT_DEDUP enforces it (by evicting, which UDP-SRV-9 forbids).
     dedup_entries: int = 500
+    #: Over a connection limit: ``refuse`` (close at accept), ``unsolicited`` (BUSY with request_id 0, then
+    #: close) or ``after-header`` (BUSY to the first header within the request deadline, then close).
+    busy: str = "refuse"
+
+
+def settings_for(breakage: Breakage | None) -> Settings:
+    """The settings a toy with ``breakage`` runs with."""
+    overrides: dict[str, Any] = {} if breakage is None else dict(breakage.proof.settings)
+    return dataclasses.replace(Settings(), **overrides)
 
 
 class _Closed(Exception):
@@ -186,7 +269,7 @@ class ToyServer:
         self.open_by_source: dict[str, int] = {}
         self.open_total = 0
         self.streams: list[_Stream] = []  # connections holding a slot, oldest first (for reclaiming)
-        self.dedup: dict[tuple[tuple[str, int], int], tuple[float, bytes]] = {}
+        self.dedup: dict[tuple[object, ...], tuple[float, bytes]] = {}
         self.udp = socket.socket(family, socket.SOCK_DGRAM)
         self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.udp.bind((udp_host, 0))
@@ -277,12 +360,17 @@ class ToyServer:
                 message = decode_request_datagram(datagram, self.s.udp_max_payload)
                 header, payload = message.header, message.payload
         except ProtocolViolation as violation:
-            if violation.action is Action.REPLY:
-                return self.violation_reply(violation)
-            return None
-        key = (source, header.request_id)
+            if violation.action is not Action.REPLY:
+                return None
+            answer = self.violation_reply(violation)
+            if self.is_(Breakage.CACHES_REJECTIONS) and violation.header is not None:
+                self.dedup[(source, violation.header.request_id)] = (time.monotonic(), answer)
+            return answer
+        key: tuple[object, ...] = (source, header.request_id)
+        if self.is_(Breakage.RUNS_CHANGED_RETRANSMISSION):
+            key = (source, header.request_id, datagram)  # only a byte-identical datagram is a retransmission
         now = time.monotonic()
-        window = 1.0 if self.is_(Breakage.SHORT_DEDUP_WINDOW) else self.s.dedup_window
+        window = self.s.dedup_window
         if not self.is_(Breakage.NO_DEDUP):
             cached = self.dedup.get(key)
             if cached is not None and now - cached[0] < window:
@@ -311,10 +399,50 @@ class ToyServer:
                 continue
             source = peer[0]
             stream = _Stream(conn, self, source)
-            if not self.is_(Breakage.COUNTS_AFTER_HEADER) and not self.admit(stream):
-                conn.close()  # refused: over the global or the per-source limit
+            if not self.is_(Breakage.COUNTS_AFTER_HEADER) and not self.admit(stream):  # over a limit
+                if self.s.busy == "refuse":
+                    conn.close()
+                else:
+                    threading.Thread(target=self.answer_busy, args=(conn,), daemon=True).start()
                 continue
             threading.Thread(target=self.connection, args=(stream,), daemon=True).start()
+
+    def answer_busy(self, conn: socket.socket) -> None:
+        """TCP-SRV-15: BUSY in the form the settings say (unbounded threads: the toy never sees a real flood)."""
+        try:
+            if self.s.busy == "unsolicited":
+                rid = int.from_bytes(os.urandom(8), "big") | 1 if self.is_(Breakage.BUSY_WRONG_ID) else 0
+                conn.sendall(self.reply(Header(operation=Op.NOOP, request_id=rid), Result.BUSY))
+            else:
+                stream = _Stream(conn, self, "")
+                stream.deadline = time.monotonic() + self.s.request_deadline  # from accept
+                header = unpack_header(stream.read_exact(HEADER_SIZE))
+                conn.sendall(self.reply(header, Result.BUSY))
+            self.close_after_final_reply(conn)
+        except (_Closed, OSError):
+            conn.close()
+
+    def close_after_final_reply(self, conn: socket.socket) -> None:
+        """Half-close, discard input for a short linger, then reset: bounded by the send timeout (TCP-SRV-10)."""
+        if self.is_(Breakage.GRACEFUL_CLOSE_AFTER_FINAL_REPLY):
+            conn.close()  # nothing unread: the kernel closes gracefully and keeps what the peer has not read
+            return
+        end = time.monotonic() + self.s.send_timeout
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_WR)
+            while (left := end - time.monotonic()) > 0:
+                conn.settimeout(left)
+                if not conn.recv(1 << 16):
+                    break
+        self.reset(conn)
+
+    def reset(self, conn: socket.socket) -> None:
+        """Close with RST, so that no unsent reply outlives the connection (TCP-SRV-10); FIN_ON_SEND_TIMEOUT
+        drains its input first and closes gracefully instead."""
+        if not self.is_(Breakage.FIN_ON_SEND_TIMEOUT):
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
 
     def admit(self, stream: _Stream) -> bool:
         source = stream.source
@@ -370,7 +498,10 @@ class ToyServer:
             if self.is_(Breakage.SERIALIZED) and stream.holding:
                 self.request_lock.release()
             self.release(stream)
-            conn.close()
+            if stream.final_reply:
+                self.close_after_final_reply(conn)
+            else:
+                self.reset(conn)
 
     def one_request(self, stream: _Stream) -> None:
         header_bytes = stream.read_exact(HEADER_SIZE)
@@ -378,6 +509,7 @@ class ToyServer:
         # COUNTS_AFTER_HEADER: the limit applies only now.
         if not stream.counted and self.is_(Breakage.COUNTS_AFTER_HEADER) and not self.admit(stream):
             stream.send(self.reply(header, Result.BUSY))
+            stream.final_reply = True
             raise _Closed
         if header.flags & Flag.REPLY and self.is_(Breakage.ANSWERS_REPLIES):
             stream.send(self.reply(header, Result.MALFORMED))
@@ -399,6 +531,7 @@ class ToyServer:
                 return
             stream.send(self.violation_reply(violation))
             if violation.close_after or self.is_(Breakage.CLOSES_AFTER_ERROR):
+                stream.final_reply = violation.close_after
                 raise _Closed from None
             stream.discard(header.size)
             stream.done()
@@ -424,6 +557,8 @@ class _Stream:
         self.buffer = bytearray()
         self.deadline: float | None = None
         self.holding = False
+        self.final_reply = False  # the connection closes after a final reply (TOO_LARGE, version, BUSY)
+        self.requests = 0
         self.counted = False
 
     def _recv(self, timeout: float | None, size: int = 1 << 16) -> bytes:
@@ -453,8 +588,10 @@ class _Stream:
     def wait_for_request(self) -> None:
         """Wait (idle timeout) for the first byte of the next request; start its deadline."""
         if not self.buffer:
-            idle = None if self.server.is_(Breakage.NO_IDLE_TIMEOUT) else self.server.s.idle_timeout
+            first = self.requests == 0 and self.server.is_(Breakage.NO_IDLE_BEFORE_FIRST_REQUEST)
+            idle = None if self.server.is_(Breakage.NO_IDLE_TIMEOUT) or first else self.server.s.idle_timeout
             self.buffer += self._recv(idle)
+        self.requests += 1
         if self.server.is_(Breakage.SERIALIZED):
             self.server.request_lock.acquire()
             self.holding = True
@@ -529,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     if not ipaddress.ip_address(args.udp_host).is_loopback and args.udp_host != "0.0.0.0":
         parser.error("loopback or the IPv4 wildcard only")
     tcp_host = "::1" if args.udp_host == "::1" else "127.0.0.1"
-    server = ToyServer(args.breakage, Settings(), args.udp_host, tcp_host)
+    server = ToyServer(args.breakage, settings_for(args.breakage), args.udp_host, tcp_host)
     workers: list[Callable[[], None]] = [server.serve_udp, server.serve_tcp]
     for work in workers:
         threading.Thread(target=work, daemon=True).start()

@@ -29,6 +29,7 @@ from . import (
     requirement_tables,
     retry,
     spec_tables,
+    timing_audit_table,
     wireshark_pages,
 )
 from . import vector_tables as vt
@@ -86,7 +87,9 @@ BLOCKS: dict[str, Generator] = {
     "conformance-checks": lambda a, c: conformance_pages.checks_by_area(c),
     "conformance-cli": lambda a, c: conformance_pages.cli_usage(),
     "conformance-outcomes": lambda a, c: conformance_pages.outcome_table(),
+    "conformance-timing": lambda a, c: timing_audit_table.timing_audit(c),
     "include": lambda a, c: includes.include(a["path"], int(a.get("shift", "0")), a.get("section")),
+    "example": lambda a, c: includes.code_region(a["path"], a["region"]),
     "conformance-report": lambda a, c: conformance_pages.reference_report(c),
     "bench": lambda a, c: bench_pages.bench_table(a["table"]),
     "bench-summary": lambda a, c: bench_pages.summary(c),

@@ -53,8 +53,42 @@ def section(markdown: str, heading: str) -> str:
 def include(path: str, levels: int, heading: str | None = None) -> str:
     """The Markdown file at ``path`` (relative to the repository root), its headings shifted ``levels`` deeper;
     only the part under ``heading`` when one is given (see :func:`section`)."""
+    text = _repository_file(path).read_text()
+    return shift_headings(text if heading is None else section(text, heading), levels)
+
+
+_REGION_START = "# [guide:{}]"
+_REGION_END = "# [/guide:{}]"
+
+
+def code_region(path: str, region: str) -> str:
+    """The lines of the source file at ``path`` between ``# [guide:REGION]`` and ``# [/guide:REGION]``, as a
+    fenced code block: the guide shows code the tests run, never a copy of it. ``KeyError`` for a missing region."""
+    source = _repository_file(path)
+    lines = source.read_text().splitlines()
+    start, end = _REGION_START.format(region), _REGION_END.format(region)
+    try:
+        first = lines.index(start) + 1
+        last = lines.index(end, first)
+    except ValueError:
+        raise KeyError(f"{path} has no region {region!r} (marked {start} ... {end})") from None
+    body = "\n".join(lines[first:last]).strip("\n")
+    language = {".py": "python", ".c": "c"}.get(source.suffix, "text")
+    return f"```{language}\n{body}\n```"
+
+
+def regions(path: str) -> list[str]:
+    """The names of every region marked in the source file at ``path``."""
+    prefix = _REGION_START.format("")[:-1]
+    return [
+        line.strip()[len(prefix) : -1]
+        for line in _repository_file(path).read_text().splitlines()
+        if line.strip().startswith(prefix)
+    ]
+
+
+def _repository_file(path: str) -> Path:
     source = (REPO_ROOT / path).resolve()
     if REPO_ROOT not in source.parents:
         raise ValueError(f"{path} is outside the repository")
-    text = source.read_text()
-    return shift_headings(text if heading is None else section(text, heading), levels)
+    return source

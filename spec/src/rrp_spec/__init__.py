@@ -69,6 +69,7 @@ from .reference_defaults import (
 )
 from .requirements import BY_ID, REQUIREMENTS, Level, Requirement, Scope, Side, requirement
 from .validate import (
+    UNSOLICITED_BUSY,
     Action,
     Message,
     ProtocolViolation,
@@ -77,6 +78,7 @@ from .validate import (
     check_request,
     decode_request_datagram,
     is_plain_request,
+    is_unsolicited_busy,
     reply_problems,
 )
 
@@ -120,6 +122,7 @@ __all__ = [
     "REQUIREMENTS",
     "RESERVED_FLAG_BITS",
     "UDP_RECEIVE_BUFFER_SIZE",
+    "UNSOLICITED_BUSY",
     "VERSION",
     "Action",
     "FieldLayout",
@@ -142,6 +145,7 @@ __all__ = [
     "is_defined_operation",
     "is_plain_request",
     "is_reserved_operation",
+    "is_unsolicited_busy",
     "pack_header",
     "pack_reply",
     "pack_reply_to",

@@ -356,7 +356,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         SERVER,
         UDP,
         "A server MUST send a UDP reply to the source address and port of the request, from the local "
-        "address and port the request arrived on, even when bound to a wildcard address on a multi-homed host.",
+        "address and port the request arrived on, even on a multi-homed host: a socket bound to a wildcard "
+        "address learns the arrival address (IP_PKTINFO, IPV6_RECVPKTINFO) and sends from it; a server MAY "
+        "instead bind one socket per local address, which satisfies this rule by construction.",
         "Replies from an unexpected address, which correct clients must discard: "
         "on multi-homed hosts every request then times out.",
     ),
@@ -368,7 +370,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "A server MUST answer a retransmission (same source address and port, same request_id) that arrives "
         "within its duplicate-reply window with the reply it sent before, and MUST NOT carry the request out "
         "again (after CoAP, RFC 7252 section 4.5). A request whose reply depends on nothing but the request "
-        "(NOOP, ECHO) MAY instead be carried out again, since that sends the same bytes.",
+        "(NOOP, ECHO) MAY instead be carried out again, since that sends the same bytes; UDP-SRV-11 says what "
+        "counts as a retransmission and UDP-SRV-12 which replies are kept.",
         "Non-idempotent operations running twice when a reply is lost and the client retransmits.",
     ),
     _r(
@@ -445,9 +448,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         M,
         SERVER,
         TCP,
-        "A server MUST close a connection that stays idle between requests for longer than its idle timeout "
-        f"(reference default {DEFAULT_IDLE_TIMEOUT:g} s).",
-        "Idle connections accumulating until no slot is left.",
+        "A server MUST close a connection that stays idle for longer than its idle timeout (reference default "
+        f"{DEFAULT_IDLE_TIMEOUT:g} s): between requests, and also from accept on a fresh connection that has "
+        "not yet sent a byte.",
+        "Idle connections accumulating until no slot is left; connections opened and never used holding "
+        "their slot for ever.",
     ),
     _r(
         "TCP-SRV-7",
@@ -455,7 +460,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         SERVER,
         TCP,
         "A server MUST bound its concurrent connections; a connection over the limit MUST be answered with "
-        "BUSY and closed, or refused, unless the server reclaims a slot for it (TCP-SRV-13).",
+        "BUSY and closed (in one of the two forms of TCP-SRV-15), or refused, unless the server reclaims a slot "
+        "for it (TCP-SRV-13).",
         "File-descriptor and memory exhaustion by connection floods.",
     ),
     _r(
@@ -483,11 +489,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         M,
         SERVER,
         TCP,
-        "A server MUST close a connection whose peer has not accepted reply bytes for longer than its send "
+        "A server MUST reset a connection whose peer has not accepted reply bytes for longer than its send "
         f"timeout, at most {MAX_SEND_TIMEOUT:g} s (reference default {DEFAULT_SEND_TIMEOUT:g} s), and MUST "
-        "bound the reply bytes it buffers for one connection.",
+        "bound the reply bytes it buffers for one connection. The send timeout runs while the server holds reply "
+        "bytes that its kernel will not take (a write would block), counted from the last moment the kernel "
+        "took any; it also bounds the close that follows a final reply (TOO_LARGE, UNSUPPORTED_VERSION, "
+        "TIMEOUT, BUSY): within it of that reply, the connection is gone. Reset means an RST (SO_LINGER of zero "
+        "before close): a graceful close leaves the kernel holding the unsent bytes, and a peer that never reads "
+        "keeps that connection established.",
         "Slow readers: clients that send requests but never read the replies, pinning the server's memory "
-        "and connection slots.",
+        "and connection slots, in the server or in an orphaned socket of its kernel.",
     ),
     _r(
         "TCP-SRV-11",
@@ -538,6 +549,19 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "and the soak measures its resident set under both attacks.",
     ),
     _r(
+        "TCP-SRV-15",
+        M,
+        SERVER,
+        TCP,
+        "A server that answers a connection over its limits with BUSY MUST use one of two forms and then close: "
+        "an unsolicited BUSY sent before reading anything, a bare reply header with request_id 0 and operation "
+        "NOOP; or, having waited at most its whole-request deadline from accept for the first request's header, "
+        "a bare BUSY reply carrying that request's request_id and operation (a connection that sends no whole "
+        "header by then is closed without a reply). It MUST NOT carry out any request of such a connection.",
+        "Clients unable to tell a refusal from a reply to someone else's request, and over-limit connections "
+        "that are served anyway or held open without bound.",
+    ),
+    _r(
         "UDP-SRV-10",
         MAY,
         SERVER,
@@ -549,6 +573,41 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "Reflection attacks with spoofed sources: without it, a server answers a victim's address as fast as "
         "an attacker sends.",
         "Off by default and configured per deployment; a black box cannot know the configured rate.",
+    ),
+    _r(
+        "UDP-SRV-11",
+        M,
+        SERVER,
+        UDP,
+        "A request that passes every header rule and whose source address, source port and request_id match "
+        "a reply in the duplicate-reply window is a retransmission whatever its operation and payload: the "
+        "server MUST answer it with the cached reply (replaced by a bare TOO_LARGE when that is more than "
+        f"{AMPLIFICATION_FACTOR} times this datagram, UDP-SRV-5) and MUST NOT carry it out.",
+        "A spoofed or buggy datagram reusing a live request ID running a second operation under it, or "
+        "fetching another exchange's reply larger than itself.",
+    ),
+    _r(
+        "UDP-SRV-12",
+        M,
+        SERVER,
+        UDP,
+        "A server MUST keep in its duplicate-reply window every reply to a request it carried out or tried to "
+        "and would not answer the same way again (UDP-SRV-7), error replies included (INTERNAL_ERROR, the "
+        "TOO_LARGE that replaced an amplifying reply), and MUST NOT keep the error reply to a datagram the header "
+        "rules reject (the processing table), so that a later valid request with that request_id is carried out.",
+        "Retransmissions answered differently from the original; malformed datagrams, forged or not, filling "
+        "the cache or poisoning a request ID before the real request arrives.",
+    ),
+    _r(
+        "UDP-SRV-13",
+        M,
+        SERVER,
+        UDP,
+        "A server MUST NOT keep a BUSY reply (rate limiting's slip, or no room to carry a request out) in its "
+        "duplicate-reply window: a request answered BUSY was not carried out, and its retransmission must be.",
+        "A client told to retry being answered BUSY for the whole window however often it retries.",
+        "A black box cannot make a server answer BUSY over UDP: the rate limit and the room for running "
+        "requests are configured per deployment; the reference tests it in its core.",
     ),
     # --- Clients, both transports -------------------------------------------------------
     _r(
@@ -667,6 +726,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         TCP,
         "A client MUST report a clean error when the connection closes before the whole reply has arrived.",
         "Hangs or truncated answers when a server dies mid-reply.",
+    ),
+    _r(
+        "TCP-CLI-5",
+        M,
+        CLIENT,
+        TCP,
+        "A client MUST take an unsolicited BUSY (a bare reply header with request_id 0, operation NOOP and "
+        "result BUSY, TCP-SRV-15) as the server refusing the connection: it reports BUSY for every request "
+        "outstanding on it, not a mismatched reply, and closes the connection.",
+        "Clients reporting a protocol error (or waiting) when a server at its limit says to try again later.",
     ),
     # --- RRP/1-S over UDP: the secure profile's datagrams (rrp_spec.secure) ----------------
     _r(

@@ -279,3 +279,13 @@ def reply_problems(data: bytes, *, request: Header, datagram: bool) -> list[Repl
     if h.result != Result.OK and h.size != 0:
         problem("SRV-13", f"error reply carries {h.size} payload bytes")
     return problems
+
+
+#: TCP-SRV-15's unsolicited BUSY: the 20 bytes a TCP server over its connection limits may send before reading
+#: anything (request_id 0, which no request carries, operation NOOP); a client takes it as a refusal (TCP-CLI-5).
+UNSOLICITED_BUSY: bytes = pack_reply(Header(operation=Op.NOOP, request_id=0), Result.BUSY)
+
+
+def is_unsolicited_busy(data: bytes | bytearray | memoryview) -> bool:
+    """True when ``data`` starts with :data:`UNSOLICITED_BUSY` (over TCP only: UDP has no unsolicited reply)."""
+    return bytes(data[:HEADER_SIZE]) == UNSOLICITED_BUSY

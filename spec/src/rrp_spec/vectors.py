@@ -28,7 +28,15 @@ from .codes import APPLICATION_RANGE_END, APPLICATION_RANGE_START, MAX_CODE, Fla
 from .header import Header, pack_header, unpack_header
 from .limits import HEADER_SIZE, MAX_REQUEST_ID, MAX_SIZE_FIELD, MAX_UDP_PAYLOAD
 from .reference_defaults import DEFAULT_TCP_MAX_PAYLOAD
-from .validate import Action, ProtocolViolation, Transport, check_request, decode_request_datagram, reply_problems
+from .validate import (
+    Action,
+    ProtocolViolation,
+    Transport,
+    check_request,
+    decode_request_datagram,
+    is_unsolicited_busy,
+    reply_problems,
+)
 
 #: The vector file's name, as published (package data in ``rrp_spec/data/``).
 VECTORS_NAME = "rrp-v1.json"
@@ -444,6 +452,30 @@ def _replies() -> list[Vector]:
         Vector(n, d + ": a client must not accept it", "any", b, {"action": "ignore"}, r, "reply", echo)
         for n, d, b, r in ignored
     ]
+    busy = _msg(Op.NOOP, 0, flags=Flag.REPLY, result=Result.BUSY)
+    v += [
+        Vector(
+            "tcp-reply-unsolicited-busy",
+            "Unsolicited BUSY from a server over its connection limits (request_id 0, operation NOOP): the "
+            "answer to every request outstanding on the connection, which then closes",
+            "tcp",
+            busy,
+            _decoded(busy),
+            ("TCP-SRV-15", "TCP-CLI-5"),
+            "reply",
+            echo,
+        ),
+        Vector(
+            "udp-reply-unsolicited-busy",
+            "The unsolicited BUSY's bytes in a datagram: UDP has no unsolicited reply, so a client must not accept it",
+            "udp",
+            busy,
+            {"action": "ignore"},
+            ("CLI-3", "UDP-CLI-2"),
+            "reply",
+            echo,
+        ),
+    ]
     truncated = _msg(Op.ECHO, ID, size=5) + b"hel"
     v.append(
         Vector(
@@ -491,6 +523,8 @@ def codec_expectation(vector: dict[str, Any], transport: str) -> dict[str, Any]:
     data = bytes.fromhex(vector["hex"])
     if vector["direction"] == "reply":
         request = Header(operation=vector["request"]["operation"], request_id=vector["request"]["request_id"])
+        if transport == "tcp" and is_unsolicited_busy(data) and len(data) == HEADER_SIZE:
+            return _decoded(data)  # TCP-CLI-5: the answer to whatever is outstanding
         if reply_problems(data, request=request, datagram=transport == "udp"):
             return {"action": "ignore"}
         return _decoded(data)

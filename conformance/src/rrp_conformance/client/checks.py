@@ -13,10 +13,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from rrp_spec import HEADER_SIZE, Transport, unpack_header
+from rrp_spec import HEADER_SIZE, UNSOLICITED_BUSY, Transport, unpack_header
 
 from ..context import CheckContext
 from ..registry import Registry
+from ..timing_audit import GRACE, BoundKind, TimingRow, audited
 from .calls import CALL_OPERATION, TcpCall, UdpCall, call_over_tcp, call_over_udp, call_unaccepting_tcp
 from .environment import ClientEnv
 from .forged import FORGED_PAYLOAD, Forgery, genuine_reply, impostor_reply, malformed_replies, wrong_id_replies
@@ -488,3 +489,65 @@ def tcp_connect_timeout(ctx: Ctx) -> None:
     )
     if run.exit_code not in (0, None) and run.duration < deadline / 2:
         ctx.note("the client gave up well before its deadline: the connection may have been refused, not left pending")
+
+
+@CLIENT_CHECKS.check(
+    "tcp/unsolicited-busy",
+    "an unsolicited BUSY (request_id 0) answering the request is taken as BUSY at once, not ignored until the deadline",
+    requirements=("TCP-CLI-5",),
+)
+def tcp_unsolicited_busy(ctx: Ctx) -> None:
+    _needs_plain_exchange(ctx, Transport.TCP)
+    deadline = ctx.env.claims.call_timeout
+    prompt = ctx.timing.limit(0)
+    if deadline <= prompt:
+        ctx.skip(f"the claimed deadline ({deadline:g} s) is too short to tell a prompt answer from a timeout")
+    call = call_over_tcp(ctx, lambda x: x.send(UNSOLICITED_BUSY, "an unsolicited BUSY; the connection stays open"))
+    run = call.run
+    request_at = call.exchanges[0].request_at if call.exchanges else None
+    if request_at is None:
+        ctx.skip(f"the client sent no whole request ({_printed(run)})")
+    waited = run.ended - request_at
+    ctx.expect(
+        run.exit_code not in (0, None) and waited <= prompt,
+        "TCP-CLI-5",
+        f"a non-zero exit within {prompt:.3g} s: the server refused the connection (its deadline is {deadline:.3g} s)",
+        _printed(run) if run.exit_code in (0, None) else f"exited {run.exit_code} after {waited:.3f} s",
+    )
+
+
+audited(
+    TimingRow(
+        "client",
+        "udp/gives-up",
+        "UDP-CLI-6",
+        BoundKind.CLAIM,
+        "give up after the claimed number of attempts (the count is exact; the time follows from the schedule)",
+        f"from the first attempt until the schedule's worst case + {GRACE:g} s, times the scale",
+        f"for the client by {GRACE:g} s x scale; the attempts are counted exactly",
+    )
+)
+for _name in ("tcp/silent-server", "tcp/connect-timeout"):
+    audited(
+        TimingRow(
+            "client",
+            _name,
+            "TCP-CLI-2",
+            BoundKind.CLAIM,
+            "a bound on the connect and on the wait for each reply, of the client's choosing: no number",
+            f"until the claimed deadline + {GRACE:g} s, times the scale"
+            + (" (process start-up included)" if _name == "tcp/connect-timeout" else ", from the request's arrival"),
+            f"for the client by {GRACE:g} s x scale; there is no spec bound for it to stretch",
+        )
+    )
+audited(
+    TimingRow(
+        "client",
+        "tcp/unsolicited-busy",
+        "TCP-CLI-5",
+        BoundKind.MAXIMUM,
+        "the unsolicited BUSY ends the call: no wait beyond it",
+        f"from the request's arrival until {GRACE:g} s, times the scale, which must be under the client's deadline",
+        f"for the client by {GRACE:g} s x scale; a client that ignores the BUSY waits its whole deadline",
+    )
+)

@@ -15,6 +15,8 @@ from ..registry import Check
 from ..reports import JsonValue
 from ..runner import Probe
 from ..suite import (
+    ASSUMPTION_POLICY,
+    CLIENT_REPORT_DIR,
     UsageError,
     add_common_arguments,
     list_checks,
@@ -50,32 +52,34 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the command that makes one call, e.g. 'my-client {url} {op} {payload_hex} --timeout {timeout}' "
         "(required unless --list)",
     )
-    claims = parser.add_argument_group("what the client claims (the suite verifies it)")
+    claims = parser.add_argument_group(
+        "what the client claims (the suite verifies it)", f"Unclaimed, {ASSUMPTION_POLICY}."
+    )
     claims.add_argument(
         "--attempts",
         type=positive_int,
-        default=policy.max_attempts,
+        default=None,
         metavar="N",
         help=f"UDP attempts in all before giving up (default {policy.max_attempts})",
     )
     claims.add_argument(
         "--initial-timeout",
         type=positive_float,
-        default=policy.initial_timeout,
+        default=None,
         metavar="S",
         help=f"UDP: first attempt's timeout before jitter (default {policy.initial_timeout:g})",
     )
     claims.add_argument(
         "--max-timeout",
         type=positive_float,
-        default=policy.max_timeout,
+        default=None,
         metavar="S",
         help=f"UDP: cap on any attempt's timeout before jitter (default {policy.max_timeout:g})",
     )
     claims.add_argument(
         "--timeout",
         type=positive_float,
-        default=DEFAULT_REPLY_TIMEOUT,
+        default=None,
         metavar="S",
         help="the deadline passed as {timeout}: TCP checks hold the client to it; UDP calls get at least the "
         f"schedule's worst case (default {DEFAULT_REPLY_TIMEOUT:g})",
@@ -91,7 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="TEMPLATE",
         help="the command for an RRP/1-S call ({url} is sudp://HOST:PORT; the key is {key_id} in {key_file})",
     )
-    add_common_arguments(parser)
+    add_common_arguments(parser, CLIENT_REPORT_DIR)
     parser.set_defaults(run=run)
 
 
@@ -101,14 +105,18 @@ def environment_from_args(args: argparse.Namespace) -> ClientEnv:
         template = CommandTemplate.parse(args.command)
     except TemplateError as error:
         raise UsageError(str(error)) from None
-    if args.max_timeout < args.initial_timeout:
-        raise UsageError(
-            f"--max-timeout ({args.max_timeout:g} s) must be at least --initial-timeout ({args.initial_timeout:g} s)"
-        )
-    retry = RetryPolicy(initial_timeout=args.initial_timeout, max_timeout=args.max_timeout, max_attempts=args.attempts)
+    spec = DEFAULT_RETRY_POLICY
+    initial = spec.initial_timeout if args.initial_timeout is None else args.initial_timeout
+    cap = spec.max_timeout if args.max_timeout is None else args.max_timeout
+    attempts = spec.max_attempts if args.attempts is None else args.attempts
+    if cap < initial:
+        raise UsageError(f"--max-timeout ({cap:g} s) must be at least --initial-timeout ({initial:g} s)")
+    retry = RetryPolicy(initial_timeout=initial, max_timeout=cap, max_attempts=attempts)
+    timeout = DEFAULT_REPLY_TIMEOUT if args.timeout is None else args.timeout
+    claimed = (args.attempts, args.initial_timeout, args.max_timeout) != (None, None, None)
     return ClientEnv(
         template,
-        ClientClaims(retry, args.timeout),
+        ClientClaims(retry, timeout, schedule_claimed=claimed, timeout_claimed=args.timeout is not None),
         tls_template=_optional_template(args.tls_command, "--tls-command"),
         sudp_template=_optional_template(args.sudp_command, "--sudp-command"),
     )
@@ -179,6 +187,11 @@ def _run(args: argparse.Namespace, env: ClientEnv) -> int:
             "udp_jitter_max": retry.jitter_max,
             "call_timeout_s": env.claims.call_timeout,
         },
+        "unclaimed_settings": ASSUMPTION_POLICY,
+        "assumed": [
+            *([] if env.claims.schedule_claimed else ["udp schedule: the spec's, UDP-CLI-5"]),
+            *([] if env.claims.timeout_claimed else ["call timeout: the reference default; the spec sets none"]),
+        ],
     }
     report = run_suite(
         suite="client",

@@ -25,6 +25,9 @@ class ClientClaims:
     #: The client's deadline for one call, passed as ``{timeout}``; over TCP, how long it waits for a reply.
     #: ``None``: the retry schedule's worst-case span.
     timeout: float | None = None
+    #: Whether the schedule and the deadline were claimed on the command line, or assumed (the report says which).
+    schedule_claimed: bool = True
+    timeout_claimed: bool = True
 
     @property
     def call_timeout(self) -> float:

@@ -5,15 +5,14 @@ attempts ``n`` and ``n + 1`` at its own server, so the client's process start-up
 never enters the measurement. The claim is the interval ``[T_n, T_n * jitter_max)``
 of :meth:`rrp_spec.RetryPolicy.timeout_bounds`. The tolerances are asymmetric:
 
-* *Early* (the lower bound) is what UDP-CLI-4 is about: a client without backoff
-  retransmits at ``T_1`` forever, so by attempt 3 it arrives four times too
-  early. A correct client can look early only by the time it spends between
-  starting its timer and sending (or by the suite reading the first datagram
-  late, when the machine is loaded), so the lower bound gives up a quarter of
-  ``T_n`` and :data:`EARLY_SLACK` seconds: still well above ``T_1 * jitter_max``
-  from attempt 3 on.
+* *Early* (the lower bound) is what UDP-CLI-4 forbids: attempt ``n`` waits *at
+  least* ``T_n``, so the check probes at the minimum, never inside it. The only
+  slack is :data:`EARLY_SLACK`, for the moment a client takes between starting its
+  timer and sending; it is never scaled, because a slower machine makes a client
+  late, never early. A client without backoff, or with a jitter below 1, fails.
 * *Late* (the upper bound) is where a loaded machine shows: a client's timer can
-  fire late by any scheduling delay. The upper bound is the framework's
+  fire late by any scheduling delay, and the spec sets no maximum of its own
+  beyond the jitter's 1.5. The upper bound is the framework's
   :meth:`~rrp_conformance.context.Timing.limit` of the claim (its grace, and
   ``--timeout-scale``).
 """
@@ -25,11 +24,10 @@ from dataclasses import dataclass
 from rrp_spec import RetryPolicy
 
 from ..context import Timing
+from ..timing_audit import GRACE, BoundKind, TimingRow, audited
 
-#: Share of ``T_n`` an interval may fall short of it.
-EARLY_FRACTION = 0.25
-#: Seconds an interval may fall short of it on top of that.
-EARLY_SLACK = 0.02
+#: Seconds an interval may fall short of ``T_n``: between a client starting its timer and its send.
+EARLY_SLACK = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,5 +48,20 @@ class IntervalBounds:
 def interval_bounds(policy: RetryPolicy, attempt: int, timing: Timing) -> IntervalBounds:
     """The tolerated range for attempt ``attempt``'s timeout (1-based) under ``policy``."""
     claimed_low, claimed_high = policy.timeout_bounds(attempt)
-    low = max(0.0, claimed_low * (1 - EARLY_FRACTION) - EARLY_SLACK) / timing.scale
+    low = max(0.0, claimed_low - EARLY_SLACK)
     return IntervalBounds(attempt, claimed_low, claimed_high, low, timing.limit(claimed_high))
+
+
+audited(
+    TimingRow(
+        "client",
+        "udp/retransmission",
+        "UDP-CLI-4",
+        BoundKind.MINIMUM,
+        "attempt n waits at least T_n = min(T_1 x 2^(n-1), cap), times a jitter in [1, 1.5)",
+        "the interval between the arrivals of attempts n and n+1 at the suite's socket (kernel timestamps); "
+        f"early below T_n - {EARLY_SLACK * 1000:g} ms, late above T_n x 1.5 + {GRACE:g} s, times the scale",
+        f"early: for the client by {EARLY_SLACK * 1000:g} ms (its timer start to its send), never scaled; late: "
+        f"for the client by {GRACE:g} s x scale, where the spec sets no maximum",
+    )
+)

@@ -110,14 +110,16 @@ _ECHO_PAYLOADS = (b"", b"hello", bytes(range(256)), bytes(i % 251 for i in range
     _BOTH,
     "echo",
     f"ECHO of {', '.join(str(len(p)) for p in _ECHO_PAYLOADS[:-1])} and {len(_ECHO_PAYLOADS[-1])} bytes: "
-    "the same bytes back, size equal to the payload length.",
+    "the same bytes back, size equal to the payload length (each cut to the claimed payload limit).",
     area="dispatch",
     requirements=("SRV-10", "MSG-4", "SRV-12"),
 )
 def _echo(ctx: CheckContext[ServerEnv], transport: str) -> None:
+    limit = ctx.env.claims.max_payload(transport)
     with asker(ctx, transport) as ask:
-        for payload in _ECHO_PAYLOADS:
-            got = _ask_ok(ctx, ask, transport, pack_request(Op.ECHO, fresh_id(), payload), "SRV-10")
+        for payload in dict.fromkeys(ctx.env.claims.fit(p, transport) for p in _ECHO_PAYLOADS):  # within the claim
+            note = "" if len(payload) < limit else f"{len(payload)} bytes: the claimed limit"
+            got = _ask_ok(ctx, ask, transport, pack_request(Op.ECHO, fresh_id(), payload), "SRV-10", note)
             if got is not None:
                 ctx.expect(
                     got[1] == payload,

@@ -16,10 +16,24 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rrp_spec import HEADER_SIZE, MAGIC, VERSION, Op, Result, pack_request, unpack_header
+from rrp_spec import (
+    HEADER_SIZE,
+    MAGIC,
+    MAX_REQUEST_DEADLINE,
+    MAX_SEND_TIMEOUT,
+    VERSION,
+    Header,
+    Op,
+    Result,
+    is_unsolicited_busy,
+    pack_request,
+    reply_problems,
+    unpack_header,
+)
 
 from ..context import CheckContext
 from ..registry import Registry
+from ..timing_audit import GRACE, BoundKind, TimingRow, audited
 from .env import ServerEnv
 from .judge import REPLY_WAIT, judge_reply, result_name, tcp_first_exchange
 from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id, wait_for
@@ -49,6 +63,63 @@ SILENT_RETRIES = 3
 FLOOD_RECEIVE_BUFFER = 4096
 #: Seconds (before scaling) the flood's sends must stay blocked before it counts as stalled.
 FLOOD_STALL = 0.5
+#: The ECHO before the over-limit header in the final-reply check: more than the suite's small receive window
+#: takes, less than a server's default send buffer, so the server's close finds reply bytes still unsent.
+FINAL_REPLY_ECHO = 12_000
+
+for _name, _what in (("tcp/short-request", "sending 10 of 100 announced bytes"), ("tcp/slow-drip", "the first byte")):
+    audited(
+        TimingRow(
+            "server",
+            _name,
+            "TCP-SRV-5",
+            BoundKind.MAXIMUM,
+            f"a whole-request deadline from the first byte, at most {MAX_REQUEST_DEADLINE:g} s",
+            f"waits for the close from {_what} until the claimed deadline + {GRACE:g} s, times the scale, but "
+            f"never past {MAX_REQUEST_DEADLINE:g} s",
+            f"for the target against its claim (by {GRACE:g} s x scale), never past the spec's maximum; the clock "
+            "starts before the server's, so a server set exactly to the maximum can fail on noise",
+        )
+    )
+audited(
+    TimingRow(
+        "server",
+        "tcp/slow-reader",
+        "TCP-SRV-10",
+        BoundKind.MAXIMUM,
+        f"a reset once the kernel has taken no reply bytes for the send timeout, at most {MAX_SEND_TIMEOUT:g} s",
+        f"floods ECHOs it never reads, from the flood's start until the claimed send timeout + {GRACE:g} s, "
+        f"times the scale, but never past {MAX_SEND_TIMEOUT:g} s",
+        "for the target against its claim, never past the spec's maximum; counted from before the target's "
+        "writes block, so against the target by the time its buffers take to fill",
+    )
+)
+audited(
+    TimingRow(
+        "server",
+        "tcp/final-reply-close",
+        "TCP-SRV-10",
+        BoundKind.MAXIMUM,
+        f"the close after a final reply ends within the send timeout, at most {MAX_SEND_TIMEOUT:g} s",
+        f"from sending an unread ECHO and an over-limit header until the claimed send timeout + {GRACE:g} s, "
+        f"times the scale, but never past {MAX_SEND_TIMEOUT:g} s",
+        "for the target against its claim, never past the spec's maximum; counted from before the target "
+        "could reply, so against it by that much",
+    )
+)
+audited(
+    TimingRow(
+        "server",
+        "tcp/busy-form",
+        "TCP-SRV-15",
+        BoundKind.MAXIMUM,
+        f"an over-limit connection that sends nothing is answered or closed within the request deadline from "
+        f"accept, at most {MAX_REQUEST_DEADLINE:g} s",
+        f"from connect until the claimed deadline + {GRACE:g} s, times the scale, but never past "
+        f"{MAX_REQUEST_DEADLINE:g} s",
+        "for the target against its claim, never past the spec's maximum",
+    )
+)
 
 
 def _connect(ctx: CheckContext[ServerEnv], **kwargs: object) -> TcpChannel:
@@ -184,11 +255,16 @@ def _max_payload(ctx: CheckContext[ServerEnv]) -> None:
 def _short_request(ctx: CheckContext[ServerEnv]) -> None:
     announced, sent = SHORT_REQUEST
     data = pack_request(Op.ECHO, fresh_id(), bytes(announced))[: HEADER_SIZE + sent]
-    deadline = ctx.env.claims.request_deadline
     with _connect(ctx) as channel:
         channel.send(data, f"header says {announced} payload bytes; {sent} follow, then nothing")
-        got = channel.wait_closed(ctx.timing.limit(deadline))
+        got = channel.wait_closed(_deadline_bound(ctx))
     _judge_deadline_close(ctx, got.closed, got.data, got.elapsed, data)
+
+
+def _deadline_bound(ctx: CheckContext[ServerEnv]) -> float:
+    """Seconds from a request's first byte by which the connection must be closed: the claim with grace, never
+    past the spec's maximum."""
+    return ctx.timing.at_most(ctx.env.claims.request_deadline, MAX_REQUEST_DEADLINE)
 
 
 def _judge_deadline_close(ctx: CheckContext[ServerEnv], closed: bool, data: bytes, elapsed: float, sent: bytes) -> None:
@@ -196,8 +272,8 @@ def _judge_deadline_close(ctx: CheckContext[ServerEnv], closed: bool, data: byte
     if not ctx.expect(
         closed,
         "TCP-SRV-5",
-        f"the connection closed by the claimed whole-request deadline of {deadline:g} s (bound "
-        f"{ctx.timing.limit(deadline):.2f} s)",
+        f"the connection closed by the whole-request deadline, claimed {deadline:g} s, at most "
+        f"{MAX_REQUEST_DEADLINE:g} s (bound {_deadline_bound(ctx):.2f} s from the first byte)",
         f"still open after {elapsed:.2f} s",
     ):
         return
@@ -221,7 +297,7 @@ def _judge_deadline_close(ctx: CheckContext[ServerEnv], closed: bool, data: byte
 def _slow_drip(ctx: CheckContext[ServerEnv]) -> None:
     deadline = ctx.env.claims.request_deadline
     interval = min(DRIP_INTERVAL, deadline / 4)
-    bound = ctx.timing.limit(deadline)
+    bound = _deadline_bound(ctx)
     data = pack_request(Op.ECHO, fresh_id(), bytes(SHORT_REQUEST[0]))
     with _connect(ctx) as channel:
         ctx.note(f"one byte every {interval:.3f} s; the deadline counts from the first byte")
@@ -239,6 +315,21 @@ def _slow_drip(ctx: CheckContext[ServerEnv]) -> None:
         else:
             ctx.skip("the whole request went out before the deadline; claim a shorter --request-deadline")
         _judge_deadline_close(ctx, False, b"", time.monotonic() - start, data)
+
+
+for _name, _from in (("tcp/idle-timeout", "the reply's arrival"), ("tcp/idle-before-first-request", "connect")):
+    audited(
+        TimingRow(
+            "server",
+            _name,
+            "TCP-SRV-6",
+            BoundKind.CLAIM,
+            "an idle timeout, of the server's choosing: no number",
+            f"waits for the close from {_from} until the claimed idle timeout + {GRACE:g} s, times the scale",
+            f"for the target, by {GRACE:g} s x scale over its claim (measurement starts after the server's "
+            "clock does); there is no spec bound for it to stretch",
+        )
+    )
 
 
 @TCP_CHECKS.check(
@@ -262,6 +353,30 @@ def _idle(ctx: CheckContext[ServerEnv]) -> None:
         f"still open after {got.elapsed:.2f} s",
     ):
         ctx.measure("observed idle timeout", got.elapsed, "s", f"claimed {idle:g} s")
+
+
+@TCP_CHECKS.check(
+    "tcp/idle-before-first-request",
+    "A connection that never sends a byte is closed by the idle timeout too.",
+    requirements=("TCP-SRV-6",),
+    informational=True,
+)
+def _idle_before_first_request(ctx: CheckContext[ServerEnv]) -> None:
+    idle = ctx.env.claims.idle_timeout
+    bound = ctx.timing.limit(idle)
+    with _connect(ctx) as channel:
+        ctx.log.event(channel.name, "connected; the suite sends nothing")
+        got = channel.wait_closed(bound)
+    if got.data:
+        ctx.fail("TCP-SRV-6", "a close without a reply to a connection that sent nothing", describe(got.data))
+    if ctx.expect(
+        got.closed,
+        "TCP-SRV-6",
+        f"a connection that never sent a byte closed by the claimed idle timeout of {idle:g} s "
+        f"(bound {bound:.2f} s from connect)",
+        f"still open after {got.elapsed:.2f} s",
+    ):
+        ctx.measure("observed idle timeout of a fresh connection", got.elapsed, "s", f"claimed {idle:g} s")
 
 
 @TCP_CHECKS.check(
@@ -377,13 +492,14 @@ def _slow_reader(ctx: CheckContext[ServerEnv]) -> None:
             pending = pending[n:] if n < len(pending) else memoryview(request)
         stalled_at = blocked_since or time.monotonic()
         ctx.log.event(channel.name, f"{sent} bytes sent in {stalled_at - start:.2f} s, then the sends blocked")
-        bound = ctx.timing.limit(claims.send_timeout)
-        while not closed_early and time.monotonic() - stalled_at < bound:
+        # From the flood's start: the target's writes blocked after it, so the time is never under-counted.
+        bound = ctx.timing.at_most(claims.send_timeout, MAX_SEND_TIMEOUT)
+        while not closed_early and time.monotonic() - start < bound:
             state = channel.kernel_state_open()
             if not state:
                 break
             time.sleep(0.05)
-        elapsed = time.monotonic() - stalled_at
+        elapsed = time.monotonic() - start
         open_now = not closed_early and bool(channel.kernel_state_open())
         ctx.log.event(channel.name, "still established" if open_now else "closed by the target")
         with contextlib.suppress(OSError):
@@ -391,11 +507,12 @@ def _slow_reader(ctx: CheckContext[ServerEnv]) -> None:
     if ctx.expect(
         not open_now,
         "TCP-SRV-10",
-        f"a peer that never reads is dropped within the claimed send timeout of {claims.send_timeout:g} s "
-        f"(bound {bound:.2f} s after the suite's own sends blocked)",
-        f"still established {elapsed:.2f} s after the suite's sends blocked ({sent} bytes of requests sent)",
+        f"a peer that never reads reset within the send timeout, claimed {claims.send_timeout:g} s, at most "
+        f"{MAX_SEND_TIMEOUT:g} s (bound {bound:.2f} s from the start of the flood)",
+        f"still established {elapsed:.2f} s after the flood started ({sent} bytes of requests sent, the suite's "
+        f"sends blocked after {stalled_at - start:.2f} s)",
     ):
-        ctx.measure("slow reader dropped after", elapsed, "s", "from the moment the suite's sends blocked")
+        ctx.measure("slow reader dropped after", elapsed, "s", "from the start of the flood")
 
 
 def _ensure_descriptors(ctx: CheckContext[ServerEnv], count: int) -> None:
@@ -437,25 +554,46 @@ class FillResult:
     detail: str
 
 
-def _attempt(ctx: CheckContext[ServerEnv], source: str | None, label: str) -> tuple[str, TcpChannel | None]:
-    """Connect from ``source`` and send an ECHO: ``served``, ``rejected`` or ``hung``, and the open channel."""
+#: What TCP-SRV-15 allows a BUSY to look like, for verdicts.
+BUSY_FORMS = "an unsolicited BUSY (request_id 0, operation NOOP) or a BUSY carrying the request's ID and operation"
+
+
+def _judge_busy(ctx: CheckContext[ServerEnv], data: bytes, request: Header | None) -> None:
+    """TCP-SRV-15: ``data`` is a BUSY in one of its two forms (``request``: the one sent, or ``None``)."""
+    if is_unsolicited_busy(data) and len(data) == HEADER_SIZE:
+        return
+    problems = [] if request is None else reply_problems(data, request=request, datagram=False)
+    if request is None or problems:
+        wrong = "; ".join(p.detail for p in problems) or "no request was sent"
+        ctx.fail("TCP-SRV-15", BUSY_FORMS, f"{describe(data)}: {wrong}")
+
+
+def _attempt(
+    ctx: CheckContext[ServerEnv], source: str | None, label: str, *, silent: bool = False
+) -> tuple[str, TcpChannel | None]:
+    """Connect from ``source`` and send an ECHO (``silent``: nothing, and wait up to the request deadline):
+    ``served``, ``rejected`` or ``hung``, and the open channel."""
     data, header = echo_request(b"one more")
     try:
         channel = _connect(ctx, source=source, label=label)
     except OSError as error:
         ctx.log.event(label, f"connect failed: {error.strerror or error!r}")
         return "rejected", None
-    channel.send(data, "ECHO over the limit?")
-    read = channel.read_message(ctx.timing.limit(0))
+    if silent:
+        ctx.log.event(channel.name, "sends nothing: answered BUSY at once, or closed within the request deadline?")
+        read = channel.read_message(_deadline_bound(ctx))
+    else:
+        channel.send(data, "ECHO over the limit?")
+        read = channel.read_message(ctx.timing.limit(0))
     if read.ending is Ending.MESSAGE:
         result = unpack_header(read.data).result
-        if result == Result.OK:
+        if result == Result.OK and not silent:
             return "served", channel
         if result == Result.BUSY:
-            judge_reply(ctx, read.data, header, datagram=False, result=Result.BUSY, requirement="TCP-SRV-7")
+            _judge_busy(ctx, read.data, None if silent else header)
             closed = channel.wait_closed(ctx.timing.limit(0))
             if not closed.closed:
-                ctx.fail("TCP-SRV-7", "a close after BUSY", "the connection stayed open after BUSY")
+                ctx.fail("TCP-SRV-15", "a close after BUSY", "the connection stayed open after BUSY")
             return "rejected", channel
         ctx.fail("TCP-SRV-7", "BUSY and a close, or a refused connection", describe(read.data))
         return "rejected", channel
@@ -465,9 +603,16 @@ def _attempt(ctx: CheckContext[ServerEnv], source: str | None, label: str) -> tu
 
 
 def _fill(
-    ctx: CheckContext[ServerEnv], count: int, sources: list[str | None], extra_source: str | None, *, active: bool
+    ctx: CheckContext[ServerEnv],
+    count: int,
+    sources: list[str | None],
+    extra_source: str | None,
+    *,
+    active: bool,
+    silent_extra: bool = False,
 ) -> FillResult:
-    """Hold ``count`` connections (``active``: each has completed an ECHO; else silent), then try one more."""
+    """Hold ``count`` connections (``active``: each has completed an ECHO; else silent), then try one more
+    (``silent_extra``: one that sends nothing)."""
     held: list[TcpChannel] = []
     try:
         for i in range(count):
@@ -489,7 +634,7 @@ def _fill(
         pause = min(ctx.timing.scaled(0.2), ctx.env.claims.idle_timeout / (2 * SILENT_RETRIES))
         for attempt in range(1 if active else SILENT_RETRIES):
             time.sleep(pause)
-            outcome, extra = _attempt(ctx, extra_source, f"extra#{attempt + 1}")
+            outcome, extra = _attempt(ctx, extra_source, f"extra#{attempt + 1}", silent=silent_extra)
             if extra is not None:
                 held.append(extra)
             if outcome != "served":
@@ -624,3 +769,64 @@ def _slot_reclaim(ctx: CheckContext[ServerEnv]) -> None:
     finally:
         for channel in held:
             channel.close()
+
+
+@TCP_CHECKS.check(
+    "tcp/busy-form",
+    "With the claimed number of connections open, one more that sends nothing gets an unsolicited BUSY or a close, "
+    "within the request deadline.",
+    requirements=("TCP-SRV-15", "TCP-SRV-7"),
+    destructive=True,
+)
+def _busy_form(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    n = claims.max_connections
+    sources = _sources(ctx, n + 1, claims.max_connections_per_source)
+    result = _fill(ctx, n, sources[:n], sources[n], active=True, silent_extra=True)
+    ctx.note(result.detail)
+    if result.fill is Fill.INCONCLUSIVE:
+        ctx.skip(result.detail)
+    if result.fill is Fill.SERVED:
+        ctx.skip("the target served the extra connection (see tcp/connection-limit)")
+    ctx.expect(
+        result.fill in (Fill.REJECTED, Fill.LOWER),
+        "TCP-SRV-15",
+        f"an over-limit connection that sends nothing answered with {BUSY_FORMS.split(' or ')[0]} or closed, "
+        f"within {_deadline_bound(ctx):.2f} s of connecting",
+        result.detail,
+    )
+
+
+@TCP_CHECKS.check(
+    "tcp/final-reply-close",
+    f"An ECHO of {FINAL_REPLY_ECHO} bytes the suite never reads, then a header over the limit: TOO_LARGE, and the "
+    "connection reset within the send timeout.",
+    requirements=("TCP-SRV-10",),
+    informational=True,
+)
+def _final_reply_close(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    echo, _ = echo_request(bytes(min(FINAL_REPLY_ECHO, claims.tcp_max_payload)))
+    over = pack_request(Op.ECHO, fresh_id())[:16] + (claims.tcp_max_payload + 1).to_bytes(4, "big")
+    bound = ctx.timing.at_most(claims.send_timeout, MAX_SEND_TIMEOUT)
+    with _connect(ctx, receive_buffer=FLOOD_RECEIVE_BUFFER, label="final-reply") as channel:
+        if channel.kernel_state_open() is None:
+            ctx.skip("this platform has no TCP_INFO, so a close cannot be seen without reading")
+        start = time.monotonic()
+        channel.send(echo + over, "an ECHO, then a header over the limit; the suite reads nothing")
+        while time.monotonic() - start < bound and channel.kernel_state_open():
+            time.sleep(0.05)
+        elapsed = time.monotonic() - start
+        open_now = bool(channel.kernel_state_open())
+        ctx.log.event(channel.name, "still established" if open_now else "closed by the target")
+        with contextlib.suppress(OSError):
+            channel.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    if ctx.expect(
+        not open_now,
+        "TCP-SRV-10",
+        f"after its final reply (TOO_LARGE) the connection gone within the send timeout, claimed "
+        f"{claims.send_timeout:g} s, at most {MAX_SEND_TIMEOUT:g} s (bound {bound:.2f} s), though the peer read "
+        "nothing: a reset, not a close() that leaves the kernel holding the unread replies",
+        f"still established {elapsed:.2f} s later",
+    ):
+        ctx.measure("connection gone after its final reply", elapsed, "s", "the peer reading nothing")

@@ -27,6 +27,7 @@ from rrp_spec import (
 
 from ..context import CheckContext
 from ..registry import Registry
+from ..timing_audit import BoundKind, TimingRow, audited
 from .env import ServerEnv, show
 from .judge import UDP_ATTEMPT_WAIT, judge_reply, udp_exchange
 from .net import UdpChannel, describe, fresh_id
@@ -42,10 +43,29 @@ SECRET_SIZE = 2048
 LEAK_WINDOW = 8
 #: Payload of the ECHO whose cached reply a bare header then asks for again (the amplification check).
 CACHED_ECHO = 1000
-#: The dedup-window check retransmits this far into the minimum window (the rest is margin for scheduling).
-DEDUP_PROBE_FRACTION = 0.85
 #: Datagrams the dedup-flood check sends before it reads their replies (so the target's socket never overflows).
 FLOOD_BATCH = 128
+#: The dedup-flood check retransmits inside this share of the minimum window: there (UDP-SRV-9, not UDP-SRV-8)
+#: the entry must still be held, so a margin inside the window is the correct side.
+DEDUP_PROBE_FRACTION = 0.85
+#: Seconds past the minimum window the dedup-window check retransmits, counted from the first reply's arrival
+#: (which is after the server stored it): a check of a minimum probes past it, never inside it.
+DEDUP_PROBE_PAST = 0.05
+#: When the late retransmission goes out, counted from the first reply's arrival.
+DEDUP_PROBE_AT = MIN_DEDUP_WINDOW + DEDUP_PROBE_PAST
+
+audited(
+    TimingRow(
+        "server",
+        "udp/dedup-window",
+        "UDP-SRV-8",
+        BoundKind.MINIMUM,
+        f"the duplicate-reply window is at least {MIN_DEDUP_WINDOW:g} s (the default retry schedule's worst case)",
+        f"retransmits {DEDUP_PROBE_AT:g} s after the first reply arrived, which is after the server stored it",
+        f"against the target, by {DEDUP_PROBE_PAST:g} s and the reply's transit; never scaled. A server whose "
+        "window is exactly the minimum can fail on noise: keep a margin (the reference keeps twice the minimum)",
+    )
+)
 
 
 @UDP_CHECKS.check(
@@ -104,7 +124,11 @@ def _source_address(ctx: CheckContext[ServerEnv]) -> None:
             if got is not None:
                 break
         else:
-            ctx.skip(f"no reply via {show(target)}: the target does not listen on a wildcard address there")
+            ctx.skip(
+                f"no reply via {show(target)}: the target listens neither on a wildcard address nor there. A server "
+                "with one socket per local address meets UDP-SRV-6 by construction; to grade it, bind it on "
+                f"{alt} too, on port {port}, and pass --alt-address {alt}"
+            )
         _, origin = got
         ctx.expect(
             origin == target,
@@ -144,6 +168,71 @@ def _retransmission(ctx: CheckContext[ServerEnv]) -> None:
         f"counter {again}: the request ran again",
     )
     ctx.expect(new != first, "UDP-SRV-7", "a new request ID to run again", f"counter {new} again")
+
+
+def _counter_now(ctx: CheckContext[ServerEnv], channel: UdpChannel) -> int | None:
+    data = pack_request(Op.INCREMENT, fresh_id())
+    return _increment_value(ctx, udp_exchange(ctx, channel, data, "INCREMENT with a fresh ID: the counter now"), data)
+
+
+def _replayed(reply: bytes | None, cached: bytes, request: bytes) -> bool:
+    """``reply`` is the ``cached`` reply, or the TOO_LARGE that UDP-SRV-5 puts in its place when that is too big."""
+    if reply == cached:
+        return True
+    if reply is None or len(reply) < HEADER_SIZE or len(cached) <= AMPLIFICATION_FACTOR * len(request):
+        return False
+    header = unpack_header(reply)
+    return header.result == Result.TOO_LARGE and header.request_id == unpack_header(request).request_id
+
+
+def _counter_in(reply: bytes | None) -> int | None:
+    """The counter an OK INCREMENT reply carries, without judging the reply (other checks do that)."""
+    if reply is None or len(reply) != HEADER_SIZE + COUNTER_SIZE or unpack_header(reply).result != Result.OK:
+        return None
+    return int.from_bytes(reply[HEADER_SIZE:], "big")
+
+
+@UDP_CHECKS.check(
+    "udp/cache-rules",
+    "Under a cached INCREMENT's ID a NOOP gets the INCREMENT's reply, not its own; after a MALFORMED the ID is free.",
+    requirements=("UDP-SRV-11", "UDP-SRV-12"),
+)
+def _cache_rules(ctx: CheckContext[ServerEnv]) -> None:
+    env = ctx.env
+    assert env.udp is not None
+    with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
+        # An INCREMENT's reply must be cached (UDP-SRV-7): it is the one entry every server has.
+        reused = fresh_id()
+        increment = pack_request(Op.INCREMENT, reused)
+        cached = udp_exchange(ctx, channel, increment, "INCREMENT, caching its reply")
+        if cached is None or _counter_in(cached) is None:
+            ctx.skip("INCREMENT was not answered")
+        if udp_exchange(ctx, channel, increment, "the same INCREMENT again") != cached:
+            ctx.skip("no duplicate-reply cache at all (see the UDP-SRV-7 check)")
+        # UDP-SRV-11: a request under a cached ID is a retransmission whatever its bytes.
+        noop = pack_request(Op.NOOP, reused)
+        got = udp_exchange(ctx, channel, noop, "NOOP under the INCREMENT's request ID")
+        ctx.expect(
+            _replayed(got, cached, noop),
+            "UDP-SRV-11",
+            "the cached INCREMENT reply: a request under a cached ID is a retransmission whatever its bytes",
+            describe(got) if got else "no reply",
+        )
+        # UDP-SRV-12: a datagram the processing table rejects leaves no cache entry behind.
+        before = _counter_now(ctx, channel)
+        rejected_id = fresh_id()
+        malformed = bytearray(pack_request(Op.ECHO, rejected_id, b"x"))
+        malformed[3] = 0x40  # a reserved flag bit: MALFORMED by the processing table
+        udp_exchange(ctx, channel, bytes(malformed), "ECHO with a reserved flag bit: MALFORMED")
+        increment = pack_request(Op.INCREMENT, rejected_id)
+        value = _counter_in(udp_exchange(ctx, channel, increment, "INCREMENT under its ID"))
+        if before is not None:
+            ctx.expect(
+                value == before + 1,
+                "UDP-SRV-12",
+                f"the INCREMENT carried out (counter {before + 1}): a rejected datagram's error is never cached",
+                f"counter {value}" if value is not None else "no OK reply",
+            )
 
 
 @UDP_CHECKS.check(
@@ -216,7 +305,8 @@ def _flood_increments(channel: UdpChannel, count: int, deadline: float) -> int:
 
 @UDP_CHECKS.check(
     "udp/dedup-window",
-    f"An INCREMENT retransmitted {DEDUP_PROBE_FRACTION:g} of {MIN_DEDUP_WINDOW:g} s later is still a duplicate.",
+    f"An INCREMENT retransmitted {DEDUP_PROBE_AT:g} s after its reply, past the {MIN_DEDUP_WINDOW:g} s minimum "
+    "window, is still a duplicate.",
     requirements=("UDP-SRV-8",),
 )
 def _dedup_window(ctx: CheckContext[ServerEnv]) -> None:
@@ -224,25 +314,26 @@ def _dedup_window(ctx: CheckContext[ServerEnv]) -> None:
     assert env.udp is not None
     with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
         data = pack_request(Op.INCREMENT, fresh_id())
-        sent = time.monotonic()
         first = _increment_value(ctx, udp_exchange(ctx, channel, data, "INCREMENT"), data)
+        answered = time.monotonic()  # after the reply arrived, so after the server stored it
         again = _increment_value(ctx, udp_exchange(ctx, channel, data, "retransmission at once"), data)
         if first is None or again is None:
             ctx.skip("INCREMENT was not answered")
         if again != first:
             ctx.skip("no duplicate-reply cache at all (see the UDP-SRV-7 check)")
-        # Not scaled: waiting longer than the window would make a correct server fail.
-        wait = DEDUP_PROBE_FRACTION * MIN_DEDUP_WINDOW
-        time.sleep(max(0.0, sent + wait - time.monotonic()))
-        late = _increment_value(ctx, udp_exchange(ctx, channel, data, f"retransmission {wait:.2f} s later"), data)
-    ctx.measure("retransmission answered from the cache after", wait, "s")
+        # Past the minimum, never inside it, and not scaled: a slower machine does not shorten a window.
+        time.sleep(max(0.0, answered + DEDUP_PROBE_AT - time.monotonic()))
+        waited = time.monotonic() - answered
+        note = f"retransmission {waited:.2f} s after the reply"
+        late = _increment_value(ctx, udp_exchange(ctx, channel, data, note), data)
+    ctx.measure("retransmission answered from the cache after", waited, "s")
     if late is not None:
         ctx.expect(
             late == first,
             "UDP-SRV-8",
-            f"a retransmission {wait:.2f} s after the first transmission answered from the cache "
+            f"a retransmission {waited:.2f} s after the reply answered from the cache "
             f"(the window is at least {MIN_DEDUP_WINDOW:g} s)",
-            f"counter {late} instead of {first}: the request ran again",
+            f"counter {late} instead of {first}: the request ran again, its reply forgotten within {waited:.2f} s",
         )
 
 
@@ -254,11 +345,11 @@ def _dedup_window(ctx: CheckContext[ServerEnv]) -> None:
 def _stale_data(ctx: CheckContext[ServerEnv]) -> None:
     env = ctx.env
     assert env.udp is not None
-    secret = os.urandom(SECRET_SIZE)
-    windows = {secret[i : i + LEAK_WINDOW] for i in range(SECRET_SIZE - LEAK_WINDOW + 1)}
+    secret = env.claims.fit(os.urandom(SECRET_SIZE), "udp")  # planted only where the claimed limit lets it in
+    windows = {secret[i : i + LEAK_WINDOW] for i in range(len(secret) - LEAK_WINDOW + 1)}
     clean: list[tuple[str, bytes | None]] = []
     with UdpChannel(ctx.log, env.udp, env.amplification) as channel:
-        for size in (SECRET_SIZE, 1000, 100):
+        for size in dict.fromkeys(min(size, len(secret)) for size in (SECRET_SIZE, 1000, 100)):
             udp_exchange(ctx, channel, pack_request(Op.ECHO, fresh_id(), secret[:size]), f"ECHO a {size}-byte secret")
         probes: list[tuple[str, bytes]] = [
             ("NOOP", pack_request(Op.NOOP, fresh_id())),
@@ -351,7 +442,8 @@ def _amplification(ctx: CheckContext[ServerEnv]) -> None:
         # A cached reply must not amplify either: a big ECHO, then a bare header reusing its ID from the same
         # source (what a spoofer does to turn the duplicate-reply cache into a cannon).
         reused = fresh_id()
-        udp_exchange(ctx, channel, pack_request(Op.ECHO, reused, bytes(CACHED_ECHO)), f"ECHO of {CACHED_ECHO} bytes")
+        cached = env.claims.fit(bytes(CACHED_ECHO), "udp")
+        udp_exchange(ctx, channel, pack_request(Op.ECHO, reused, cached), f"ECHO of {len(cached)} bytes")
         udp_exchange(ctx, channel, pack_request(Op.NOOP, reused), "a bare header reusing that ECHO's request ID")
     meter = env.amplification
     ctx.measure("worst amplification", meter.worst, "x", f"{meter.worst_case}; over {meter.replies} UDP replies")

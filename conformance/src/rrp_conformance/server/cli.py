@@ -9,6 +9,7 @@ from rrp_spec import MAX_REQUEST_DEADLINE, MAX_SEND_TIMEOUT, MAX_UDP_PAYLOAD
 from rrp_spec.secure_wire import KeyFileError, read_key_file
 
 from ..suite import (
+    ASSUMPTION_POLICY,
     UsageError,
     add_common_arguments,
     list_checks,
@@ -29,29 +30,31 @@ def address(text: str) -> Address:
 
 
 def add_claim_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that state the target's settings (defaults: the spec's reference defaults)."""
+    """The flags that state the target's settings; what an absent one is assumed to be is :data:`ASSUMPTION_POLICY`."""
     d = ServerClaims()
-    group = parser.add_argument_group("the target's claimed settings (the suite verifies them)")
+    group = parser.add_argument_group(
+        "the target's claimed settings (the suite verifies them)", f"Unclaimed, {ASSUMPTION_POLICY}."
+    )
     group.add_argument(
         "--request-deadline",
         type=positive_float,
-        default=d.request_deadline,
+        default=None,
         metavar="S",
-        help=f"whole-request deadline over TCP (default {d.request_deadline:g}; at most {MAX_REQUEST_DEADLINE:g})",
+        help=f"whole-request deadline over TCP (at most, and unclaimed assumed, {MAX_REQUEST_DEADLINE:g})",
     )
     group.add_argument(
         "--idle-timeout",
         type=positive_float,
-        default=d.idle_timeout,
+        default=None,
         metavar="S",
-        help=f"idle timeout between TCP requests (default {d.idle_timeout:g})",
+        help=f"idle timeout between TCP requests (unclaimed: {d.idle_timeout:g})",
     )
     group.add_argument(
         "--send-timeout",
         type=positive_float,
-        default=d.send_timeout,
+        default=None,
         metavar="S",
-        help=f"how long a blocked TCP write may last (default {d.send_timeout:g}, the most allowed)",
+        help=f"how long a blocked TCP write may last (at most, and unclaimed assumed, {MAX_SEND_TIMEOUT:g})",
     )
     group.add_argument(
         "--max-payload",
@@ -65,28 +68,28 @@ def add_claim_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help=f"UDP payload limit (default {d.udp_max_payload})",
+        help=f"UDP payload limit (unclaimed: {d.udp_max_payload})",
     )
     group.add_argument(
         "--tcp-max-payload",
         type=positive_int,
         default=None,
         metavar="N",
-        help=f"TCP payload limit (default {d.tcp_max_payload})",
+        help=f"TCP payload limit (unclaimed: {d.tcp_max_payload})",
     )
     group.add_argument(
         "--max-connections",
         type=positive_int,
-        default=d.max_connections,
+        default=None,
         metavar="N",
-        help=f"concurrent TCP connection limit (default {d.max_connections})",
+        help=f"concurrent TCP connection limit (unclaimed: {d.max_connections})",
     )
     group.add_argument(
         "--max-connections-per-source",
         type=positive_int,
-        default=d.max_connections_per_source,
+        default=None,
         metavar="N",
-        help=f"per-source TCP connection limit (default {d.max_connections_per_source})",
+        help=f"per-source TCP connection limit (unclaimed: {d.max_connections_per_source})",
     )
     group.add_argument(
         "--dedup-entries",
@@ -98,28 +101,28 @@ def add_claim_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def claims_from_args(args: argparse.Namespace) -> ServerClaims:
-    """The claims the flags state; :class:`UsageError` for impossible ones."""
-    d = ServerClaims()
+    """The claims the flags state, the rest assumed; :class:`UsageError` for impossible ones."""
     udp_max = args.udp_max_payload or (min(args.max_payload, MAX_UDP_PAYLOAD) if args.max_payload else None)
     tcp_max = args.tcp_max_payload or args.max_payload
     if udp_max is not None and udp_max > MAX_UDP_PAYLOAD:
         raise UsageError(f"--udp-max-payload {udp_max} is more than one datagram can carry ({MAX_UDP_PAYLOAD})")
-    if args.request_deadline > MAX_REQUEST_DEADLINE:
+    if args.request_deadline is not None and args.request_deadline > MAX_REQUEST_DEADLINE:
         raise UsageError(
             f"--request-deadline {args.request_deadline:g} breaks TCP-SRV-5 (at most {MAX_REQUEST_DEADLINE:g} s)"
         )
-    if args.send_timeout > MAX_SEND_TIMEOUT:
+    if args.send_timeout is not None and args.send_timeout > MAX_SEND_TIMEOUT:
         raise UsageError(f"--send-timeout {args.send_timeout:g} breaks TCP-SRV-10 (at most {MAX_SEND_TIMEOUT:g} s)")
-    return ServerClaims(
-        request_deadline=args.request_deadline,
-        idle_timeout=args.idle_timeout,
-        send_timeout=args.send_timeout,
-        udp_max_payload=udp_max or d.udp_max_payload,
-        tcp_max_payload=tcp_max or d.tcp_max_payload,
-        max_connections=args.max_connections,
-        max_connections_per_source=args.max_connections_per_source,
-        dedup_entries=args.dedup_entries,
-    )
+    given = {
+        "request_deadline": args.request_deadline,
+        "idle_timeout": args.idle_timeout,
+        "send_timeout": args.send_timeout,
+        "udp_max_payload": udp_max,
+        "tcp_max_payload": tcp_max,
+        "max_connections": args.max_connections,
+        "max_connections_per_source": args.max_connections_per_source,
+    }
+    claimed = {name: value for name, value in given.items() if value is not None}
+    return ServerClaims(**claimed, dedup_entries=args.dedup_entries, claimed=frozenset(claimed))
 
 
 def add_parser(subparsers: Any) -> None:

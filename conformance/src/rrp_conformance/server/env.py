@@ -1,7 +1,7 @@
 """What the server suite knows about its target: where it listens and the settings it claims.
 
-The claimed settings default to the reference defaults of :mod:`rrp_spec`; the suite
-verifies the claims rather than trusting them.
+A setting the target does not claim is assumed by one policy (``rrp_conformance.suite.ASSUMPTION_POLICY``),
+stated at the top of every report; the suite verifies claims rather than trusting them.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from rrp_spec import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
-    DEFAULT_REQUEST_DEADLINE,
     DEFAULT_TCP_MAX_PAYLOAD,
-    DEFAULT_UDP_MAX_PAYLOAD,
+    MAX_REQUEST_DEADLINE,
     MAX_SEND_TIMEOUT,
+    MAX_UDP_PAYLOAD,
     addresses,
 )
 from rrp_spec.addresses import AddressError, require_destination
@@ -70,19 +70,48 @@ def show(address: Address) -> str:
     return addresses.format_address(address)
 
 
+#: Why each setting's default is what it is, under the suites' assumption policy.
+ASSUMED_FROM: dict[str, str] = {
+    "request_deadline": "the spec's maximum, TCP-SRV-5",
+    "idle_timeout": "the reference default; the spec sets no bound",
+    "send_timeout": "the spec's maximum, TCP-SRV-10",
+    "udp_max_payload": "what the spec asks a server to accept, UDP-SRV-4",
+    "tcp_max_payload": "the reference default; the spec sets no bound",
+    "max_connections": "the reference default; the spec sets no bound",
+    "max_connections_per_source": "the reference default; the spec sets no bound",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ServerClaims:
-    """The settings the target says it has."""
+    """The settings the target says it has; the others are assumed (:data:`rrp_conformance.suite.ASSUMPTION_POLICY`)."""
 
-    request_deadline: float = DEFAULT_REQUEST_DEADLINE
+    request_deadline: float = MAX_REQUEST_DEADLINE
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     send_timeout: float = MAX_SEND_TIMEOUT
-    udp_max_payload: int = DEFAULT_UDP_MAX_PAYLOAD
+    udp_max_payload: int = MAX_UDP_PAYLOAD
     tcp_max_payload: int = DEFAULT_TCP_MAX_PAYLOAD
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_connections_per_source: int = DEFAULT_MAX_CONNECTIONS_PER_SOURCE
     #: Entries the UDP duplicate-reply cache holds; ``None``: not claimed (the flood check is skipped).
     dedup_entries: int | None = None
+    #: The names of the settings the target claimed; every other one holds its assumed value.
+    claimed: frozenset[str] = frozenset(ASSUMED_FROM)
+
+    def max_payload(self, transport: str) -> int:
+        """The payload limit claimed (or assumed) for ``transport``: no check sends a larger payload unless it
+        means to test the limit."""
+        return self.udp_max_payload if transport == "udp" else self.tcp_max_payload
+
+    def fit(self, payload: bytes, transport: str) -> bytes:
+        """``payload`` cut to the limit of ``transport``, so a target with a lower limit is not failed for it."""
+        return payload[: self.max_payload(transport)]
+
+    def shown(self, name: str, unit: str = "") -> str:
+        """The setting's value for the report, saying whether it was claimed or assumed, and why."""
+        value = getattr(self, name)
+        text = f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+        return text if name in self.claimed else f"{text} (assumed: {ASSUMED_FROM[name]})"
 
 
 class AmplificationMeter:

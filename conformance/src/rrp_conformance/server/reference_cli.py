@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from rrp_spec.addresses import format_address
 
 from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, list_checks, options_from_args
 from .env import (
+    ASSUMED_FROM,
     DEFAULT_ALT_ADDRESS,
     Address,
     SecureTarget,
@@ -91,7 +92,8 @@ def reference_plan() -> ReferencePlan:
             "(pip install rrp-conformance[reference]), or run 'make venv' in a checkout"
         ) from None
     settings = ServerSettings(**REFERENCE_OVERRIDES)  # type: ignore[arg-type]
-    claims = ServerClaims(**{item.name: getattr(settings, item.name) for item in fields(ServerClaims)})
+    claimed = [*ASSUMED_FROM, "dedup_entries"]  # every setting, claimed
+    claims = ServerClaims(**{name: getattr(settings, name) for name in claimed})
     # The same interpreter as the import above, so the server run is the code the claims were read from.
     command = [sys.executable, "-m", "rrp", "serve", *listen_arguments(), *setting_arguments(settings)]
     return ReferencePlan(command, claims)

@@ -12,13 +12,13 @@ from ..coverage import requirements_for
 from ..registry import Registry
 from ..reports import JsonValue, RunReport
 from ..runner import Probe
-from ..suite import SuiteOptions, run_suite
+from ..suite import ASSUMPTION_POLICY, SuiteOptions, run_suite
 from .checks_dispatch import DISPATCH_CHECKS
 from .checks_secure import SECURE_CHECKS
 from .checks_tcp import TCP_CHECKS
 from .checks_udp import UDP_CHECKS
 from .checks_vectors import VECTOR_CHECKS
-from .env import Address, ServerEnv
+from .env import ASSUMED_FROM, Address, ServerEnv
 
 #: The requirement a target breaks when it stops answering after a check.
 DEATH_REQUIREMENT = "SRV-16"
@@ -51,6 +51,8 @@ def describe_target(env: ServerEnv) -> dict[str, JsonValue]:
         "secure_udp": None if secure is None else {**_with_port(secure.address), "key_id": secure.key_id},
         "tls": None if tls is None else {**_with_port(tls.address), "server_name": tls.server_name or tls.address[0]},
         "alt_address": env.alt_address,
+        "unclaimed_settings": ASSUMPTION_POLICY,
+        "assumed": [f"{name}: {why}" for name, why in ASSUMED_FROM.items() if name not in claims.claimed],
         "claims": {
             "request_deadline_s": claims.request_deadline,
             "idle_timeout_s": claims.idle_timeout,

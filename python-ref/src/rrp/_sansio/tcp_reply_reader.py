@@ -9,6 +9,8 @@ payload is read (TCP-CLI-3, CLI-3), and so does one announcing more payload than
 the client accepts, so a hostile server cannot make the client buffer 4 GiB. End
 of stream before the whole reply raises :class:`~rrp._sansio.client_errors.ConnectionClosed`
 (TCP-CLI-4). After any error the reader stays failed: the connection is unusable.
+An unsolicited BUSY (request_id 0, a server over its connection limits) answers
+every outstanding request with BUSY, and nothing after it is read (TCP-CLI-5).
 
 The buffer never holds more than one header, ``max_payload`` bytes and whatever
 single chunk the caller fed last.
@@ -18,7 +20,15 @@ from __future__ import annotations
 
 from collections import deque
 
-from rrp_spec import DEFAULT_TCP_MAX_PAYLOAD, HEADER_SIZE, Header, Message, reply_problems, unpack_header
+from rrp_spec import (
+    DEFAULT_TCP_MAX_PAYLOAD,
+    HEADER_SIZE,
+    Header,
+    Message,
+    is_unsolicited_busy,
+    reply_problems,
+    unpack_header,
+)
 
 from .client_errors import ConnectionClosed, ReplyRejected
 
@@ -38,6 +48,7 @@ class TcpReplyReader:
         self._header: Header | None = None
         self._eof = False
         self._failure: ReplyRejected | ConnectionClosed | None = None
+        self._refused: Message | None = None  # the unsolicited BUSY, once it has arrived
 
     @property
     def outstanding(self) -> int:
@@ -77,6 +88,16 @@ class TcpReplyReader:
             raise
 
     def _next_reply(self) -> Message | None:
+        if self._refused is not None:
+            if not self._outstanding:
+                return None
+            self._outstanding.popleft()
+            return self._refused
+        if self._header is None and is_unsolicited_busy(self._buffer):
+            # TCP-CLI-5: the server refused the connection; every request on it gets that BUSY.
+            self._refused = Message(unpack_header(self._buffer), b"")
+            self._buffer.clear()
+            return self._next_reply() if self._outstanding else None
         if not self._outstanding:
             if self._buffer:
                 raise ReplyRejected("CLI-3", f"server sent {len(self._buffer)} bytes that answer no request")
