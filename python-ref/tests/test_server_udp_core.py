@@ -130,10 +130,10 @@ def test_short_datagram_reusing_an_id_never_draws_the_big_cached_reply() -> None
 
 
 def test_a_valid_request_reusing_a_cached_id_is_a_retransmission_whatever_its_bytes() -> None:
-    """UDP-SRV-11: INCREMENT then ECHO under one ID: the INCREMENT's reply again, and nothing carried out."""
+    """UDP-SRV-11: INCREMENT then an application operation under one ID: the INCREMENT's reply, nothing run."""
     core = _core()
     counted = core.handle_datagram(pack_request(Op.INCREMENT, 9), PEER, 0.0)
-    assert core.handle_datagram(pack_request(Op.ECHO, 9, b"other"), PEER, 0.1) == counted
+    assert core.handle_datagram(pack_request(BIG, 9, b"other"), PEER, 0.1) == counted
     assert _counter(core.handle_datagram(pack_request(Op.INCREMENT, 10), PEER, 0.2)) == 2
 
 

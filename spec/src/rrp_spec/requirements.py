@@ -582,7 +582,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "A request that passes every header rule and whose source address, source port and request_id match "
         "a reply in the duplicate-reply window is a retransmission whatever its operation and payload: the "
         "server MUST answer it with the cached reply (replaced by a bare TOO_LARGE when that is more than "
-        f"{AMPLIFICATION_FACTOR} times this datagram, UDP-SRV-5) and MUST NOT carry it out.",
+        f"{AMPLIFICATION_FACTOR} times this datagram, UDP-SRV-5) and MUST NOT carry it out, unless it is a NOOP "
+        "or ECHO, which UDP-SRV-7 lets a server carry out without looking in its cache.",
         "A spoofed or buggy datagram reusing a live request ID running a second operation under it, or "
         "fetching another exchange's reply larger than itself.",
     ),
