@@ -29,8 +29,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def _port(target: Any) -> str:
-    """The port of a target address, written ``host:port`` or ``[host]:port``."""
-    return str(target).rsplit(":", 1)[1]
+    """The port of a target address in results.json: ``{"host": ..., "port": ...}`` (schema rrp-conformance/2)."""
+    return str(target["port"])
 
 
 @pytest.fixture(scope="module")
