@@ -20,6 +20,7 @@ import contextlib
 import queue
 import sys
 import threading
+import time
 from typing import TextIO
 
 #: Lines waiting for the writer at most; more are dropped and counted.
@@ -56,6 +57,22 @@ class LogSink:
         except queue.Full:
             self._dropped += 1
             self.dropped_total += 1
+
+    def write_final(self, lines: list[str], timeout: float) -> None:
+        """At exit: the count of lines still unreported as dropped, then ``lines``, waiting up to ``timeout`` in all.
+
+        Unlike :meth:`write` this waits for room, so a reader that has come back (or was only slow) gets the last
+        word; a reader that stays stalled costs these lines after ``timeout``, never the exit.
+        """
+        deadline = time.monotonic() + timeout
+        pending = [f"{DROPPED} {self._dropped} log lines", *lines] if self._dropped else list(lines)
+        self._dropped = 0
+        for index, line in enumerate(pending):
+            try:
+                self._queue.put(line, timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Full:
+                self.dropped_total += len(pending) - index
+                return
 
     def close(self, timeout: float = 1.0) -> bool:
         """Write what is queued, waiting at most ``timeout`` seconds for a stalled reader; True when all was written.

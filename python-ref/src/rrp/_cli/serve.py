@@ -346,10 +346,9 @@ async def _serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await server.shutdown()
-        for line in server.counters.snapshot().lines():
-            sink.write(f"counters: {line}")
-        sink.write(f"counters: log: dropped={sink.dropped_total}")
+        lines = [f"counters: {line}" for line in server.counters.snapshot().lines()]
         # A reader that is still stalled costs these lines too, not the exit.
+        sink.write_final([*lines, f"counters: log: dropped={sink.dropped_total}"], SHUTDOWN_LOG_WAIT)
         sink.close(timeout=SHUTDOWN_LOG_WAIT)
     return 0
 
