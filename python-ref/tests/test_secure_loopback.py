@@ -16,7 +16,7 @@ import trustme
 
 from rrp import Client, ConnectionFailed, ErrorResult, GaveUp, Server, ServerSettings
 from rrp.secure import client_key, tls_client_context
-from rrp_spec import Op, Result, RetryPolicy, pack_request
+from rrp_spec import HEADER_SIZE, Op, Result, RetryPolicy, pack_request
 from rrp_spec.secure import SecureContext
 from rrp_spec.secure_wire import SECURE_HEADER_SIZE, sequence_at
 
@@ -195,6 +195,32 @@ def test_a_handshake_holds_a_slot_and_the_request_deadline_ends_it(ca: trustme.C
             sock.close()
         with Client.tls("localhost", port, context=_client_context(ca)) as client:
             assert client.call(Op.NOOP).ok
+
+
+def test_a_handshake_whose_slot_is_reclaimed_is_reset_at_once(ca: trustme.CA) -> None:
+    """TCP-SRV-13 over TLS: at the global limit a newcomer from another network takes the slot of the oldest
+    connection of the network holding the most, even while that one is still in its handshake; that connection
+    is reset then, not when its handshake would have timed out (the request deadline, 10 s here)."""
+    settings = ServerSettings(max_connections=3, request_deadline=10.0)
+    with _tls_server(_server_context(ca), settings) as port:
+        silent = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+        time.sleep(0.2)  # accepted, in the order opened
+        try:
+            newcomer = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=("127.0.1.1", 0))
+            with _client_context(ca).wrap_socket(newcomer, server_hostname="localhost") as tls:
+                tls.sendall(pack_request(Op.NOOP, 7))
+                assert len(tls.recv(4096)) == HEADER_SIZE
+            oldest = silent[0]
+            oldest.settimeout(2.0)  # far inside the 10 s handshake deadline
+            with contextlib.suppress(ConnectionResetError):
+                assert oldest.recv(1) == b""
+            for sock in silent[1:]:
+                sock.settimeout(0.2)
+                with pytest.raises(TimeoutError):
+                    sock.recv(1)  # the others keep their slots
+        finally:
+            for sock in silent:
+                sock.close()
 
 
 def test_mutual_tls_admits_only_clients_with_a_certificate_from_its_ca(ca: trustme.CA) -> None:

@@ -45,7 +45,7 @@ from .._sansio.udp_core import UdpServerCore
 from .log_sink import LogSink
 from .secure_udp_endpoint import SecureUdpEndpoint
 from .tcp_protocol import TcpConnectionProtocol
-from .tls_acceptor import TlsAcceptor
+from .tls_acceptor import Handshakes, TlsAcceptor
 from .udp_endpoint import UdpEndpoint
 
 #: TCP accept backlog.
@@ -147,6 +147,7 @@ class Server:
         self._tcp: list[asyncio.Server] = []
         self._connections: set[TcpConnectionProtocol] = set()
         self._by_core: dict[TcpConnection, TcpConnectionProtocol] = {}
+        self._handshakes: Handshakes = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drained: asyncio.Event | None = None
         self._shutting_down = False
@@ -282,14 +283,21 @@ class Server:
     def _new_tls_connection(self) -> TlsAcceptor:
         assert self._tls_context is not None
         return TlsAcceptor(
-            self.loop, self.tcp_core, self._tls_context, self._new_connection(), self._observe, self._track
+            self.loop,
+            self.tcp_core,
+            self._tls_context,
+            self._new_connection(),
+            self._observe,
+            self._track,
+            self._handshakes,
         )
 
-    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _track(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``coroutine`` as a task that shutdown waits for (or cancels after its grace period)."""
         task = self.loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _connection_opened(self, connection: TcpConnectionProtocol) -> None:
         self._connections.add(connection)
@@ -303,6 +311,10 @@ class Server:
         connection = self._by_core.get(core)
         if connection is not None:
             connection.sync()
+            return
+        handshake = self._handshakes.get(core)
+        if handshake is not None:
+            handshake.reclaim()
 
     def _connection_closed(self, connection: TcpConnectionProtocol) -> None:
         self._connections.discard(connection)
