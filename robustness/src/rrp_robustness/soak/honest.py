@@ -15,6 +15,7 @@ import argparse
 import json
 import random
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -76,6 +77,10 @@ class WrongAnswer(Exception):
     """The server's answer arrived but is not the correct one."""
 
 
+class BusyAnswer(WrongAnswer):
+    """The server answered BUSY: not served, but shedding load on purpose, not a wrong answer (see the verdict)."""
+
+
 class _Judge:
     """Checks answers: ECHO returns the payload, NOOP nothing, INCREMENT a counter that only grows."""
 
@@ -85,6 +90,8 @@ class _Judge:
     def check(self, operation: Op, payload: bytes, reply: bytes) -> None:
         header = unpack_header(reply)
         body = reply[HEADER_SIZE : HEADER_SIZE + header.size]
+        if header.result == Result.BUSY:
+            raise BusyAnswer("result BUSY")
         if header.result != Result.OK:
             raise WrongAnswer(f"result {result_name(header.result)}")
         if operation is Op.ECHO and body != payload:
@@ -195,7 +202,7 @@ def run_udp(address: tuple[str, int], recorder: _Recorder, stop: Callable[[], bo
                 try:
                     judge.check(operation, payload, reply)
                 except WrongAnswer as wrong:
-                    outcome = f"wrong answer: {wrong}"
+                    outcome = f"{type(wrong).__name__}: {wrong}"
             recorder.record(Exchange("udp", operation.name, len(payload), started, latency, outcome, attempts))
             time.sleep(REQUEST_INTERVAL)
 
@@ -247,7 +254,8 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run both clients until ``--until`` (a ``time.monotonic()`` value), writing exchanges to ``--out``."""
+    """Run both clients until SIGTERM or ``--until`` (a ``time.monotonic()`` value, the longest the run may take),
+    writing exchanges to ``--out``."""
     parser = argparse.ArgumentParser(prog="python -m rrp_robustness.soak.honest")
     parser.add_argument("--udp", required=True, type=_address, help="HOST:PORT")
     parser.add_argument("--tcp", required=True, type=_address, help="HOST:PORT")
@@ -258,9 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     until: float = args.until
+    # The soak's phases last as long as their attacks take, so the parent says when the run is over.
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
 
     def stop() -> bool:
-        return time.monotonic() >= until
+        return stopped.is_set() or time.monotonic() >= until
 
     with args.out.open("w") as out:
         recorder = _Recorder(out, args.t0)

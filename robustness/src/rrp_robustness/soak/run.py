@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import resource
@@ -21,7 +22,7 @@ from pathlib import Path
 from .attacks import TcpAttacks
 from .floods import FloodResult, flood, increment_storm
 from .honest import Exchange
-from .plan import DEFAULT_SOAK_SECONDS, LOG_STALL_FLOOD_SHARE, Attack, SoakPlan, build_plan
+from .plan import DEFAULT_SOAK_SECONDS, LOG_STALL_FLOOD_SHARE, Attack, Phase, SoakPlan, build_plan
 from .pressure import (
     CacheFloodResult,
     TcpPressureResult,
@@ -38,8 +39,12 @@ from .verdict import SoakRun, judge
 #: File descriptors this process and the server may need: every slowloris connection of one run
 #: (both ends live on this machine), the floods' sockets, and headroom.
 FD_NEEDED = 8192
-#: How long after the plan's end the honest clients may take to finish their last exchange.
+#: How long after the run's end the honest clients may take to finish their last exchange.
 HONEST_GRACE = 30.0
+#: The longest the pipelining attack may take at full length: a million requests at 25,000 a second.
+PIPELINE_SECONDS = 40.0
+#: The longest a run may take, as a multiple of its planned length (phases stretch while their attacks run on).
+MAX_STRETCH = 3.0
 _FLOODS = (Attack.DATAGRAM_GARBAGE, Attack.DATAGRAM_RANDOM_HEADER, Attack.DATAGRAM_REPLY_FLAG)
 
 
@@ -68,6 +73,8 @@ class AttackResults:
     cache_floods: list[CacheFloodResult] = field(default_factory=list)
     pressure: list[TcpPressureResult] = field(default_factory=list)
     log_stall_datagrams: int = 0
+    #: The phases as they ran: each as long as planned, or longer while its pressure attack ran on.
+    phases: list[Phase] = field(default_factory=list)
 
 
 async def _pressure(attack: Attack, server: ServerProcess, plan: SoakPlan, results: AttackResults) -> None:
@@ -82,7 +89,9 @@ async def _pressure(attack: Attack, server: ServerProcess, plan: SoakPlan, resul
     elif attack is Attack.SLOT_HOLD:
         results.pressure.append(await slot_hold(tcp, 0.9 * length, scale))
     elif attack is Attack.PIPELINED_MALFORMED:
-        results.pressure.append(await pipelined_malformed(tcp, 0.8 * length, scale))
+        # All of its requests (a million at full length), however long the server takes, up to a cap.
+        cap = max(0.8 * length, PIPELINE_SECONDS * scale)
+        results.pressure.append(await pipelined_malformed(tcp, cap, scale))
     elif attack is Attack.MEMORY_HOLD:
         results.pressure.extend(await memory_hold(tcp, 0.8 * length, scale))
     elif attack is Attack.LOG_STALL:
@@ -98,12 +107,16 @@ _PRESSURE = (Attack.CACHE_FLOOD, Attack.SLOT_HOLD, Attack.PIPELINED_MALFORMED, A
 
 
 async def _run_attacks(server: ServerProcess, plan: SoakPlan, t0: float) -> AttackResults:
+    """Run every phase's attacks. A phase lasts its planned length, or longer while one of its pressure attacks
+    still runs (a pipelining attack sends all of its million requests, however long the server takes): the next
+    phase starts only then, so that no two of those attacks overlap and each phase's figure is its own."""
     tcp = TcpAttacks(server.tcp.host, server.tcp.port, plan, t0)
     udp = (server.udp.host, server.udp.port)
     results = AttackResults(tcp)
     floods = results.floods
     started = results.started
     tasks: list[asyncio.Task[None]] = []
+    delay = 0.0  # how far the phases so far ran past their planned ends
 
     async def run_flood(attack: Attack, seconds: float, seed: int) -> None:
         if attack is Attack.INCREMENT_STORM:
@@ -112,17 +125,23 @@ async def _run_attacks(server: ServerProcess, plan: SoakPlan, t0: float) -> Atta
             floods.append(await flood(attack, udp, seconds, plan.flood_rate, seed))
 
     for number, phase in enumerate(plan.phases):
-        await asyncio.sleep(max(0.0, t0 + phase.start - time.monotonic()))
+        begin = time.monotonic() - t0
+        pressure: list[asyncio.Task[None]] = []
         for attack in phase.attacks:
             started[str(attack)] = round(time.monotonic() - t0, 3)
             if attack in _PRESSURE:
-                tasks.append(asyncio.create_task(_pressure(attack, server, plan, results)))
+                pressure.append(asyncio.create_task(_pressure(attack, server, plan, results)))
             elif attack in _FLOODS or attack is Attack.INCREMENT_STORM:
                 length = 0.8 * (phase.end - phase.start)
                 tasks.append(asyncio.create_task(run_flood(attack, length, seed=number * 16 + len(tasks))))
             else:
                 tasks.append(asyncio.create_task(tcp.run(attack)))
-    await asyncio.sleep(max(0.0, t0 + plan.seconds - time.monotonic()))
+        await asyncio.sleep(max(0.0, t0 + phase.end + delay - time.monotonic()))
+        await asyncio.gather(*pressure)
+        end = time.monotonic() - t0
+        delay = max(delay, end - phase.end)
+        results.phases.append(Phase(phase.name, round(begin, 3), round(end, 3), phase.attacks))
+        tasks += pressure
     await asyncio.gather(*tasks)
     return results
 
@@ -141,11 +160,12 @@ def soak(plan: SoakPlan, server_command: list[str], out: Path) -> tuple[SoakRun,
                 sys.executable, "-m", "rrp_robustness.soak.honest",
                 "--udp", f"{server.udp.host}:{server.udp.port}",
                 "--tcp", f"{server.tcp.host}:{server.tcp.port}",
-                "--t0", repr(t0), "--until", repr(t0 + plan.seconds), "--out", str(exchanges_path),
+                "--t0", repr(t0), "--until", repr(t0 + MAX_STRETCH * plan.seconds), "--out", str(exchanges_path),
             ]
         )  # fmt: skip
         results = asyncio.run(_run_attacks(server, plan, t0))
-        honest.wait(timeout=max(0.0, t0 + plan.seconds + HONEST_GRACE - time.monotonic()))
+        honest.terminate()  # the run is over: the honest clients finish the exchange in hand and stop
+        honest.wait(timeout=HONEST_GRACE)
         seconds = time.monotonic() - t0
         exit_status = server.stop()
     finally:
@@ -154,8 +174,9 @@ def soak(plan: SoakPlan, server_command: list[str], out: Path) -> tuple[SoakRun,
             honest.wait()
         kill_quietly(server)
     exchanges = [Exchange(**json.loads(line)) for line in exchanges_path.read_text().splitlines() if line]
+    ran = dataclasses.replace(plan, phases=tuple(results.phases), seconds=results.phases[-1].end)
     run = SoakRun(
-        plan=plan,
+        plan=ran,
         server_command=server_command,
         exchanges=exchanges,
         connections=results.tcp.records,

@@ -214,11 +214,13 @@ def pressure_targets(run: SoakRun) -> list[Target]:
     )
     pipelined = _in(plan.phase_of(Attack.PIPELINED_MALFORMED), exchanges)
     p99 = {t: latency_summary(pipelined, t).p99 for t in ("udp", "tcp")}
+    attack = next((p for p in run.pressure if p.attack == str(Attack.PIPELINED_MALFORMED)), None)
     targets.append(
         Target(
             f"one connection pipelining MALFORMED: honest UDP and TCP p99 < {PIPELINED_P99 * 1000:g} ms",
             all(v is not None and v < PIPELINED_P99 for v in p99.values()),
-            ", ".join(f"{t.upper()} p99 {'n/a' if v is None else f'{v * 1000:.1f} ms'}" for t, v in p99.items()),
+            ", ".join(f"{t.upper()} p99 {'n/a' if v is None else f'{v * 1000:.1f} ms'}" for t, v in p99.items())
+            + ("" if attack is None else f"; {attack.requests_sent} requests pipelined in {attack.seconds:.1f} s"),
         )
     )
     stall = plan.phase_of(Attack.LOG_STALL)
