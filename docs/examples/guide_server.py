@@ -21,10 +21,13 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rrp_spec import (
     AMPLIFICATION_FACTOR,
+    CONNECTION_NETWORK_PREFIX_V4,
+    CONNECTION_NETWORK_PREFIX_V6,
     COUNTER_SIZE,
     HEADER_SIZE,
     MAX_UDP_PAYLOAD,
@@ -94,9 +97,14 @@ def execute(operation: int, payload: bytes, counter: Counter) -> tuple[int, byte
 Source = tuple[str, int]
 
 
+# [guide:dedup-cache]
 class DedupCache:
-    """Replies by (source, request_id), kept ``window`` seconds, bounded in entries and bytes (UDP-SRV-7..9).
+    """Replies of stateful requests by (source, request_id), kept ``window`` seconds, bounded in entries and bytes.
 
+    An entry younger than the minimum window is never evicted to make room (UDP-SRV-9): a cache that evicts its
+    oldest entry when full keeps a reply only as long as the server takes to see as many new requests as it
+    holds, and a flood sent between a request and its retransmission would make the request run twice. When
+    the cache is full of young entries, :meth:`make_room` says no and the request is answered BUSY instead.
     Every entry lives equally long, so insertion order is expiry order: the oldest is always first.
     """
 
@@ -106,24 +114,32 @@ class DedupCache:
         self._bytes = 0
 
     def get(self, key: tuple[Source, int], now: float) -> bytes | None:
-        self._expire(now)
+        self._drop_while(lambda expires: expires <= now)
         entry = self._entries.get(key)
         return None if entry is None else entry[1]
 
+    def make_room(self, size: int, now: float) -> bool:
+        """Room for one more reply of up to ``size`` bytes, evicting only entries past the minimum window."""
+        # An entry's age is now - (expires - window); it may go once that is at least MIN_DEDUP_WINDOW.
+        old_enough = now + self.window - MIN_DEDUP_WINDOW
+        self._drop_while(lambda expires: expires <= old_enough and not self._has_room(size))
+        return self._has_room(size)
+
     def put(self, key: tuple[Source, int], reply: bytes, now: float) -> None:
-        self._expire(now)
+        """Keep ``reply``; call only after :meth:`make_room` said yes for at least its size."""
         self._entries[key] = (now + self.window, reply)
         self._bytes += len(reply)
-        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-            self._drop_oldest()
 
-    def _expire(self, now: float) -> None:
-        while self._entries and next(iter(self._entries.values()))[0] <= now:
-            self._drop_oldest()
+    def _has_room(self, size: int) -> bool:
+        return len(self._entries) < self.max_entries and self._bytes + size <= self.max_bytes
 
-    def _drop_oldest(self) -> None:
-        _, (_, reply) = self._entries.popitem(last=False)
-        self._bytes -= len(reply)
+    def _drop_while(self, may_drop: Callable[[float], bool]) -> None:
+        while self._entries and may_drop(next(iter(self._entries.values()))[0]):
+            _, (_, reply) = self._entries.popitem(last=False)
+            self._bytes -= len(reply)
+
+
+# [/guide:dedup-cache]
 
 
 # [guide:udp-server]
@@ -152,7 +168,12 @@ def answer_datagram(
     header = request.header
     key = (source, header.request_id)
     reply = cache.get(key, now)
-    if reply is None:  # a new request: carry it out, and keep its reply whatever the result (UDP-SRV-12)
+    if reply is None:  # a new request
+        # NOOP and ECHO need no entry: carrying them out again sends the same bytes (UDP-SRV-7). So a flood of
+        # them cannot fill the cache; anything else needs room for its reply before it runs (UDP-SRV-9).
+        stateful = header.operation not in (Op.NOOP, Op.ECHO)
+        if stateful and not cache.make_room(HEADER_SIZE + settings.udp_max_payload, now):
+            return pack_reply(header, Result.BUSY)  # full of young replies: not carried out, and not cached
         try:
             result, payload = execute(header.operation, request.payload, counter)
         except Exception:  # anything at all: a bare INTERNAL_ERROR that says nothing (SRV-15)
@@ -160,7 +181,8 @@ def answer_datagram(
         reply = pack_reply(header, result, payload)
         if len(reply) > AMPLIFICATION_FACTOR * len(datagram):
             reply = pack_reply(header, Result.TOO_LARGE)  # UDP-SRV-5
-        cache.put(key, reply, now)
+        if stateful:
+            cache.put(key, reply, now)  # whatever the result (UDP-SRV-12)
     # Otherwise a retransmission, whatever its operation and payload: answered from the cache and not carried
     # out again (UDP-SRV-7, UDP-SRV-11). The amplification bound holds for cached replies too: a short datagram
     # reusing the ID of a big request must not fetch the big reply (UDP-SRV-5).
@@ -287,28 +309,69 @@ def reset(conn: socket.socket) -> None:
 # [/guide:tcp-server]
 
 
+# [guide:tcp-limits]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def network_of(source: str) -> Network:
+    """The network a source counts in: its IPv4 /24 or IPv6 /48 (TCP-SRV-12, TCP-SRV-13)."""
+    address = ipaddress.ip_address(source)
+    prefix = CONNECTION_NETWORK_PREFIX_V4 if address.version == 4 else CONNECTION_NETWORK_PREFIX_V6
+    return ipaddress.ip_network(f"{source}/{prefix}", strict=False)
+
+
 class ConnectionLimits:
-    """Open connections, in all and per source address (TCP-SRV-7, TCP-SRV-12)."""
+    """Open connections, in all and per source address (TCP-SRV-7, TCP-SRV-12), and by network.
+
+    Per-source limits do not protect the global one: 17 sources of 64 connections fill 1,024 slots and keep
+    them with a request every few seconds. So at the global limit a newcomer takes the longest-open slot of
+    the network holding the most, when that network holds at least two more than the newcomer's (TCP-SRV-13).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._total = 0
+        self._sources: dict[socket.socket, str] = {}
         self._by_source: dict[str, int] = {}
+        # Each network's connections, oldest first.
+        self._by_network: dict[Network, dict[socket.socket, None]] = {}
 
-    def admit(self, source: str) -> bool:
+    def admit(self, conn: socket.socket, source: str) -> bool:
+        network = network_of(source)
         with self._lock:
-            from_source = self._by_source.get(source, 0)
-            if self._total >= self.settings.max_connections or from_source >= self.settings.max_connections_per_source:
+            if self._by_source.get(source, 0) >= self.settings.max_connections_per_source:
                 return False
-            self._total += 1
-            self._by_source[source] = from_source + 1
+            mine = len(self._by_network.get(network, {}))
+            if len(self._sources) >= self.settings.max_connections:
+                largest = max(self._by_network.values(), key=len)
+                if len(largest) < mine + 2:
+                    return False  # the slots are shared fairly already: over the limit
+                victim = next(iter(largest))
+                self._forget(victim)
+                # Wake the victim's thread, which then resets the connection (its recv returns at once).
+                with contextlib.suppress(OSError):
+                    victim.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+                    victim.shutdown(socket.SHUT_RDWR)
+            self._sources[conn] = source
+            self._by_source[source] = self._by_source.get(source, 0) + 1
+            self._by_network.setdefault(network, {})[conn] = None
             return True
 
-    def release(self, source: str) -> None:
+    def release(self, conn: socket.socket) -> None:
         with self._lock:
-            self._total -= 1
-            self._by_source[source] -= 1
+            if conn in self._sources:  # not if its slot was reclaimed
+                self._forget(conn)
+
+    def _forget(self, conn: socket.socket) -> None:
+        source = self._sources.pop(conn)
+        self._by_source[source] -= 1
+        network = network_of(source)
+        del self._by_network[network][conn]
+        if not self._by_network[network]:
+            del self._by_network[network]
+
+
+# [/guide:tcp-limits]
 
 
 # [guide:tcp-accept]
@@ -319,8 +382,8 @@ def serve_tcp(listener: socket.socket, settings: Settings, counter: Counter) -> 
     while True:
         conn, peer = listener.accept()
         source = str(peer[0])
-        if limits.admit(source):
-            threading.Thread(target=_serve, args=(conn, source, limits, settings, counter), daemon=True).start()
+        if limits.admit(conn, source):
+            threading.Thread(target=_serve, args=(conn, limits, settings, counter), daemon=True).start()
         elif busy_slots.acquire(blocking=False):
             # Over a limit: TCP-SRV-15's first form, an unsolicited BUSY (request_id 0) before reading anything,
             # then the bounded close; on a thread, because the close may linger (TCP-SRV-8).
@@ -342,11 +405,11 @@ def _refuse(conn: socket.socket, busy_slots: threading.BoundedSemaphore, setting
 # [/guide:tcp-accept]
 
 
-def _serve(conn: socket.socket, source: str, limits: ConnectionLimits, settings: Settings, counter: Counter) -> None:
+def _serve(conn: socket.socket, limits: ConnectionLimits, settings: Settings, counter: Counter) -> None:
     try:
         handle_connection(conn, settings, counter)
     finally:
-        limits.release(source)
+        limits.release(conn)
 
 
 def main(argv: list[str] | None = None) -> int:
