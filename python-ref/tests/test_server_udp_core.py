@@ -466,6 +466,27 @@ def test_one_network_holds_at_most_its_share_of_slots() -> None:
     assert limits.admit("other", "203.0.113.1")[0] is Admission.SERVE
 
 
+def test_at_a_networks_limit_the_source_holding_most_there_gives_up_its_oldest_slot() -> None:
+    """TCP-SRV-12 with TCP-SRV-13's rule one level down: 17 addresses of the honest client's /24 fill that /24's
+    slots; the honest newcomer takes the oldest slot of the address holding the most, an attacker address that
+    already holds as much as any other in the /24 is still turned away."""
+    settings = ServerSettings(
+        max_connections=1024, max_connections_per_source=64, max_connections_per_network=51, max_busy_connections=4
+    )
+    limits = ConnectionLimits(settings)
+    for n in range(17):
+        for k in range(3):
+            assert limits.admit((n, k), f"127.0.0.{n + 2}") == (Admission.SERVE, None)
+    assert limits.from_network("127.0.0.1") == 51
+    assert limits.admit("attacker", "127.0.0.5") == (Admission.BUSY, None), "its source holds as much as any"
+    admission, victim = limits.admit("honest", "127.0.0.1")
+    assert admission is Admission.SERVE and victim == (0, 0), "the oldest connection of a largest source"
+    assert limits.from_network("127.0.0.1") == 51 and limits.from_source("127.0.0.2") == 2
+    assert limits.reclaimed == 1 and limits.open == 51
+    assert limits.admit("honest-2", "127.0.0.1") == (Admission.SERVE, (1, 0)), "1 against 3: the next address"
+    assert limits.admit("honest-3", "127.0.0.1") == (Admission.BUSY, None), "2 against 3: its fair share"
+
+
 # --- settings and the log -------------------------------------------------------------------------
 
 

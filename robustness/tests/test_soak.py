@@ -52,7 +52,13 @@ def test_a_short_plan_scales_down() -> None:
 def _pressure_exchanges(plan: SoakPlan) -> list[Exchange]:
     """Honest exchanges inside each second-round phase: served, fast, fresh where it matters."""
     exchanges = []
-    for attack in (Attack.SLOT_HOLD, Attack.PIPELINED_MALFORMED, Attack.MEMORY_HOLD, Attack.LOG_STALL):
+    for attack in (
+        Attack.SLOT_HOLD,
+        Attack.SLOT_HOLD_NEIGHBOURS,
+        Attack.PIPELINED_MALFORMED,
+        Attack.MEMORY_HOLD,
+        Attack.LOG_STALL,
+    ):
         phase = plan.phase_of(attack)
         for share in (0.5, 0.9):  # during the log stall's flood and after it; late in the slot hold
             at = phase.start + share * (phase.end - phase.start)
@@ -141,6 +147,7 @@ def test_each_target_can_fail() -> None:
     cases.append(run)
     for attack, transport, outcome, latency in (
         (Attack.SLOT_HOLD, "tcp", "ConnectionResetError: reset", 0.002),
+        (Attack.SLOT_HOLD_NEIGHBOURS, "tcp", "BusyAnswer: result BUSY", 0.002),
         (Attack.PIPELINED_MALFORMED, "udp", "ok", 0.2),
         (Attack.LOG_STALL, "udp", "no reply after 5 attempts", 7.0),
     ):

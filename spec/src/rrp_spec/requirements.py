@@ -518,9 +518,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         f"{DEFAULT_MAX_CONNECTIONS_PER_SOURCE} per IPv4 address or IPv6 /64), and from one network (reference "
         f"default {DEFAULT_MAX_CONNECTIONS_PER_NETWORK} per IPv4 /{CONNECTION_NETWORK_PREFIX_V4} or IPv6 "
         f"/{CONNECTION_NETWORK_PREFIX_V6}), below its global limit; over either, a connection is answered with "
-        "BUSY and closed, or refused.",
+        "BUSY and closed, or refused. At a network's limit, it SHOULD apply TCP-SRV-13's rule one level down: a "
+        "newcomer whose source holds at least two connections fewer than the source holding the most in that "
+        "network takes that source's longest-open (or longest-idle) slot, which is reset.",
         "One attacking host, or one attacker with a block of addresses, taking every connection slot and "
-        "locking out everyone else.",
+        "locking out everyone else; and 17 addresses of one /24 filling that network's slots and locking out "
+        "every other host of the /24 (fresh connections from a neighbour served 7 times in 59).",
     ),
     _r(
         "TCP-SRV-13",

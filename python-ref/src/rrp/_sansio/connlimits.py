@@ -16,7 +16,10 @@ network holds fewer slots than the network holding the most takes a slot from th
 network instead: the longest-open connection there is named for the adapter to
 reset, and its slot is the newcomer's at once. An attacker can then hold at most
 an equal share with everyone else who asks; the newcomer from the largest network
-itself is answered BUSY or refused, as before (TCP-SRV-13).
+itself is answered BUSY or refused, as before (TCP-SRV-13). The same rule holds one
+level down, at a network's own limit: a newcomer whose source holds fewer slots than
+the source holding the most in its network takes that source's longest-open slot, so
+17 addresses of one /24 cannot lock the other hosts of that /24 out either.
 
 A connection over a limit is not served; a bounded number of them are held just
 long enough to read one header and answer BUSY, and the rest are refused (closed
@@ -51,7 +54,7 @@ class Admission(Enum):
 
 
 class ConnectionLimits:
-    """Counts open connections, globally, per source and per network; reclaims slots at the global limit.
+    """Counts open connections, globally, per source and per network; reclaims slots at the global and network limits.
 
     Connections are named by any hashable token the adapter chooses (its protocol
     object): :meth:`admit` may return one to reset, and :meth:`release` takes it back.
@@ -110,19 +113,25 @@ class ConnectionLimits:
         """
         source, network = _source(host), _network(host)
         from_source = self._by_source.get(source, 0)
+        if from_source >= self.max_per_source:
+            return self._over_limit(), None
         tokens = self._by_network.get(network)
         from_network = len(tokens) if tokens else 0
-        if from_source < self.max_per_source and from_network < self.max_per_network:
-            victim = None
-            if len(self._served) >= self.max_connections:
-                victim = self._reclaimable(from_network)
-                if victim is None:
-                    return self._over_limit(), None
-                self._forget(victim)
-                self.reclaimed += 1
+        victim = None
+        if from_network >= self.max_per_network:
+            assert tokens is not None
+            victim = self._reclaimable_in_network(tokens, from_source)
+        elif len(self._served) >= self.max_connections:
+            victim = self._reclaimable(from_network)
+        else:
             self._serve(token, source, network)
-            return Admission.SERVE, victim
-        return self._over_limit(), None
+            return Admission.SERVE, None
+        if victim is None:
+            return self._over_limit(), None
+        self._forget(victim)
+        self.reclaimed += 1
+        self._serve(token, source, network)
+        return Admission.SERVE, victim
 
     def release(self, token: Hashable, admission: Admission) -> None:
         """Connection ``token``, admitted as ``admission``, has closed (a reclaimed one is already released)."""
@@ -139,6 +148,19 @@ class ConnectionLimits:
         if len(largest) <= from_network + 1:
             return None
         return next(iter(largest))
+
+    def _reclaimable_in_network(self, tokens: dict[Hashable, None], from_source: int) -> Hashable | None:
+        """At a network's own limit, the same rule one level down: the longest-open connection of the source
+        holding the most in that network, if that is more than the newcomer's source would hold with one more.
+        (Otherwise 17 addresses in one /24 fill its 256 slots and lock out every other host of that /24.)"""
+        held: dict[int, int] = {}
+        for other in tokens:
+            other_source = self._served[other][0]
+            held[other_source] = held.get(other_source, 0) + 1
+        largest = max(held, key=held.__getitem__)
+        if held[largest] <= from_source + 1:
+            return None
+        return next(other for other in tokens if self._served[other][0] == largest)
 
     def _over_limit(self) -> Admission:
         if self._busy < self.max_busy:

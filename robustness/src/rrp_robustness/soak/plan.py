@@ -42,6 +42,7 @@ class Attack(StrEnum):
     # The second hardening round (issue 13): see :mod:`.pressure`.
     CACHE_FLOOD = "cache-flood"
     SLOT_HOLD = "slot-hold"
+    SLOT_HOLD_NEIGHBOURS = "slot-hold-neighbours"
     PIPELINED_MALFORMED = "pipelined-malformed"
     MEMORY_HOLD = "memory-hold"
     LOG_STALL = "log-stall"
@@ -71,10 +72,12 @@ _SHAPE: tuple[tuple[str, float, tuple[Attack, ...]], ...] = (
     ("REPLY-flag flood", 0.04, (Attack.DATAGRAM_REPLY_FLAG,)),
     ("INCREMENT storm", 0.04, (Attack.INCREMENT_STORM,)),
     ("cache flood", 0.08, (Attack.CACHE_FLOOD,)),
-    ("17 networks hold every slot", 0.12, (Attack.SLOT_HOLD,)),
-    ("one connection pipelines MALFORMED", 0.06, (Attack.PIPELINED_MALFORMED,)),
-    ("memory: 1 MiB held, unread ECHOs", 0.12, (Attack.MEMORY_HOLD,)),
-    ("stderr unread, rejected traffic", 0.10, (Attack.LOG_STALL,)),
+    ("17 networks hold every slot", 0.10, (Attack.SLOT_HOLD,)),
+    ("17 addresses of the honest /24 hold its slots", 0.08, (Attack.SLOT_HOLD_NEIGHBOURS,)),
+    # Lasts as long as the attack's million requests take (see run.py): the share is a minimum.
+    ("one connection pipelines MALFORMED", 0.04, (Attack.PIPELINED_MALFORMED,)),
+    ("memory: 1 MiB held, unread ECHOs", 0.10, (Attack.MEMORY_HOLD,)),
+    ("stderr unread, rejected traffic", 0.08, (Attack.LOG_STALL,)),
     ("recovery", 0.04, ()),
 )
 #: Share of the log-stall phase with rejected traffic; the rest is quiet, with the log reader still stalled.

@@ -55,6 +55,9 @@ FLOOD_SOURCES = tuple(f"127.0.{n}.7" for n in range(60, 76))
 RETRANSMIT_AFTER = 0.5 * MIN_DEDUP_WINDOW
 #: The slot attack: sources (one per /24), connections per source, and the keep-alive interval.
 SLOT_SOURCES = tuple(f"127.0.{n}.9" for n in range(100, 117))
+#: The same attack from 17 addresses of the honest clients' own /24 (127.0.0.1 is the honest clients' address):
+#: they fill that network's slots rather than the global ones.
+NEIGHBOUR_SOURCES = tuple(f"127.0.0.{n}" for n in range(2, 19))
 SLOT_KEEPALIVE = DEFAULT_IDLE_TIMEOUT / 2
 SLOT_OPEN_RATE = 500.0
 #: MALFORMED requests the pipelining attacker sends, in writes of this many.
@@ -241,9 +244,15 @@ async def _open(address: tuple[str, int], source: str) -> tuple[asyncio.StreamRe
         return None
 
 
-async def slot_hold(address: tuple[str, int], seconds: float, scale: float) -> TcpPressureResult:
-    """17 networks x 64 connections, keep-alives every few seconds, reconnecting when dropped, for ``seconds``."""
-    result = TcpPressureResult("slot-hold")
+async def slot_hold(
+    address: tuple[str, int],
+    seconds: float,
+    scale: float,
+    sources: tuple[str, ...] = SLOT_SOURCES,
+    name: str = "slot-hold",
+) -> TcpPressureResult:
+    """17 sources x 64 connections, keep-alives every few seconds, reconnecting when dropped, for ``seconds``."""
+    result = TcpPressureResult(name)
     per_source = max(2, int(DEFAULT_MAX_CONNECTIONS_PER_SOURCE * scale))
     end = time.monotonic() + seconds
     next_id = iter(range(1, 1 << 62))
@@ -284,7 +293,7 @@ async def slot_hold(address: tuple[str, int], seconds: float, scale: float) -> T
             await asyncio.sleep(0.05)
 
     begin = time.monotonic()
-    holders = [source for source in SLOT_SOURCES for _ in range(per_source)]
+    holders = [source for source in sources for _ in range(per_source)]
     # Opened at SLOT_OPEN_RATE a second: a burst of 1,088 SYNs overflows any accept queue and stalls in retries.
     await asyncio.gather(*(hold(source, True, n / SLOT_OPEN_RATE) for n, source in enumerate(holders)))
     result.seconds = time.monotonic() - begin

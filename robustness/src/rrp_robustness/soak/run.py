@@ -24,6 +24,7 @@ from .floods import FloodResult, flood, increment_storm
 from .honest import Exchange
 from .plan import DEFAULT_SOAK_SECONDS, LOG_STALL_FLOOD_SHARE, Attack, Phase, SoakPlan, build_plan
 from .pressure import (
+    NEIGHBOUR_SOURCES,
     CacheFloodResult,
     TcpPressureResult,
     cache_flood,
@@ -88,6 +89,10 @@ async def _pressure(attack: Attack, server: ServerProcess, plan: SoakPlan, resul
         results.cache_floods.append(await cache_flood(udp, plan.cache_trials, scale, seed=13, seconds=length))
     elif attack is Attack.SLOT_HOLD:
         results.pressure.append(await slot_hold(tcp, 0.9 * length, scale))
+    elif attack is Attack.SLOT_HOLD_NEIGHBOURS:
+        results.pressure.append(
+            await slot_hold(tcp, 0.9 * length, scale, NEIGHBOUR_SOURCES, str(Attack.SLOT_HOLD_NEIGHBOURS))
+        )
     elif attack is Attack.PIPELINED_MALFORMED:
         # All of its requests (a million at full length), however long the server takes, up to a cap.
         cap = max(0.8 * length, PIPELINE_SECONDS * scale)
@@ -103,7 +108,14 @@ async def _pressure(attack: Attack, server: ServerProcess, plan: SoakPlan, resul
             server.resume_stderr()
 
 
-_PRESSURE = (Attack.CACHE_FLOOD, Attack.SLOT_HOLD, Attack.PIPELINED_MALFORMED, Attack.MEMORY_HOLD, Attack.LOG_STALL)
+_PRESSURE = (
+    Attack.CACHE_FLOOD,
+    Attack.SLOT_HOLD,
+    Attack.SLOT_HOLD_NEIGHBOURS,
+    Attack.PIPELINED_MALFORMED,
+    Attack.MEMORY_HOLD,
+    Attack.LOG_STALL,
+)
 
 
 async def _run_attacks(server: ServerProcess, plan: SoakPlan, t0: float) -> AttackResults:
