@@ -29,9 +29,11 @@ from rrp_docs import (
 from rrp_docs.directives import DirectiveError, expand
 from rrp_docs.markdown import PageContext, requirement_link
 from rrp_spec import (
+    DEFAULT_MEMORY_BUDGET,
     DEFAULT_RETRY_POLICY,
     HEADER_LAYOUT,
     HEADER_SIZE,
+    MAX_SMALL_PAYLOAD,
     MIN_DEDUP_WINDOW,
     REQUIREMENTS,
     Op,
@@ -49,12 +51,19 @@ def test_values_come_from_the_spec_with_format_specs() -> None:
     assert text == f"{HEADER_SIZE} {int(Op.ECHO):#06x} ECHO {MIN_DEDUP_WINDOW:g}"
 
 
+def test_sizes_render_in_the_binary_unit_asked_for() -> None:
+    text = expand("{{ DEFAULT_MEMORY_BUDGET:MiB }} {{ MAX_SMALL_PAYLOAD:KiB }}", SPEC_PAGE)
+    assert text == f"{DEFAULT_MEMORY_BUDGET >> 20} MiB {MAX_SMALL_PAYLOAD >> 10} KiB"
+
+
 @pytest.mark.parametrize(
     "source",
     [
         "{{ NO_SUCH_CONSTANT }}",
         "{{ Op.NO_SUCH_OP }}",
         "{{ HEADER_SIZE:q }}",
+        "{{ HEADER_SIZE:KiB }}",  # not a whole number of KiB
+        "{{ MIN_DEDUP_WINDOW:MiB }}",  # not a size
         f"[[UDP-SRV-{len(REQUIREMENTS) + 1}]]",  # no area has that many requirements
         "<!-- rrp:no-such-directive -->",
         "<!-- rrp:requirements -->",

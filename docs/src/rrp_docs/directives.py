@@ -5,7 +5,8 @@ Three forms, all expanded before Markdown sees the page:
 * a line holding only ``<!-- rrp:NAME key=value key="quoted value" -->``: a generated block, indented
   like the directive;
 * ``[[UDP-SRV-5]]``: a link to the requirement's anchor on the requirements page;
-* ``{{ NAME }}`` or ``{{ NAME.attr:format }}``: a value of :mod:`rrp_spec` (or of :data:`EXTRA_VALUES`).
+* ``{{ NAME }}`` or ``{{ NAME.attr:format }}``: a value of :mod:`rrp_spec` (or of :data:`EXTRA_VALUES`); the
+  format ``KiB``, ``MiB`` or ``GiB`` writes a size in that unit (``{{ DEFAULT_MEMORY_BUDGET:MiB }}``: 256 MiB).
 
 Anything unknown raises :class:`DirectiveError`, which fails the build.
 """
@@ -145,11 +146,20 @@ def value_of(dotted: str) -> object:
     return value
 
 
+#: ``{{ NAME:MiB }}``: a size in bytes in a binary unit, which it must divide exactly.
+_BINARY_UNITS = {"KiB": 10, "MiB": 20, "GiB": 30}
+
+
 def _value(match: re.Match[str]) -> str:
     value = value_of(match.group(1))
     spec = match.group(2) or ""
     if isinstance(value, int) and not spec:
         return str(int(value))  # IntEnum members render as their number unless asked otherwise
+    if spec in _BINARY_UNITS:
+        shift = _BINARY_UNITS[spec]
+        if not isinstance(value, int) or value % (1 << shift):
+            raise DirectiveError(f"{match.group(0)}: {value!r} is not a whole number of {spec}")
+        return f"{value >> shift} {spec}"
     try:
         return format(value, spec)
     except (TypeError, ValueError) as error:

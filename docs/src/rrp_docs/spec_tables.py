@@ -124,7 +124,7 @@ def _format_limit(name: str, value: object) -> str:
     if name.endswith("_PORT"):  # a port number is a name, not a quantity: no digit grouping
         return str(value)
     text = f"{value:,}".replace(",", " ")
-    if not name.endswith(("_PAYLOAD", "_BYTES", "_SIZE")):  # a count of connections is not 1 KiB of anything
+    if not name.endswith(("_PAYLOAD", "_BYTES", "_SIZE", "_BUDGET")):  # a count of connections is not 1 KiB of anything
         return text
     for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
         if value >= 1 << shift and value % (1 << shift) == 0:

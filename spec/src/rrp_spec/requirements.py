@@ -24,6 +24,7 @@ from .limits import (
     HEADER_SIZE,
     MAX_REQUEST_DEADLINE,
     MAX_SEND_TIMEOUT,
+    MAX_SMALL_PAYLOAD,
     MAX_UDP_PAYLOAD,
     MIN_DEDUP_WINDOW,
     RATE_LIMIT_PREFIX_V4,
@@ -33,6 +34,7 @@ from .reference_defaults import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_NETWORK,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+    DEFAULT_MEMORY_BUDGET,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_SEND_TIMEOUT,
 )
@@ -85,7 +87,8 @@ class Requirement:
     text: str
     #: The attack or failure the rule prevents.
     prevents: str
-    #: Why a black-box test cannot observe the rule, or ``None`` when one can.
+    #: Why a black-box test cannot observe the rule, or ``None`` when one can; for a rule that checks grade in
+    #: part, which part a black box cannot see.
     not_observable: str | None = None
 
     @property
@@ -543,13 +546,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         SERVER,
         TCP,
         "A server MUST bound the memory all its connections together hold for request payloads being "
-        "collected and replies not yet sent, not only each connection's share; past that budget it answers "
-        "new large requests BUSY without storing their payload, and stops reading the connections that hold "
-        "the most.",
+        "collected and replies not yet sent (its memory budget, reference default "
+        f"{DEFAULT_MEMORY_BUDGET >> 20} MiB), not only each connection's share. When that memory and a new "
+        f"request's declared payload of more than {MAX_SMALL_PAYLOAD // 1024} KiB would together exceed the "
+        "budget, the server MUST answer that request BUSY as soon as its header has arrived, without waiting for "
+        "its payload or storing it (then discarding the payload as it arrives, or closing the connection); past "
+        "the budget it stops reading the connections that hold the most, and goes on serving requests of at "
+        f"most {MAX_SMALL_PAYLOAD // 1024} KiB on every other connection, new ones included.",
         "Per-connection bounds multiplied by the connection limit: 1,024 connections each declaring a 1 MiB "
         "payload took a server from 27 MiB to 1.1 GiB, and 1,024 never reading 1 MiB ECHO replies to 2.7 GiB.",
-        "A black box cannot see the target's memory, nor know its budget; the reference tests it in its core "
-        "and the soak measures its resident set under both attacks.",
+        "A black box sees neither the target's memory nor which connections it stops reading: a check can fill "
+        "a budget the target claims and see the BUSY and the small requests served, no more; the reference tests "
+        "the rest in its core, and the soak measures its resident set under both attacks.",
     ),
     _r(
         "TCP-SRV-15",

@@ -15,9 +15,12 @@ connections end, so memory returns toward its baseline after an attack.
 
 from __future__ import annotations
 
-#: Requests up to this size are admitted even past the budget (at most this much per connection), and
-#: connections holding less than this in unsent replies keep being read: honest small exchanges never wait.
-SMALL_REQUEST = 64 * 1024
+from rrp_spec.limits import MAX_SMALL_PAYLOAD
+
+#: Requests up to this size are admitted even past the budget (at most this much per connection; TCP-SRV-14 says
+#: which are small), and connections holding less than this in unsent replies keep being read: honest small
+#: exchanges never wait.
+SMALL_REQUEST = MAX_SMALL_PAYLOAD
 
 
 class MemoryBudget:

@@ -26,7 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The spec's bounds, which no setting may cross...
-from rrp_spec.limits import MAX_REQUEST_DEADLINE, MAX_SEND_TIMEOUT, MAX_SIZE_FIELD, MAX_UDP_PAYLOAD, MIN_DEDUP_WINDOW
+from rrp_spec.limits import (
+    MAX_REQUEST_DEADLINE,
+    MAX_SEND_TIMEOUT,
+    MAX_SIZE_FIELD,
+    MAX_SMALL_PAYLOAD,
+    MAX_UDP_PAYLOAD,
+    MIN_DEDUP_WINDOW,
+)
 
 # ...and the few defaults the spec and the conformance suite quote; every other default is declared below.
 from rrp_spec.reference_defaults import (
@@ -35,6 +42,7 @@ from rrp_spec.reference_defaults import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_NETWORK,
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE,
+    DEFAULT_MEMORY_BUDGET,
     DEFAULT_REQUEST_DEADLINE,
     DEFAULT_SEND_TIMEOUT,
     DEFAULT_TCP_MAX_PAYLOAD,
@@ -128,10 +136,11 @@ class ServerSettings:
         low=1,
     )
     memory_budget: int = setting(
-        256 << 20,
+        DEFAULT_MEMORY_BUDGET,
         help="Request payload bytes being collected plus reply bytes waiting to be sent, over every TCP "
-        "connection together; past it, requests over 64 KiB are answered BUSY and connections holding unsent "
-        "replies are not read (TCP-SRV-14). 256 MiB is 256 full-size requests in flight, far more than honest "
+        f"connection together; past it, requests over {MAX_SMALL_PAYLOAD // 1024} KiB are answered BUSY and "
+        f"connections holding unsent replies are not read (TCP-SRV-14). {DEFAULT_MEMORY_BUDGET >> 20} MiB is "
+        f"{DEFAULT_MEMORY_BUDGET // DEFAULT_TCP_MAX_PAYLOAD} full-size requests in flight, far more than honest "
         "traffic needs, and keeps the server under 512 MiB of memory on a small machine.",
         unit=Unit.BYTES,
         low=1 << 20,
