@@ -12,7 +12,7 @@ from dataclasses import fields
 from rrp import ServerSettings
 from rrp._cli import main as cli_main
 from rrp._cli.serve import settings_from
-from rrp_conformance.server.env import ASSUMED_FROM, DEFAULT_ALT_ADDRESS, ServerClaims
+from rrp_conformance.server.env import ASSUMED_FROM, DEFAULT_ALT_ADDRESS, OPTIONAL_CLAIMS, ServerClaims
 from rrp_conformance.server.reference_cli import REFERENCE_OVERRIDES, reference_plan
 from rrp_spec.addresses import parse_address
 
@@ -32,10 +32,10 @@ def test_the_reference_command_line_sets_every_setting_the_suite_claims() -> Non
     plan = reference_plan()
     settings = _parsed_settings(plan.command)
     declared = {item.name for item in fields(ServerSettings)}
-    for name in [*ASSUMED_FROM, "dedup_entries"]:  # every setting a target can claim
+    for name in [*ASSUMED_FROM, *OPTIONAL_CLAIMS]:  # every setting a target can claim
         assert name in declared, f"the suite claims {name}, which the reference has no setting for"
         assert getattr(settings, name) == getattr(plan.claims, name), name
-    assert set(ASSUMED_FROM) == {f.name for f in fields(ServerClaims)} - {"claimed", "dedup_entries"}
+    assert {*ASSUMED_FROM, *OPTIONAL_CLAIMS} == {f.name for f in fields(ServerClaims)} - {"claimed"}
     for name, value in REFERENCE_OVERRIDES.items():
         assert getattr(settings, name) == value
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import io
+import json
 import selectors
 import subprocess
 import sys
@@ -214,7 +215,7 @@ def test_over_ipv6_only_the_checks_that_need_ipv4_loopback_skip(reports: dict[st
     skipped = {r.name: r.skip_reason for r in asked if r.outcome is Outcome.SKIPPED}
     assert all(any(why in reason for why in IPV4_ONLY_SKIP) for reason in skipped.values()), skipped
     ran = [r for r in asked if r.outcome is not Outcome.SKIPPED]
-    assert len(skipped) <= 7 and {r.transport for r in ran} == {"udp", "tcp"}
+    assert len(skipped) <= 8 and {r.transport for r in ran} == {"udp", "tcp"}
 
 
 def test_every_broken_requirement_is_proven_by_some_toy() -> None:
@@ -253,3 +254,29 @@ def test_expect_fail_reports_a_known_failure_without_failing_the_run(tmp_path: P
 def test_a_target_not_on_a_wildcard_address_skips_the_reply_source_check(reports: dict[str, RunReport | None]) -> None:
     result = next(r for r in _report(reports, "amplifying-operation").results if r.name == "udp/reply-source-address")
     assert result.outcome is Outcome.SKIPPED and "wildcard" in result.skip_reason
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rrp") is None, reason="the reference server (rrp) is not installed")
+def test_the_memory_budget_check_passes_the_reference(tmp_path: Path) -> None:
+    """The toy without a global budget fails tcp/memory-budget (its proof above); the reference passes it, graded
+    with the budget its run claims (the setting it was started with), not skipped."""
+    argv = ["reference", "--select", "tcp/memory-budget", "--timeout-scale", str(TIMEOUT_SCALE)]
+    assert main([*argv, "--report-dir", str(tmp_path)]) == ExitCode.OK
+    checks = {c["name"]: c for c in json.loads((tmp_path / "results.json").read_text())["checks"]}
+    assert checks["tcp/memory-budget"]["outcome"] == "PASS", checks["tcp/memory-budget"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "why"),
+    [(None, "--memory-budget"), (SETTINGS.max_connections * SETTINGS.tcp_max_payload, "connection limit")],
+    ids=["unclaimed", "more-than-the-connections-hold"],
+)
+def test_the_memory_budget_check_skips_a_budget_it_cannot_fill_saying_why(budget: int | None, why: str) -> None:
+    with toy_server(None, wildcard=False) as (udp, tcp):
+        env = ServerEnv(udp, tcp, dataclasses.replace(CLAIMS, memory_budget=budget))
+        options = SuiteOptions(
+            selection=Selection(("tcp/memory-budget",)), timeout_scale=TIMEOUT_SCALE, report_dir=None
+        )
+        report = grade_server(env, options, stream=io.StringIO())
+    result = next(r for r in report.results if r.name == "tcp/memory-budget")
+    assert result.outcome is Outcome.SKIPPED and why in result.skip_reason

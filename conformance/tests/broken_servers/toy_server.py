@@ -34,6 +34,7 @@ from rrp_spec import (
     MAGIC,
     MAX_REQUEST_DEADLINE,
     MAX_SEND_TIMEOUT,
+    MAX_SMALL_PAYLOAD,
     MAX_UDP_PAYLOAD,
     MIN_DEDUP_WINDOW,
     Action,
@@ -184,6 +185,11 @@ class Breakage(Enum):
         settings=(("busy", "unsolicited"),),
         why="an unsolicited BUSY carrying a random request_id, which no client can tell from a stray reply",
     )
+    NO_MEMORY_BUDGET = breaks(
+        "TCP-SRV-14",
+        runs=("tcp/memory-budget",),
+        why="claims a memory budget but collects every declared payload, however many connections hold one",
+    )
     NO_CONNECTION_LIMIT = breaks("TCP-SRV-7", runs=TCP, why="accepts every connection")
     NO_SLOT_RECLAIM = breaks("TCP-SRV-13", runs=TCP, why="at the global limit, refuses every newcomer")
     COUNTS_AFTER_HEADER = breaks("TCP-SRV-11", runs=TCP, why="nginx-style limit_conn: counts after a header")
@@ -191,8 +197,16 @@ class Breakage(Enum):
         runs=TCP, non_strict=frozenset({"TCP-SRV-12"}), why="one source may take every slot (a SHOULD)"
     )
     OUT_OF_ORDER = breaks("TCP-SRV-2", runs=TCP, why="answers the requests of one read last first")
-    SHORT_READS = breaks("TCP-SRV-1", runs=TCP, why="one recv() is taken to return the whole payload")
-    SERIALIZED = breaks("TCP-SRV-8", runs=TCP, why="one lock held while any request is arriving")
+    # At 64 KiB, not the toys' larger limit: a full-size ECHO cut short leaves so much behind, taken for headers,
+    # that the reset closing the connection often destroys the cut reply too (an SRV-8 "no reply" besides).
+    SHORT_READS = breaks(
+        "TCP-SRV-1",
+        runs=TCP,
+        settings=(("tcp_max_payload", MAX_SMALL_PAYLOAD),),
+        why="one recv() is taken to return the whole payload",
+    )
+    # Past the memory budget too, a new header waits for the lock behind the held requests: no BUSY, no reply.
+    SERIALIZED = breaks("TCP-SRV-8", "TCP-SRV-14", runs=TCP, why="one lock held while any request is arriving")
     BLOCKING_WRITES = breaks("TCP-SRV-10", runs=TCP, why="no send timeout")
     # On the send timeout it reads what the peer sent and then close()s: with nothing unread the kernel closes
     # gracefully, keeps the unsent replies in FIN-WAIT-1, and the peer stays connected.
@@ -233,13 +247,18 @@ class Settings:
     request_deadline: float = 1.0
     idle_timeout: float = 1.5
     send_timeout: float = 0.5
-    tcp_max_payload: int = 1 << 16
+    #: Above MAX_SMALL_PAYLOAD, so that the toy takes requests large enough for its memory budget to refuse.
+    tcp_max_payload: int = 4 * MAX_SMALL_PAYLOAD
     udp_max_payload: int = MAX_UDP_PAYLOAD
     max_connections: int = 16
     max_connections_per_source: int = 4
     dedup_window: float = 2 * MIN_DEDUP_WINDOW
     #: The cache size the toy claims; only OLDEST_OUT_DEDUP enforces it (by evicting, which UDP-SRV-9 forbids).
     dedup_entries: int = 500
+    #: Request payload bytes all connections together may be collecting (TCP-SRV-14): eight full-size requests,
+    #: so that the check spreads them over two sources. Only payloads are charged: a reply is sent before the
+    #: connection reads on, and a blocked send is bounded by the send timeout.
+    memory_budget: int = 8 * tcp_max_payload
     #: Over a connection limit: ``refuse`` (close at accept), ``unsolicited`` (BUSY with request_id 0, then
     #: close) or ``after-header`` (BUSY to the first header within the request deadline, then close).
     busy: str = "refuse"
@@ -268,6 +287,7 @@ class ToyServer:
         self.request_lock = threading.Lock()  # only used by SERIALIZED
         self.open_by_source: dict[str, int] = {}
         self.open_total = 0
+        self.collecting = 0  # payload bytes being collected by every connection together (TCP-SRV-14)
         self.streams: list[_Stream] = []  # connections holding a slot, oldest first (for reclaiming)
         self.dedup: dict[tuple[object, ...], tuple[float, bytes]] = {}
         self.udp = socket.socket(family, socket.SOCK_DGRAM)
@@ -460,6 +480,15 @@ class ToyServer:
             stream.counted = True
             return True
 
+    def reserve(self, size: int) -> bool:
+        """TCP-SRV-14: charge a declared payload to the memory budget, or refuse a large one that does not fit."""
+        with self.lock:
+            large = size > MAX_SMALL_PAYLOAD and not self.is_(Breakage.NO_MEMORY_BUDGET)
+            if large and self.collecting + size > self.s.memory_budget:
+                return False
+            self.collecting += size
+            return True
+
     def reclaim_for(self, source: str) -> bool:
         """TCP-SRV-13: reset the oldest connection of the /24 holding the most, if it holds 2+ more than ours."""
         by_network: dict[str, list[_Stream]] = {}
@@ -536,7 +565,16 @@ class ToyServer:
             stream.discard(header.size)
             stream.done()
             return
-        payload = stream.read_exact(header.size, short_read=self.is_(Breakage.SHORT_READS))
+        if not self.reserve(header.size):
+            stream.send(self.reply(header, Result.BUSY))  # at once: the payload is discarded as it arrives
+            stream.discard(header.size)
+            stream.done()
+            return
+        try:
+            payload = stream.read_exact(header.size, short_read=self.is_(Breakage.SHORT_READS))
+        finally:
+            with self.lock:
+                self.collecting -= header.size
         stream.done()
         requests = [(header, payload)]
         if self.is_(Breakage.OUT_OF_ORDER):

@@ -1,4 +1,5 @@
-"""TCP server checks: framing, ordering, deadlines, idle timeout, slowloris, slow readers and connection limits.
+"""TCP server checks: framing, ordering, deadlines, idle timeout, slowloris, slow readers, connection limits and
+the memory budget.
 
 Timing bounds come from the claimed settings through :meth:`Timing.limit` (claim plus
 grace, times ``--timeout-scale``); a correct server acts well inside them.
@@ -21,11 +22,13 @@ from rrp_spec import (
     MAGIC,
     MAX_REQUEST_DEADLINE,
     MAX_SEND_TIMEOUT,
+    MAX_SMALL_PAYLOAD,
     VERSION,
     Header,
     Op,
     Result,
     is_unsolicited_busy,
+    pack_header,
     pack_request,
     reply_problems,
     unpack_header,
@@ -35,6 +38,7 @@ from ..context import CheckContext
 from ..registry import Registry
 from ..timing_audit import GRACE, BoundKind, TimingRow, audited
 from .env import ServerEnv
+from .held_payloads import held_to_fill, push, wait_drained
 from .judge import REPLY_WAIT, judge_reply, result_name, tcp_first_exchange
 from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id, wait_for
 
@@ -830,3 +834,190 @@ def _final_reply_close(ctx: CheckContext[ServerEnv]) -> None:
         f"still established {elapsed:.2f} s later",
     ):
         ctx.measure("connection gone after its final reply", elapsed, "s", "the peer reading nothing")
+
+
+#: Of the claimed request deadline, the share within which the memory-budget check sends the held payloads and
+#: waits for the target to take them; and the share by which its probe must go out, or it cannot judge: the held
+#: requests must still be open, well inside their deadline, when the probe's header arrives.
+FILL_SHARE, PROBE_SHARE = 0.5, 0.75
+#: Seconds (before scaling) the memory-budget check waits at most for the target to take the held payloads.
+FILL_WAIT = 1.0
+#: The small request the memory-budget check expects served past the budget.
+SMALL_PAST_BUDGET = b"a small request, past the budget"
+#: The most the memory-budget check holds in memory for the held payloads, however large the claimed limit.
+HELD_CHUNK = 1 << 20
+#: Seconds (before scaling) to read a reply that a held request has already been sent.
+HELD_REPLY_WAIT = 0.1
+
+audited(
+    TimingRow(
+        "server",
+        "tcp/memory-budget",
+        "TCP-SRV-14",
+        BoundKind.CLAIM,
+        "BUSY as soon as a large request's header has arrived: no number",
+        f"from sending the header (its payload never sent) until the framework's grace of {GRACE:g} s, times the "
+        f"scale; sent within {PROBE_SHARE:.0%} of the claimed request deadline of the held requests that fill the "
+        "claimed budget",
+        "for the target, by the grace: a target that waits for the payload waits until its request deadline",
+    )
+)
+
+
+def _declaring(size: int) -> bytes:
+    """A request header announcing ``size`` payload bytes (an ECHO: any server carries it out)."""
+    return pack_header(Header(operation=Op.ECHO, request_id=fresh_id(), size=size))
+
+
+def _network_sources(ctx: CheckContext[ServerEnv], count: int, per_source: int) -> list[str]:
+    """Sources for ``count`` connections, at most ``per_source`` from each, each source in a network of its own
+    (IPv4 /24) and none in the default source's, which the probe and the small request use."""
+    _ensure_descriptors(ctx, count + 2)
+    sources = ctx.env.loopback_networks(math.ceil(count / per_source))
+    if sources is None:
+        ctx.skip("the target is not on IPv4 loopback, so the suite cannot spread the held requests over networks")
+    return [sources[i // per_source] for i in range(count)]
+
+
+@dataclass
+class _HeldState:
+    """The held requests just before the probe."""
+
+    open: int = 0
+    busy: int = 0
+    ended: int = 0
+
+
+def _held_state(ctx: CheckContext[ServerEnv], held: list[TcpChannel]) -> _HeldState:
+    """How many held requests are still open and silent, were answered BUSY, or ended otherwise (a glance each)."""
+    state = _HeldState()
+    for channel in held:
+        peek = channel.peek()
+        if peek is Peek.OPEN:
+            state.open += 1
+            continue
+        read = channel.read_message(ctx.timing.scaled(HELD_REPLY_WAIT)) if peek is Peek.DATA else None
+        if read is not None and read.ending is Ending.MESSAGE and unpack_header(read.data).result == Result.BUSY:
+            state.busy += 1
+        else:
+            state.ended += 1
+    return state
+
+
+@TCP_CHECKS.check(
+    "tcp/memory-budget",
+    "With requests of the claimed payload limit held one byte short of complete until they fill the claimed memory "
+    "budget, a fresh header of that size is answered BUSY before its payload is sent; a small ECHO is still served.",
+    requirements=("TCP-SRV-14",),
+    destructive=True,
+)
+def _memory_budget(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    budget, size = claims.memory_budget, claims.tcp_max_payload
+    if budget is None:
+        ctx.skip("no claimed memory budget (--memory-budget): filling an unknown budget would be a guess")
+    if size <= MAX_SMALL_PAYLOAD:
+        ctx.skip(
+            f"the claimed TCP payload limit ({size} bytes) is not above {MAX_SMALL_PAYLOAD}: the target takes no "
+            "request large enough to be refused past its budget"
+        )
+    count = held_to_fill(budget, size)
+    if count + 2 > claims.max_connections:
+        ctx.skip(
+            f"filling the claimed {budget}-byte budget takes {count} requests of {size} bytes held open, and the "
+            f"claimed connection limit ({claims.max_connections}) leaves no room for them and the probes"
+        )
+    sources = _network_sources(ctx, count, claims.max_connections_per_source)
+    chunk = memoryview(bytes(min(HELD_CHUNK, size - 1)))  # one buffer, shared by every held request
+    deadline = claims.request_deadline
+    held: list[TcpChannel] = []
+    try:
+        started = time.monotonic()
+        fill_by = started + min(FILL_SHARE * deadline, ctx.timing.scaled(FILL_WAIT))
+        for i, source in enumerate(sources):
+            try:
+                channel = _connect(ctx, source=source, label=f"held#{i + 1}")
+            except OSError as error:
+                ctx.skip(f"held connection {i + 1} of {count} was refused: {error.strerror or error!r}")
+            held.append(channel)
+            header = _declaring(size)
+            if i < 3:
+                channel.send(header, f"a header declaring {size} payload bytes; all but the last will follow")
+            else:
+                with contextlib.suppress(OSError):  # a reset shows when the held requests are looked at
+                    channel.sock.sendall(header)
+        sent = push([c.sock for c in held], chunk, size - 1, fill_by)
+        waiting = wait_drained([c.sock for c in held], fill_by)
+        unread = f" ({waiting} payload bytes still queued: the target was not reading them)" if waiting else ""
+        ctx.log.event(
+            "held",
+            f"{count} requests declaring {size} bytes from {len(set(sources))} network(s); {sum(sent)} payload bytes "
+            f"sent in {time.monotonic() - started:.2f} s{unread}, the last byte of each never",
+        )
+        state = _held_state(ctx, held)
+        if not state.busy and state.open * (size - 1) + size <= budget:
+            ctx.skip(f"{state.ended} of the {count} held requests ended before the probe: the budget was not full")
+        if (took := time.monotonic() - started) > PROBE_SHARE * deadline:
+            ctx.skip(
+                f"filling the budget took {took:.2f} s, past {PROBE_SHARE:.0%} of the claimed {deadline:g} s request "
+                "deadline: the held requests could expire before the probe arrives"
+            )
+        filled = f"{count} requests of {size} bytes held against a claimed {budget}-byte budget{unread}"
+        _probe_large(ctx, size, filled)
+        _probe_small(ctx)
+    finally:
+        for channel in held:
+            channel.close()
+
+
+def _probe_large(ctx: CheckContext[ServerEnv], size: int, filled: str) -> None:
+    """A fresh connection sends a header declaring ``size`` bytes and nothing more: BUSY, at once."""
+    header = _declaring(size)
+    bound = ctx.timing.limit(0)
+    expected = (
+        f"with {filled}, a BUSY reply to a fresh header declaring {size} bytes within {bound:.2f} s, its payload "
+        "never sent"
+    )
+    try:
+        probe = _connect(ctx, label="probe")
+    except OSError as error:
+        ctx.fail("TCP-SRV-14", expected, f"the connection was refused: {error.strerror or error!r}")
+        return
+    with probe:
+        probe.send(header, f"a header declaring {size} payload bytes past the budget; the payload is never sent")
+        read = probe.read_message(bound)
+    if read.ending is Ending.TIMEOUT:
+        ctx.fail("TCP-SRV-14", expected, f"no reply within {read.elapsed:.2f} s: the target waited for the payload")
+        return
+    if read.ending is not Ending.MESSAGE:
+        ctx.fail("TCP-SRV-14", expected, f"no reply: the connection was {read.ending.value} after {read.elapsed:.2f} s")
+        return
+    if is_unsolicited_busy(read.data) and len(read.data) == HEADER_SIZE:
+        ctx.note("the probe's connection was refused with an unsolicited BUSY (TCP-SRV-15's first form)")
+        return
+    for problem in reply_problems(read.data, request=unpack_header(header), datagram=False):
+        ctx.fail(problem.requirement, "a well-formed reply to the request", problem.detail)
+    result = unpack_header(read.data).result
+    if ctx.expect(
+        result == Result.BUSY, "TCP-SRV-14", expected, f"a {result_name(result)} reply after {read.elapsed:.2f} s"
+    ):
+        ctx.measure("BUSY to a large header past the budget", read.elapsed, "s", filled)
+
+
+def _probe_small(ctx: CheckContext[ServerEnv]) -> None:
+    """A fresh connection's small ECHO, the held requests still open: served."""
+    data, header = echo_request(SMALL_PAST_BUDGET)
+    expected = f"a {len(SMALL_PAST_BUDGET)}-byte ECHO on a new connection served past the budget"
+    try:
+        small = _connect(ctx, label="small")
+    except OSError as error:
+        ctx.fail("TCP-SRV-14", expected, f"the connection was refused: {error.strerror or error!r}")
+        return
+    with small:
+        small.send(data, "a small ECHO, the held requests still open")
+        read = small.read_message(ctx.timing.scaled(REPLY_WAIT))
+    if read.ending is not Ending.MESSAGE:
+        ctx.fail("TCP-SRV-14", expected, f"no reply ({read.ending.value} after {read.elapsed:.2f} s)")
+        return
+    if ctx.expect(unpack_header(read.data).result == Result.OK, "TCP-SRV-14", expected, describe(read.data)):
+        judge_reply(ctx, read.data, header, datagram=False, result=Result.OK, requirement="SRV-10")

@@ -98,6 +98,14 @@ def add_claim_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="entries the UDP duplicate-reply cache holds (unclaimed: the cache-flood check is skipped)",
     )
+    group.add_argument(
+        "--memory-budget",
+        type=positive_int,
+        default=None,
+        metavar="BYTES",
+        help="request payloads being collected plus replies not yet sent that all TCP connections together may "
+        "hold, TCP-SRV-14 (unclaimed: the memory-budget check is skipped)",
+    )
 
 
 def claims_from_args(args: argparse.Namespace) -> ServerClaims:
@@ -122,7 +130,8 @@ def claims_from_args(args: argparse.Namespace) -> ServerClaims:
         "max_connections_per_source": args.max_connections_per_source,
     }
     claimed = {name: value for name, value in given.items() if value is not None}
-    return ServerClaims(**claimed, dedup_entries=args.dedup_entries, claimed=frozenset(claimed))
+    optional = {"dedup_entries": args.dedup_entries, "memory_budget": args.memory_budget}
+    return ServerClaims(**claimed, **optional, claimed=frozenset(claimed))
 
 
 def add_parser(subparsers: Any) -> None:

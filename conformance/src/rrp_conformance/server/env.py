@@ -82,6 +82,10 @@ ASSUMED_FROM: dict[str, str] = {
 }
 
 
+#: Settings a target may claim that have no assumed value: unclaimed, the checks that need them are skipped.
+OPTIONAL_CLAIMS = ("dedup_entries", "memory_budget")
+
+
 @dataclass(frozen=True, slots=True)
 class ServerClaims:
     """The settings the target says it has; the others are assumed (:data:`rrp_conformance.suite.ASSUMPTION_POLICY`)."""
@@ -95,6 +99,9 @@ class ServerClaims:
     max_connections_per_source: int = DEFAULT_MAX_CONNECTIONS_PER_SOURCE
     #: Entries the UDP duplicate-reply cache holds; ``None``: not claimed (the flood check is skipped).
     dedup_entries: int | None = None
+    #: Bytes of request payloads being collected and replies not yet sent that all the TCP connections together
+    #: may hold (TCP-SRV-14); ``None``: not claimed (the memory-budget check is skipped).
+    memory_budget: int | None = None
     #: The names of the settings the target claimed; every other one holds its assumed value.
     claimed: frozenset[str] = frozenset(ASSUMED_FROM)
 

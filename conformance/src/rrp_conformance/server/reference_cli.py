@@ -31,6 +31,7 @@ from ..suite import DEFAULT_REPORT_DIR, UsageError, add_common_arguments, list_c
 from .env import (
     ASSUMED_FROM,
     DEFAULT_ALT_ADDRESS,
+    OPTIONAL_CLAIMS,
     Address,
     SecureTarget,
     ServerClaims,
@@ -54,6 +55,10 @@ REFERENCE_OVERRIDES: dict[str, float] = {
     "max_connections": 128,
     "max_connections_per_source": 16,
     "dedup_entries": 4096,  # a cache the dedup-flood check can overflow in a fraction of a second
+    # A budget the memory-budget check fills with a few full-size requests held open (16 of the default payload
+    # limit): the default budget would take more connections than this run's limit, and as many full payloads
+    # pushed through the reference within its short request deadline.
+    "memory_budget": 16 << 20,
 }
 #: Where the reference listens: loopback only. UDP listens on one port of two loopback addresses, the one graded
 #: and the suite's alternate address, so the source-address check (UDP-SRV-6) can send to a second address of
@@ -92,7 +97,7 @@ def reference_plan() -> ReferencePlan:
             "(pip install rrp-conformance[reference]), or run 'make venv' in a checkout"
         ) from None
     settings = ServerSettings(**REFERENCE_OVERRIDES)  # type: ignore[arg-type]
-    claimed = [*ASSUMED_FROM, "dedup_entries"]  # every setting, claimed
+    claimed = [*ASSUMED_FROM, *OPTIONAL_CLAIMS]  # every setting, claimed
     claims = ServerClaims(**{name: getattr(settings, name) for name in claimed})
     # The same interpreter as the import above, so the server run is the code the claims were read from.
     command = [sys.executable, "-m", "rrp", "serve", *listen_arguments(), *setting_arguments(settings)]
