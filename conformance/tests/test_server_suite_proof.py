@@ -280,3 +280,17 @@ def test_the_memory_budget_check_skips_a_budget_it_cannot_fill_saying_why(budget
         report = grade_server(env, options, stream=io.StringIO())
     result = next(r for r in report.results if r.name == "tcp/memory-budget")
     assert result.outcome is Outcome.SKIPPED and why in result.skip_reason
+
+
+def test_a_target_whose_budget_refuses_one_of_the_held_requests_is_judged_past_its_budget() -> None:
+    """Claimed one request above what the toy holds, the last held request is answered BUSY: the target said it
+    was past its budget, so the check judges the probe rather than skipping."""
+    claims = dataclasses.replace(CLAIMS, memory_budget=SETTINGS.memory_budget + SETTINGS.tcp_max_payload)
+    with toy_server(None, wildcard=False) as (udp, tcp):
+        options = SuiteOptions(
+            selection=Selection(("tcp/memory-budget",)), timeout_scale=TIMEOUT_SCALE, report_dir=None
+        )
+        report = grade_server(ServerEnv(udp, tcp, claims), options, stream=io.StringIO())
+    result = next(r for r in report.results if r.name == "tcp/memory-budget")
+    assert result.outcome is Outcome.PASS, _explain(report)
+    assert any("held requests were answered BUSY" in note for note in result.notes), result.notes

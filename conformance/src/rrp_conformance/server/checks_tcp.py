@@ -955,7 +955,9 @@ def _memory_budget(ctx: CheckContext[ServerEnv]) -> None:
             f"sent in {time.monotonic() - started:.2f} s{unread}, the last byte of each never",
         )
         state = _held_state(ctx, held)
-        if not state.busy and state.open * (size - 1) + size <= budget:
+        if state.busy:
+            ctx.note(f"{state.busy} of the {count} held requests were answered BUSY: the target was past its budget")
+        elif state.open * (size - 1) + size <= budget:
             ctx.skip(f"{state.ended} of the {count} held requests ended before the probe: the budget was not full")
         if (took := time.monotonic() - started) > PROBE_SHARE * deadline:
             ctx.skip(
