@@ -57,7 +57,7 @@ CONNECTION_NETWORK_PREFIX_V4 = 24
 CONNECTION_NETWORK_PREFIX_V6 = 48
 #: Largest request payload that counts as small where a server's memory budget is concerned (TCP-SRV-14): past
 #: its budget a server answers a request with a larger payload BUSY at its header, and goes on serving small
-#: ones, so that honest small requests are served through a memory attack. One UDP datagram's worth.
+#: ones, so that honest small requests are served through a memory attack. About one UDP datagram's worth.
 MAX_SMALL_PAYLOAD = 64 * 1024
 #: No server may let a write stay blocked longer than this (CIS recommends at most 10 s for nginx's send_timeout).
 MAX_SEND_TIMEOUT = 10.0

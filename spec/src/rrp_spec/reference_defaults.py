@@ -35,8 +35,8 @@ DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 64
 #: the global limit, so that filling every slot takes at least four networks.
 DEFAULT_MAX_CONNECTIONS_PER_NETWORK = 256
 #: The reference server's memory budget (TCP-SRV-14): request payload bytes being collected plus reply bytes not
-#: yet sent, over all its TCP connections together. 256 full-size requests in flight, far more than honest traffic
-#: needs, and low enough that the server stays under 512 MiB on a small machine.
+#: yet sent, over all its TCP connections together. Hundreds of full-size requests in flight, far more than honest
+#: traffic needs, and low enough that the server stays under 512 MiB on a small machine.
 DEFAULT_MEMORY_BUDGET = 256 << 20
 #: How long the reference server lets a write to a TCP peer stay blocked before dropping the connection.
 DEFAULT_SEND_TIMEOUT = 5.0
