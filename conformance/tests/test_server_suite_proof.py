@@ -170,7 +170,8 @@ def _requirements(report: RunReport, outcome: Outcome) -> set[str]:
 def _explain(report: RunReport) -> str:
     lines = []
     for r in report.results:
-        if r.outcome in (Outcome.FAIL, Outcome.NON_STRICT) or "could not complete" in r.skip_reason:
+        skipped = r.outcome is Outcome.SKIPPED and not r.skip_reason.startswith("not selected")
+        if r.outcome in (Outcome.FAIL, Outcome.NON_STRICT) or skipped:
             lines.append(f"{r.name}: {r.outcome.value} {r.skip_reason}")
             lines += [f"    {f.requirement}: expected {f.expected}; observed {f.observed}" for f in r.failures]
     return "\n".join(lines)
@@ -294,3 +295,19 @@ def test_a_target_whose_budget_refuses_one_of_the_held_requests_is_judged_past_i
     result = next(r for r in report.results if r.name == "tcp/memory-budget")
     assert result.outcome is Outcome.PASS, _explain(report)
     assert any("held requests were answered BUSY" in note for note in result.notes), result.notes
+
+
+def test_a_server_that_serves_one_connection_until_its_socket_is_empty_is_caught_by_the_fast_neighbour_alone(
+    reports: dict[str, RunReport | None],
+) -> None:
+    """TCP-SRV-8 has two halves: the slowloris check passes this toy (no slow peer holds its loop), so without the
+    fast-neighbour check the suite would miss it."""
+    results = {r.name: r for r in _report(reports, "greedy-connection").results}
+    assert results["tcp/fast-neighbour"].outcome is Outcome.FAIL, _explain(_report(reports, "greedy-connection"))
+    assert results["tcp/slowloris"].outcome is Outcome.INFO
+    correct = {r.name: r for r in _report(reports, "correct").results}
+    assert correct["tcp/fast-neighbour"].outcome is Outcome.INFO
+    assert {m.name for m in correct["tcp/fast-neighbour"].measurements} >= {
+        "B's round trip under a fast neighbour, p99",
+        "A's requests answered per second",
+    }

@@ -57,8 +57,8 @@ _PKTINFO = struct.Struct("=I4s4s")
 
 #: ``--select`` patterns: every check over one transport, or over both.
 UDP, TCP, BOTH = ("udp/",), ("tcp/",), ("udp/", "tcp/")
-#: The checks left out unless a breakage is about them: they take seconds.
-SLOW = ("udp/dedup-window",)
+#: The checks left out unless a breakage is about them: they take seconds (and a flood loads the shared machine).
+SLOW = ("udp/dedup-window", "tcp/fast-neighbour")
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,9 @@ PAST_BOUND = 0.5
 WINDOW_JUST_SHORT = MIN_DEDUP_WINDOW - 0.1
 #: A UDP payload limit far below the SHOULD of UDP-SRV-4, which a target may claim.
 UDP_LIMIT_LOW = 1000
+#: Bytes WHOLE_READ_PER_TURN reads at once, and frames whole before another connection's turn (as the reference's
+#: asyncio transport read 256 KiB, about 13,000 pipelined requests, before it bounded the work per turn).
+READ_PER_TURN = 1 << 18
 #: The checks that see how a target over its connection limits answers.
 BUSY_CHECKS = ("tcp/connection-limit", "tcp/limit-counts-from-accept", "tcp/per-source-limit", "tcp/busy-form")
 
@@ -213,6 +216,19 @@ class Breakage(Enum):
         leaves_out=(*SLOW, "tcp/memory-budget"),
         why="one lock held while any request is arriving",
     )
+    GREEDY_CONNECTION = breaks(
+        "TCP-SRV-8",
+        runs=("tcp/fast-neighbour", "tcp/slowloris", "tcp/pipelined", "tcp/error-keeps-connection"),
+        leaves_out=(),
+        why="serves a connection until its socket is empty before any other (a selector loop reading to EAGAIN)",
+    )
+    WHOLE_READ_PER_TURN = breaks(
+        "TCP-SRV-8",
+        runs=("tcp/fast-neighbour",),
+        leaves_out=(),
+        why=f"frames every request of a {READ_PER_TURN >> 10} KiB read before another connection's turn (the "
+        "reference before hardening round 2)",
+    )
     BLOCKING_WRITES = breaks("TCP-SRV-10", runs=TCP, why="no send timeout")
     # On the send timeout it reads what the peer sent and then close()s: with nothing unread the kernel closes
     # gracefully, keeps the unsent replies in FIN-WAIT-1, and the peer stays connected.
@@ -291,6 +307,7 @@ class ToyServer:
         self.counter = 0
         self.lock = threading.Lock()
         self.request_lock = threading.Lock()  # only used by SERIALIZED
+        self.turn = _Turn()  # only used by GREEDY_CONNECTION and WHOLE_READ_PER_TURN
         self.open_by_source: dict[str, int] = {}
         self.open_total = 0
         self.collecting = 0  # payload bytes being collected by every connection together (TCP-SRV-14)
@@ -523,15 +540,27 @@ class ToyServer:
 
     def connection(self, stream: _Stream) -> None:
         conn = stream.conn
+        greedy = self.is_(Breakage.GREEDY_CONNECTION)
+        per_read = self.is_(Breakage.WHOLE_READ_PER_TURN)
         try:
             while not self.stop.is_set():
                 stream.wait_for_request()
+                if (greedy or per_read) and not stream.has_turn:
+                    stream.buffer_whole_request()  # a selector loop frames what has arrived: a slow peer holds no turn
+                    self.turn.take()  # as a single-threaded loop would take this connection's event
+                    stream.has_turn = True
                 self.one_request(stream)
+                # The mistakes: the turn ends only once the socket is empty, or once the whole read is framed.
+                if stream.has_turn and not stream.holds_whole_request() and (per_read or not stream.readable()):
+                    self.turn.end()
+                    stream.has_turn = False
         except (_Closed, OSError):
             pass
         finally:
             if self.is_(Breakage.SERIALIZED) and stream.holding:
                 self.request_lock.release()
+            if stream.has_turn:
+                self.turn.end()
             self.release(stream)
             if stream.final_reply:
                 self.close_after_final_reply(conn)
@@ -591,6 +620,27 @@ class ToyServer:
             stream.send(self.reply(request, result, out))
 
 
+class _Turn:
+    """One connection served at a time, in the order they asked: a single-threaded loop visiting its ready
+    connections in turn. Only when a turn ends is up to the breakage that uses it."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._issued = 0
+        self._serving = 0
+
+    def take(self) -> None:
+        with self._changed:
+            ticket = self._issued
+            self._issued += 1
+            self._changed.wait_for(lambda: self._serving == ticket)
+
+    def end(self) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()
+
+
 class _Stream:
     """One connection's reading side: deadlines, the idle timeout, and the buffer."""
 
@@ -604,9 +654,11 @@ class _Stream:
         self.final_reply = False  # the connection closes after a final reply (TOO_LARGE, version, BUSY)
         self.requests = 0
         self.counted = False
+        self.has_turn = False  # GREEDY_CONNECTION, WHOLE_READ_PER_TURN: this connection holds the one turn
 
-    def _recv(self, timeout: float | None, size: int = 1 << 16) -> bytes:
+    def _recv(self, timeout: float | None, size: int = 0) -> bytes:
         """One recv within ``timeout`` seconds (``None``: until data, the peer closes or the server stops)."""
+        size = size or (READ_PER_TURN if self.server.is_(Breakage.WHOLE_READ_PER_TURN) else 1 << 16)
         end = None if timeout is None else time.monotonic() + timeout
         while not self.server.stop.is_set():
             left = 0.1 if end is None else min(0.1, end - time.monotonic())
@@ -619,6 +671,22 @@ class _Stream:
                     raise _Closed
                 return chunk
         raise _Closed
+
+    def holds_whole_request(self) -> bool:
+        """Whether the buffer holds the next request whole (its header alone when it announces too much)."""
+        if len(self.buffer) < HEADER_SIZE:
+            return False
+        size = unpack_header(self.buffer).size
+        return len(self.buffer) >= HEADER_SIZE + (size if size <= self.server.s.tcp_max_payload else 0)
+
+    def buffer_whole_request(self) -> None:
+        """Read until the buffer holds the next request whole."""
+        while not self.holds_whole_request():
+            self.buffer += self._recv(self._timeout())
+
+    def readable(self) -> bool:
+        """Whether the socket has bytes waiting (or an end) right now."""
+        return bool(select.select([self.conn], [], [], 0)[0])
 
     def _timeout(self) -> float | None:
         s, broken = self.server.s, self.server.broken

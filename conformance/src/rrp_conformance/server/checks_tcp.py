@@ -8,6 +8,7 @@ grace, times ``--timeout-scale``); a correct server acts well inside them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -41,6 +42,7 @@ from .env import ServerEnv
 from .held_payloads import held_to_fill, push, wait_drained
 from .judge import REPLY_WAIT, judge_reply, result_name, tcp_first_exchange
 from .net import Ending, Peek, TcpChannel, describe, echo_request, fresh_id, wait_for
+from .pipeline_flood import PipelineFlood, flood_chunk
 
 #: The TCP server checks, in run order (connection-limit checks last).
 TCP_CHECKS: Registry[ServerEnv] = Registry()
@@ -49,6 +51,26 @@ TCP_CHECKS: Registry[ServerEnv] = Registry()
 SLOWLORIS_CONNECTIONS = 100
 #: Seconds (before scaling) within which a fresh client's ECHO must complete while the slowloris holds on.
 SLOWLORIS_LATENCY = 1.0
+#: Seconds (before scaling) connection A pipelines requests in the fast-neighbour check; and of those, how long it
+#: floods alone before B's first request, so that A's queue at the target is deep by then.
+FAST_FLOOD, FAST_RAMP = 1.5, 0.2
+#: The longest B may wait for one reply while A floods, as a share of the flood: a server that serves A until A's
+#: socket is empty keeps B waiting for the whole flood; a fair one answers B within milliseconds.
+FAST_WAIT_SHARE = 0.25
+#: Requests in A's precomputed chunk; and the most A keeps unanswered, far more than any server frames from one
+#: read (the reference's 256 KiB read holds 13,000), so every read finds a full buffer.
+FAST_CHUNK, FAST_WINDOW = 4096, 1 << 16
+#: B's median round trip (before scaling), and A's requests answered during one of B's, past both of which a target
+#: fails: a server that frames a whole read before it turns to another connection (the reference before hardening
+#: round 2: 13,000 requests a read, B's median 110-240 ms) is past both; a fair one is inside both (the reference
+#: now: 64 requests a turn, B's median 1 ms), and a loaded machine stretches only the time, as the work done for A
+#: while B waits is the server's own choice.
+FAST_MEDIAN, FAST_WORK = 0.05, 2048
+#: One wait of B's past the bound fails when the target went on answering A meanwhile: more than this many of A's
+#: requests (four times the reference's turn), at no less than this share of A's mean rate over the flood. A target
+#: that stalls on both connections at once (a loaded machine) is slow, not unfair; the share, not a count, is what
+#: tells the two apart whatever the load.
+FAST_TURN, FAST_BUSY_SHARE = 256, 0.5
 #: The longest pause between bytes of the slow drip; shorter when the claimed deadline is short.
 DRIP_INTERVAL = 0.5
 #: ECHO requests sent in one segment by the pipelining check.
@@ -454,6 +476,168 @@ def _slowloris(ctx: CheckContext[ServerEnv]) -> None:
     ):
         ctx.measure("fresh ECHO latency under slowloris", latency, "s", f"{len(stalled)} stalled connections")
         judge_reply(ctx, read.data, header, datagram=False, result=Result.OK, requirement="TCP-SRV-8")
+
+
+@functools.cache
+def _fast_chunk() -> bytes:
+    return flood_chunk(FAST_CHUNK)
+
+
+def _noop() -> tuple[bytes, Header]:
+    data = pack_request(Op.NOOP, fresh_id())
+    return data, unpack_header(data)
+
+
+@dataclass(frozen=True)
+class FastProbe:
+    """One request on connection B while connection A floods (tcp/fast-neighbour)."""
+
+    #: Seconds from sending to the reply (or to giving up), and A's requests the target answered meanwhile.
+    took: float
+    flood_answered: int
+    #: How the wait ended: a reply (``MESSAGE``), a timeout, or the target ending B.
+    ending: Ending
+
+
+def _probe_while_flooding(
+    channel: TcpChannel, flood: PipelineFlood, until: float, bound: float
+) -> tuple[list[FastProbe], tuple[bytes, Header] | None]:
+    """One NOOP at a time on ``channel`` until ``until``; and the first reply that was not a plain OK to its NOOP,
+    with that NOOP. The probing stops at the first wait past ``bound`` during which the target answered more
+    of A's requests than :func:`_busy_with_a` allows (the verdict is known), or at the first that gets no reply."""
+    probes: list[FastProbe] = []
+    while time.monotonic() < until and not flood.ended:
+        data, header = _noop()
+        answered = flood.answered
+        start = time.monotonic()
+        channel.send(data)
+        if not wait_for(channel.sock, bound):
+            waited, served = time.monotonic() - start, flood.answered - answered
+            if _busy_with_a(waited, served, flood.answered / (time.monotonic() - flood.started)):
+                probes.append(FastProbe(waited, served, Ending.TIMEOUT))
+                break
+            # Slow on A too, so far: a loaded machine, or replies to A written at the end of a long turn. Wait on.
+            wait_for(channel.sock, until - time.monotonic())
+        read = channel.read_message(bound)
+        probes.append(FastProbe(time.monotonic() - start, flood.answered - answered, read.ending))
+        if read.ending is not Ending.MESSAGE:
+            break
+        if reply_problems(read.data, request=header, datagram=False) or unpack_header(read.data).result != Result.OK:
+            return probes, (read.data, header)
+    return probes, None
+
+
+def _busy_with_a(waited: float, served: int, rate: float) -> bool:
+    """Whether the target answered A's requests while B waited ``waited`` s: ``served`` of them, more than
+    :data:`FAST_TURN` and at no less than :data:`FAST_BUSY_SHARE` of A's mean ``rate``."""
+    return served > FAST_TURN and served >= FAST_BUSY_SHARE * rate * waited
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+@TCP_CHECKS.check(
+    "tcp/fast-neighbour",
+    f"While connection A pipelines NOOPs and MALFORMED requests as fast as the target takes them (for "
+    f"{FAST_FLOOD:g} s, replies read), NOOPs on connection B are answered at once: none waits "
+    f"{FAST_WAIT_SHARE:.0%} of the flood while A is served, nor half of them {FAST_MEDIAN * 1000:g} ms and "
+    f"{FAST_WORK} of A's requests.",
+    requirements=("TCP-SRV-8",),
+    destructive=True,
+    informational=True,
+)
+def _fast_neighbour(ctx: CheckContext[ServerEnv]) -> None:
+    claims = ctx.env.claims
+    if min(claims.max_connections, claims.max_connections_per_source) < 2:
+        ctx.skip("the claimed connection limits leave no room for a second connection from the suite")
+    flood_for = ctx.timing.scaled(FAST_FLOOD)
+    bound = FAST_WAIT_SHARE * flood_for
+    data, header = _noop()
+    neighbour, read = tcp_first_exchange(ctx, data, "B: a NOOP before the flood")
+    with neighbour:
+        reply = read.data if read.ending is Ending.MESSAGE else None
+        if judge_reply(ctx, reply, header, datagram=False, result=Result.OK, requirement="SRV-9") is None:
+            return
+        data, header = _noop()
+        fast, read = tcp_first_exchange(ctx, data, "A: a NOOP, then the flood")
+        with fast:
+            if read.ending is not Ending.MESSAGE:
+                ctx.skip(f"the target did not serve a second connection from the suite ({read.ending.value})")
+            flood = PipelineFlood(fast, _fast_chunk(), window=FAST_WINDOW)
+            flood.start()
+            try:
+                time.sleep(ctx.timing.scaled(FAST_RAMP))
+                ctx.log.event(neighbour.name, f"one NOOP at a time while A floods, for {flood_for:.2f} s in all")
+                probes, wrong = _probe_while_flooding(neighbour, flood, flood.started + flood_for, bound)
+            finally:
+                flood.stop()
+                with contextlib.suppress(OSError):  # a reset: the target need not answer what A left queued
+                    fast.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    flooded = time.monotonic() - flood.started
+    if wrong is not None:
+        judge_reply(ctx, wrong[0], wrong[1], datagram=False, result=Result.OK, requirement="SRV-9")
+        return
+    rate = flood.answered / flooded
+    ctx.measure("A's requests answered per second", rate, "requests/s", f"{flood.answered} in {flooded:.2f} s")
+    judge_fast_neighbour(ctx, probes, flood.answered, flood.ended, rate, bound)
+
+
+def judge_fast_neighbour(
+    ctx: CheckContext[ServerEnv],
+    probes: list[FastProbe],
+    flood_answered: int,
+    flood_ended: str,
+    flood_rate: float,
+    bound: float,
+) -> None:
+    """TCP-SRV-8 from B's round trips while A flooded (A's requests answered in all, why A ended early if it did,
+    and A's mean rate); or a skip when the check cannot judge."""
+    starved = next((p for p in probes if p.took > bound and _busy_with_a(p.took, p.flood_answered, flood_rate)), None)
+    if starved is not None:
+        waited = "no reply" if starved.ending is not Ending.MESSAGE else "the reply"
+        ctx.fail(
+            "TCP-SRV-8",
+            f"no NOOP on B waiting over {bound:.2f} s ({FAST_WAIT_SHARE:.0%} of the flood) while the target went on "
+            "answering A's pipelined requests",
+            f"{waited} after {starved.took:.2f} s, while the target answered {starved.flood_answered} of A's "
+            f"({starved.flood_answered / starved.took:.0f}/s; {flood_rate:.0f}/s over the whole flood)",
+        )
+        ctx.measure("B's longest wait, at least", starved.took * 1000, "ms", "one NOOP while A flooded")
+        return
+    last = probes[-1] if probes else None
+    if last is not None and last.ending in (Ending.EOF, Ending.RESET):
+        ctx.fail("TCP-SRV-8", "B served while A flooded", f"the target ended B ({last.ending.value})")
+        return
+    if flood_ended:
+        ctx.skip(
+            f"the target ended A after answering {flood_answered} of its requests ({flood_ended}), so the check "
+            "cannot judge; going on after MALFORMED is TCP-SRV-9's tcp/error-keeps-connection"
+        )
+    answered = [p for p in probes if p.ending is Ending.MESSAGE]
+    if flood_answered < FAST_CHUNK or not answered:
+        ctx.skip(
+            f"the target answered {flood_answered} of A's requests and {len(answered)} of B's while A flooded: "
+            "it was too slow on both to tell how it shares its work"
+        )
+    slow = sum(p.took > bound for p in answered)
+    if slow:
+        ctx.note(f"{slow} of B's NOOPs waited over {bound:.2f} s while A's went slowly too (a loaded machine)")
+    took = sorted(p.took for p in answered)
+    median, work = _median(took), _median([float(p.flood_answered) for p in answered])
+    ctx.measure("B's round trip under a fast neighbour, p50", median * 1000, "ms", f"{len(took)} NOOPs on B")
+    ctx.measure("B's round trip under a fast neighbour, p99", took[int(0.99 * (len(took) - 1))] * 1000, "ms")
+    ctx.measure("B's round trip under a fast neighbour, max", took[-1] * 1000, "ms")
+    ctx.measure("A's requests answered during one of B's round trips, p50", work, "requests")
+    most = ctx.timing.scaled(FAST_MEDIAN)
+    ctx.expect(
+        median <= most or work <= FAST_WORK,
+        "TCP-SRV-8",
+        f"B's NOOPs answered between bounded shares of A's work: a median round trip of at most {most * 1000:.0f} "
+        f"ms, or at most {FAST_WORK} of A's requests answered during one",
+        f"a median round trip of {median * 1000:.0f} ms, during which the target answered {work:.0f} of A's "
+        f"requests (over {len(took)} NOOPs on B)",
+    )
 
 
 @TCP_CHECKS.check(
