@@ -325,7 +325,8 @@ class ConnectionLimits:
 
     Per-source limits do not protect the global one: 17 sources of 64 connections fill 1,024 slots and keep
     them with a request every few seconds. So at the global limit a newcomer takes the longest-open slot of
-    the network holding the most, when that network holds at least two more than the newcomer's (TCP-SRV-13).
+    the network holding the most, when that network holds at least two more than the newcomer's (TCP-SRV-13),
+    and a newcomer from a network holding at most one takes the longest-open slot of all (TCP-SRV-16).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -344,9 +345,14 @@ class ConnectionLimits:
             mine = len(self._by_network.get(network, {}))
             if len(self._sources) >= self.settings.max_connections:
                 largest = max(self._by_network.values(), key=len)
-                if len(largest) < mine + 2:
+                if len(largest) >= mine + 2:
+                    victim = next(iter(largest))
+                elif mine <= 1:
+                    # One connection from each of many networks: a network holding at most one still gets in,
+                    # taking the longest-open slot of all (TCP-SRV-16).
+                    victim = next(iter(self._sources))
+                else:
                     return False  # the slots are shared fairly already: over the limit
-                victim = next(iter(largest))
                 self._forget(victim)
                 # Wake the victim's thread, which then resets the connection (its recv returns at once).
                 with contextlib.suppress(OSError):

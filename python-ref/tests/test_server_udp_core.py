@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Hashable
 
 import pytest
 from hypothesis import settings
@@ -464,6 +465,25 @@ def test_one_network_holds_at_most_its_share_of_slots() -> None:
     v6 = [limits.admit(f"v6-{n}", f"2001:db8:0:{n}::1")[0] for n in range(1, 7)]
     assert v6 == [Admission.SERVE] * 4 + [Admission.BUSY] * 2, "distinct /64s of one /48"
     assert limits.admit("other", "203.0.113.1")[0] is Admission.SERVE
+
+
+def test_a_newcomer_from_a_small_network_takes_the_longest_idle_of_the_longest_open_slots() -> None:
+    """TCP-SRV-16: one connection from each of many networks fills every slot, so no network holds two more than
+    the newcomer's; a newcomer from a network holding at most one still gets in, taking the longest-idle of the
+    longest-open connections (the three oldest are in use); with none idle, the oldest. One more from a network
+    that already holds two is turned away."""
+    limits = ConnectionLimits(ServerSettings(max_connections=40, max_busy_connections=4))
+    for n in range(40):
+        assert limits.admit(n, f"127.{n // 256}.{n % 256}.1") == (Admission.SERVE, None)
+    idle: dict[Hashable, float] = {n: 100.0 - n % 7 for n in range(3, 40)}  # 0, 1 and 2 are in use
+    idle_since = idle.get
+
+    admission, victim = limits.admit("honest", "10.0.0.1", idle_since)
+    assert (admission, victim) == (Admission.SERVE, 6), "idle since 94: the longest-idle of the 16 oldest"
+    assert limits.admit("all busy", "10.0.1.1", lambda token: None) == (Admission.SERVE, 0), "else the oldest"
+    assert limits.admit("second", "127.0.5.9", idle_since)[0] is Admission.SERVE, "its network holds one"
+    assert limits.admit("third", "127.0.5.10", idle_since) == (Admission.BUSY, None), "its network holds two"
+    assert limits.open == 40 and limits.reclaimed == 3
 
 
 def test_at_a_networks_limit_the_source_holding_most_there_gives_up_its_oldest_slot() -> None:

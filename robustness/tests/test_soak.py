@@ -55,6 +55,7 @@ def _pressure_exchanges(plan: SoakPlan) -> list[Exchange]:
     for attack in (
         Attack.SLOT_HOLD,
         Attack.SLOT_HOLD_NEIGHBOURS,
+        Attack.SLOT_HOLD_SPREAD,
         Attack.PIPELINED_MALFORMED,
         Attack.MEMORY_HOLD,
         Attack.LOG_STALL,
@@ -148,6 +149,7 @@ def test_each_target_can_fail() -> None:
     for attack, transport, outcome, latency in (
         (Attack.SLOT_HOLD, "tcp", "ConnectionResetError: reset", 0.002),
         (Attack.SLOT_HOLD_NEIGHBOURS, "tcp", "BusyAnswer: result BUSY", 0.002),
+        (Attack.SLOT_HOLD_SPREAD, "tcp", "ConnectionRefusedError: refused", 0.002),
         (Attack.PIPELINED_MALFORMED, "udp", "ok", 0.2),
         (Attack.LOG_STALL, "udp", "no reply after 5 attempts", 7.0),
     ):

@@ -194,7 +194,17 @@ class Breakage(Enum):
         why="claims a memory budget but collects every declared payload, however many connections hold one",
     )
     NO_CONNECTION_LIMIT = breaks("TCP-SRV-7", runs=TCP, why="accepts every connection")
-    NO_SLOT_RECLAIM = breaks("TCP-SRV-13", runs=TCP, why="at the global limit, refuses every newcomer")
+    NO_SLOT_RECLAIM = breaks(
+        "TCP-SRV-13",
+        runs=TCP,
+        non_strict=frozenset({"TCP-SRV-16"}),
+        why="at the global limit, refuses every newcomer (so the SHOULD that extends TCP-SRV-13 fails too)",
+    )
+    NO_SPREAD_RECLAIM = breaks(
+        runs=TCP,
+        non_strict=frozenset({"TCP-SRV-16"}),
+        why="reclaims only from a network holding two more: one connection per network locks everyone out (a SHOULD)",
+    )
     COUNTS_AFTER_HEADER = breaks("TCP-SRV-11", runs=TCP, why="nginx-style limit_conn: counts after a header")
     NO_PER_SOURCE_LIMIT = breaks(
         runs=TCP, non_strict=frozenset({"TCP-SRV-12"}), why="one source may take every slot (a SHOULD)"
@@ -518,9 +528,13 @@ class ToyServer:
         for held in self.streams:
             by_network.setdefault(_network(held.source), []).append(held)
         largest = max(by_network.values(), key=len, default=[])
-        if len(largest) <= len(by_network.get(_network(source), [])) + 1:
+        mine = len(by_network.get(_network(source), []))
+        if len(largest) > mine + 1:
+            victim = largest[0]
+        elif mine <= 1 and self.streams and not self.is_(Breakage.NO_SPREAD_RECLAIM):
+            victim = self.streams[0]  # TCP-SRV-16: a network holding at most one takes the longest-open slot
+        else:
             return False
-        victim = largest[0]
         self.forget(victim)
         victim.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         victim.conn.shutdown(socket.SHUT_RDWR)  # its thread sees the end and closes it: a reset

@@ -573,6 +573,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "that are served anyway or held open without bound.",
     ),
     _r(
+        "TCP-SRV-16",
+        S,
+        SERVER,
+        TCP,
+        "At its global connection limit, a server SHOULD NOT turn away a new connection from a network that "
+        "holds at most one connection, even when no network holds two more than that (TCP-SRV-13 then names no "
+        "slot): it reclaims a slot for it, preferring the connection idle longest among its longest-open ones, "
+        "and resets that connection.",
+        "An attacker holding one connection in each of a thousand networks (127.0.0.0/8 has 65,536 /24s) "
+        "locking every other network out, which the fair-share rule of TCP-SRV-13 cannot see: fresh "
+        "connections were served once in 94 while 1,088 networks held one connection each. Preferring the "
+        "longest-idle keeps a client's long-lived connection, in use, from being the one to go.",
+    ),
+    _r(
         "UDP-SRV-10",
         MAY,
         SERVER,

@@ -926,23 +926,41 @@ def _per_source(ctx: CheckContext[ServerEnv]) -> None:
 def _slot_reclaim(ctx: CheckContext[ServerEnv]) -> None:
     claims = ctx.env.claims
     p, n = claims.max_connections_per_source, claims.max_connections
-    networks = math.ceil(n / p)
-    if networks < 2:
+    if math.ceil(n / p) < 2:
         ctx.skip(f"the claimed per-source limit ({p}) lets one source fill the global limit ({n})")
+    _fresh_client_at_the_limit(ctx, p, "TCP-SRV-13")
+
+
+@TCP_CHECKS.check(
+    "tcp/slot-reclaim-spread",
+    "With every slot held by one connection from each of many networks, a fresh client from another network is "
+    "still served.",
+    requirements=("TCP-SRV-16",),
+    destructive=True,
+)
+def _slot_reclaim_spread(ctx: CheckContext[ServerEnv]) -> None:
+    _fresh_client_at_the_limit(ctx, 1, "TCP-SRV-16")
+
+
+def _fresh_client_at_the_limit(ctx: CheckContext[ServerEnv], per_network: int, requirement: str) -> None:
+    """Fill the claimed global limit with ``per_network`` connections from each of as many networks as that takes
+    (one source per /24, each connection proven served), then expect a fresh client from the default source's
+    network, which holds none, to be served: a held slot reclaimed for it."""
+    n = ctx.env.claims.max_connections
+    networks = math.ceil(n / per_network)
     _ensure_descriptors(ctx, n + 1)
     sources = ctx.env.loopback_networks(networks)
     if sources is None:
         ctx.skip("the target is not on IPv4 loopback, so the suite cannot hold slots from other networks")
     held: list[TcpChannel] = []
     try:
-        # Fill every slot, at most p per source, one source per /24, each connection proven served.
         for i in range(n):
-            outcome, channel = _attempt(ctx, sources[i // p], f"held#{i + 1}")
+            outcome, channel = _attempt(ctx, sources[i // per_network], f"held#{i + 1}")
             if channel is not None:
                 held.append(channel)
             if outcome != "served":
                 ctx.skip(f"connection {i + 1} of the claimed {n} was {outcome} (see tcp/connection-limit)")
-        ctx.log.event("slots", f"{n} connections held from {networks} networks ({p} each at most)")
+        ctx.log.event("slots", f"{n} connections held from {networks} networks ({per_network} each at most)")
         outcome, fresh = _attempt(ctx, None, "fresh client")
         if fresh is not None:
             held.append(fresh)
@@ -950,7 +968,7 @@ def _slot_reclaim(ctx: CheckContext[ServerEnv]) -> None:
         ctx.note(f"fresh client from the default source's network: {outcome}; {ended} held connections ended")
         ctx.expect(
             outcome == "served",
-            "TCP-SRV-13",
+            requirement,
             f"with {n} slots held by {networks} other networks, a fresh client served (a held slot reclaimed)",
             f"the fresh client was {outcome}",
         )

@@ -17,7 +17,7 @@ from typing import cast
 from .._sansio.server_events import CallRequested, CarryOut, Observe
 from .._sansio.tcp_core import Ending, TcpConnection
 from .._sansio.tcp_server import TcpServerCore
-from .tcp_socket import kernel_unacked, reset
+from .tcp_socket import half_close, kernel_unacked, reset
 
 #: Told when a connection starts being served, and when it is gone.
 ConnectionHook = Callable[["TcpConnectionProtocol"], None]
@@ -170,7 +170,7 @@ class TcpConnectionProtocol(asyncio.Protocol):
                 reset(transport)
                 return
             if ending is Ending.HALF_CLOSE:
-                transport.write_eof()
+                half_close(transport)
             elif ending is Ending.CLOSE:
                 transport.close()
         if core.reading != transport.is_reading() and not transport.is_closing():

@@ -1,4 +1,5 @@
-"""What asyncio's TCP transport does not offer: a reset, and the bytes the kernel still holds for the peer."""
+"""What asyncio's TCP transport does not offer: a reset, a half-close that survives a vanished peer, and the bytes
+the kernel still holds for the peer."""
 
 from __future__ import annotations
 
@@ -33,3 +34,13 @@ def reset(transport: asyncio.Transport) -> None:
         with contextlib.suppress(OSError):  # already closed by the peer: nothing is left to discard
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
     transport.abort()
+
+
+def half_close(transport: asyncio.Transport) -> None:
+    """Write a FIN after what is buffered. With nothing buffered asyncio shuts the socket down at once, and that
+    raises when the peer has already reset the connection unseen (reading was paused): the connection is then
+    over, so it is aborted here rather than the error escaping from a timer callback into the log."""
+    try:
+        transport.write_eof()
+    except OSError:
+        transport.abort()

@@ -19,7 +19,12 @@ an equal share with everyone else who asks; the newcomer from the largest networ
 itself is answered BUSY or refused, as before (TCP-SRV-13). The same rule holds one
 level down, at a network's own limit: a newcomer whose source holds fewer slots than
 the source holding the most in its network takes that source's longest-open slot, so
-17 addresses of one /24 cannot lock the other hosts of that /24 out either.
+17 addresses of one /24 cannot lock the other hosts of that /24 out either. And a
+newcomer from a network holding at most one slot is never turned away at the global
+limit: when no network holds two more, it takes the slot of the longest-idle of the
+longest-open connections (or else of the longest-open), so an attacker holding one
+connection in each of a thousand networks cannot lock everyone else out; it can only
+make its own slots turn over, while connections in use keep theirs (TCP-SRV-16).
 
 A connection over a limit is not served; a bounded number of them are held just
 long enough to read one header and answer BUSY, and the rest are refused (closed
@@ -28,8 +33,9 @@ at once), so the over-limit path cannot itself exhaust descriptors.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from enum import Enum
+from itertools import islice
 
 from rrp_spec import (
     CONNECTION_NETWORK_PREFIX_V4,
@@ -40,6 +46,13 @@ from rrp_spec import (
 
 from .prefixes import source_prefix
 from .settings import ServerSettings
+
+#: How many of the longest-open connections are searched for the longest-idle one to reclaim (a bound on the work
+#: per accept).
+_IDLE_SEARCH = 16
+#: A network holding at most this many slots is not hoarding: at the global limit, a newcomer from it is not turned
+#: away even when no network holds two more (TCP-SRV-16).
+_SMALL_NETWORK = 1
 
 
 class Admission(Enum):
@@ -104,12 +117,17 @@ class ConnectionLimits:
         """Connections being served from ``host``'s network (IPv4 /24, IPv6 /48)."""
         return len(self._by_network.get(_network(host), ()))
 
-    def admit(self, token: Hashable, host: str) -> tuple[Admission, Hashable | None]:
+    def admit(
+        self, token: Hashable, host: str, idle_since: Callable[[Hashable], float | None] | None = None
+    ) -> tuple[Admission, Hashable | None]:
         """Decide about connection ``token`` from ``host``, just accepted.
 
         Returns the admission and, when a slot was reclaimed for it, the token of the
         connection to reset (already released here). Call :meth:`release` with the
-        token and the admission when the connection ends.
+        token and the admission when the connection ends. ``idle_since`` tells since
+        when a served connection has been between requests with nothing in flight
+        (``None`` when it is not): the longest-idle is preferred when a slot is taken
+        from the longest-open connections.
         """
         source, network = _source(host), _network(host)
         from_source = self._by_source.get(source, 0)
@@ -123,6 +141,8 @@ class ConnectionLimits:
             victim = self._reclaimable_in_network(tokens, from_source)
         elif len(self._served) >= self.max_connections:
             victim = self._reclaimable(from_network)
+            if victim is None and from_network <= _SMALL_NETWORK:
+                victim = self._longest_idle(network, idle_since)
         else:
             self._serve(token, source, network)
             return Admission.SERVE, None
@@ -148,6 +168,21 @@ class ConnectionLimits:
         if len(largest) <= from_network + 1:
             return None
         return next(iter(largest))
+
+    def _longest_idle(self, network: int, idle_since: Callable[[Hashable], float | None] | None) -> Hashable | None:
+        """For a newcomer from a network holding at most one slot, when no network holds two more: the longest-idle
+        connection of another network among the longest-open ones, or else the longest-open. Otherwise an attacker
+        holding one connection in each of a thousand networks would lock every other network out. Longest-idle,
+        not just longest-open: an honest client's long-lived connection, in use, is then not the one to go."""
+        served = self._served
+        oldest = list(islice((token for token in served if served[token][1] != network), _IDLE_SEARCH))
+        if not oldest:
+            return None
+        if idle_since is not None:
+            idle = [(since, n) for n, token in enumerate(oldest) if (since := idle_since(token)) is not None]
+            if idle:
+                return oldest[min(idle)[1]]
+        return oldest[0]
 
     def _reclaimable_in_network(self, tokens: dict[Hashable, None], from_source: int) -> Hashable | None:
         """At a network's own limit, the same rule one level down: the longest-open connection of the source

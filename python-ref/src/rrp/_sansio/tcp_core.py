@@ -282,6 +282,15 @@ class TcpConnection:
         return len(self._queue) < self._max_unanswered and not self._closed
 
     @property
+    def idle_since(self) -> float | None:
+        """When the connection last finished a request (or opened), if it is idle now: between requests with no
+        request arriving, no handler running and no reply unsent; else ``None``. The longest-idle connection loses
+        least if its slot is reclaimed (TCP-SRV-16)."""
+        if self._request_started is None and not self._calls and not self._unsent and not self._ready:
+            return self._idle_since
+        return None
+
+    @property
     def calls_in_progress(self) -> int:
         """Requests whose async handler has not finished."""
         return self._calls

@@ -53,7 +53,7 @@ class TcpServerCore:
         """
         peer = format_address((host, port))
         slot = object()
-        admission, victim = self.limits.admit(slot, host)
+        admission, victim = self.limits.admit(slot, host, self._idle_since)
         if victim is not None:
             reclaimed = self._by_slot.pop(victim)
             reclaimed.reclaim(now)
@@ -79,6 +79,9 @@ class TcpServerCore:
 
     def __len__(self) -> int:
         return len(self._admissions)
+
+    def _idle_since(self, slot: object) -> float | None:
+        return self._by_slot[slot].idle_since
 
     def _release(self, connection: TcpConnection) -> None:
         slot, admission = self._admissions.pop(connection)

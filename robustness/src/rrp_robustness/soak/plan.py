@@ -43,6 +43,7 @@ class Attack(StrEnum):
     CACHE_FLOOD = "cache-flood"
     SLOT_HOLD = "slot-hold"
     SLOT_HOLD_NEIGHBOURS = "slot-hold-neighbours"
+    SLOT_HOLD_SPREAD = "slot-hold-spread"
     PIPELINED_MALFORMED = "pipelined-malformed"
     MEMORY_HOLD = "memory-hold"
     LOG_STALL = "log-stall"
@@ -60,25 +61,26 @@ class Phase:
 
 #: (phase name, share of the run, attacks started at its beginning).
 _SHAPE: tuple[tuple[str, float, tuple[Attack, ...]], ...] = (
-    ("baseline", 0.04, ()),
+    ("baseline", 0.03, ()),
     ("slowloris, 40 sources", 0.14, (Attack.SLOWLORIS_SPREAD, Attack.SLOW_DRIP)),
     (
         "slowloris, 1 source",
         0.08,
         (Attack.SLOWLORIS_ONE_SOURCE, Attack.OVER_LIMIT_SIZE, Attack.GARBAGE_STREAM),
     ),
-    ("never-reading clients", 0.08, (Attack.NEVER_READING, Attack.NEVER_READING_WHOLE_REQUESTS)),
-    ("datagram floods", 0.06, (Attack.DATAGRAM_GARBAGE, Attack.DATAGRAM_RANDOM_HEADER)),
-    ("REPLY-flag flood", 0.04, (Attack.DATAGRAM_REPLY_FLAG,)),
-    ("INCREMENT storm", 0.04, (Attack.INCREMENT_STORM,)),
+    ("never-reading clients", 0.06, (Attack.NEVER_READING, Attack.NEVER_READING_WHOLE_REQUESTS)),
+    ("datagram floods", 0.05, (Attack.DATAGRAM_GARBAGE, Attack.DATAGRAM_RANDOM_HEADER)),
+    ("REPLY-flag flood", 0.03, (Attack.DATAGRAM_REPLY_FLAG,)),
+    ("INCREMENT storm", 0.03, (Attack.INCREMENT_STORM,)),
     ("cache flood", 0.08, (Attack.CACHE_FLOOD,)),
     ("17 networks hold every slot", 0.10, (Attack.SLOT_HOLD,)),
     ("17 addresses of the honest /24 hold its slots", 0.08, (Attack.SLOT_HOLD_NEIGHBOURS,)),
+    ("1,088 networks hold one slot each", 0.08, (Attack.SLOT_HOLD_SPREAD,)),
     # Lasts as long as the attack's million requests take (see run.py): the share is a minimum.
     ("one connection pipelines MALFORMED", 0.04, (Attack.PIPELINED_MALFORMED,)),
     ("memory: 1 MiB held, unread ECHOs", 0.10, (Attack.MEMORY_HOLD,)),
-    ("stderr unread, rejected traffic", 0.08, (Attack.LOG_STALL,)),
-    ("recovery", 0.04, ()),
+    ("stderr unread, rejected traffic", 0.07, (Attack.LOG_STALL,)),
+    ("recovery", 0.03, ()),
 )
 #: Share of the log-stall phase with rejected traffic; the rest is quiet, with the log reader still stalled.
 LOG_STALL_FLOOD_SHARE = 0.6

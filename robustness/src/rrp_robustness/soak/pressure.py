@@ -58,6 +58,8 @@ SLOT_SOURCES = tuple(f"127.0.{n}.9" for n in range(100, 117))
 #: The same attack from 17 addresses of the honest clients' own /24 (127.0.0.1 is the honest clients' address):
 #: they fill that network's slots rather than the global ones.
 NEIGHBOUR_SOURCES = tuple(f"127.0.0.{n}" for n in range(2, 19))
+#: One connection from each of 1,088 networks (/24s of 127.1.0.0 to 127.5.63.0): no network holds more than one.
+SPREAD_SOURCES = tuple(f"127.{1 + n // 256}.{n % 256}.1" for n in range(1088))
 SLOT_KEEPALIVE = DEFAULT_IDLE_TIMEOUT / 2
 SLOT_OPEN_RATE = 500.0
 #: MALFORMED requests the pipelining attacker sends, in writes of this many.
@@ -250,10 +252,15 @@ async def slot_hold(
     scale: float,
     sources: tuple[str, ...] = SLOT_SOURCES,
     name: str = "slot-hold",
+    per_source: int | None = None,
 ) -> TcpPressureResult:
-    """17 sources x 64 connections, keep-alives every few seconds, reconnecting when dropped, for ``seconds``."""
+    """17 sources x 64 connections (or ``sources`` x ``per_source``), keep-alives every few seconds, reconnecting
+    when dropped, for ``seconds``."""
     result = TcpPressureResult(name)
-    per_source = max(2, int(DEFAULT_MAX_CONNECTIONS_PER_SOURCE * scale))
+    if per_source is None:
+        per_source = max(2, int(DEFAULT_MAX_CONNECTIONS_PER_SOURCE * scale))
+    else:
+        sources = sources[: max(32, int(len(sources) * scale))]
     end = time.monotonic() + seconds
     next_id = iter(range(1, 1 << 62))
 

@@ -25,6 +25,7 @@ from .honest import Exchange
 from .plan import DEFAULT_SOAK_SECONDS, LOG_STALL_FLOOD_SHARE, Attack, Phase, SoakPlan, build_plan
 from .pressure import (
     NEIGHBOUR_SOURCES,
+    SPREAD_SOURCES,
     CacheFloodResult,
     TcpPressureResult,
     cache_flood,
@@ -89,6 +90,10 @@ async def _pressure(attack: Attack, server: ServerProcess, plan: SoakPlan, resul
         results.cache_floods.append(await cache_flood(udp, plan.cache_trials, scale, seed=13, seconds=length))
     elif attack is Attack.SLOT_HOLD:
         results.pressure.append(await slot_hold(tcp, 0.9 * length, scale))
+    elif attack is Attack.SLOT_HOLD_SPREAD:
+        results.pressure.append(
+            await slot_hold(tcp, 0.9 * length, scale, SPREAD_SOURCES, str(Attack.SLOT_HOLD_SPREAD), per_source=1)
+        )
     elif attack is Attack.SLOT_HOLD_NEIGHBOURS:
         results.pressure.append(
             await slot_hold(tcp, 0.9 * length, scale, NEIGHBOUR_SOURCES, str(Attack.SLOT_HOLD_NEIGHBOURS))
@@ -112,6 +117,7 @@ _PRESSURE = (
     Attack.CACHE_FLOOD,
     Attack.SLOT_HOLD,
     Attack.SLOT_HOLD_NEIGHBOURS,
+    Attack.SLOT_HOLD_SPREAD,
     Attack.PIPELINED_MALFORMED,
     Attack.MEMORY_HOLD,
     Attack.LOG_STALL,

@@ -204,6 +204,7 @@ def pressure_targets(run: SoakRun) -> list[Target]:
     for slot_attack, who in (
         (Attack.SLOT_HOLD, "17 networks hold every slot"),
         (Attack.SLOT_HOLD_NEIGHBOURS, "17 addresses of the honest clients' /24 hold its slots"),
+        (Attack.SLOT_HOLD_SPREAD, "1,088 networks hold one slot each"),
     ):
         # From 40 % into the phase: by then every slot is held (1,088 connections open at 500 a second).
         fresh = [e for e in _in(plan.phase_of(slot_attack), exchanges, 0.4) if e.transport == "tcp" and e.fresh]
