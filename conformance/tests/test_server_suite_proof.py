@@ -216,7 +216,8 @@ def test_over_ipv6_only_the_checks_that_need_ipv4_loopback_skip(reports: dict[st
     skipped = {r.name: r.skip_reason for r in asked if r.outcome is Outcome.SKIPPED}
     assert all(any(why in reason for why in IPV4_ONLY_SKIP) for reason in skipped.values()), skipped
     ran = [r for r in asked if r.outcome is not Outcome.SKIPPED]
-    assert len(skipped) <= 8 and {r.transport for r in ran} == {"udp", "tcp"}
+    # The reasons say why; the count only keeps "every check skips over IPv6" from passing.
+    assert 4 * len(skipped) < len(ran) and {r.transport for r in ran} == {"udp", "tcp"}
 
 
 def test_every_broken_requirement_is_proven_by_some_toy() -> None:
