@@ -615,10 +615,11 @@ def judge_fast_neighbour(
             "cannot judge; going on after MALFORMED is TCP-SRV-9's tcp/error-keeps-connection"
         )
     answered = [p for p in probes if p.ending is Ending.MESSAGE]
-    if flood_answered < FAST_CHUNK or not answered:
+    if flood_answered <= FAST_WORK or not answered:  # then no round trip of B's could span more than FAST_WORK
         ctx.skip(
-            f"the target answered {flood_answered} of A's requests and {len(answered)} of B's while A flooded: "
-            "it was too slow on both to tell how it shares its work"
+            f"the target answered {flood_answered} of A's requests and {len(answered)} of B's while A flooded "
+            f"(at most {FAST_WORK} of A's can tell nothing): too slow on both to tell how it shares its work; "
+            "a larger --timeout-scale floods for longer"
         )
     slow = sum(p.took > bound for p in answered)
     if slow:
