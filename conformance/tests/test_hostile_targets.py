@@ -14,14 +14,13 @@ import contextlib
 import json
 import os
 import resource
-import selectors
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ import pytest
 HERE = Path(__file__).parent / "hostile_targets"
 HOSTILE_SERVER = HERE / "hostile_server.py"
 HOSTILE_CLIENT = HERE / "hostile_client.py"
+#: The root conftest's ``start_listening`` (tests cannot import conftest.py): what a started server listens on.
+StartListening = Callable[..., AbstractContextManager[dict[str, tuple[str, int]]]]
 #: The hostile server's claims, small so that each run takes seconds.
 SERVER_CLAIMS = (
     "--request-deadline",
@@ -149,37 +150,11 @@ def run_suite(argv: list[str], report_dir: Path) -> SuiteRun:
     )
 
 
-@contextmanager
-def hostile_server(behaviour: str) -> Iterator[tuple[int, int]]:
-    """Start a hostile server process; yield its UDP and TCP ports; stop it (closing its stdin ends it)."""
-    command = [sys.executable, str(HOSTILE_SERVER), "--behaviour", behaviour, "--lifetime", str(HARD_LIMIT)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-    try:
-        assert process.stdout is not None
-        found: dict[str, int] = {}
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while len(found) < 2:
-                assert selector.select(20), "the hostile server did not start"
-                _, kind, where = process.stdout.readline().decode().split()
-                found[kind] = int(where.rsplit(":", 1)[1])
-        yield found["udp"], found["tcp"]
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _attack_server(attack: Attack, workdir: Path) -> SuiteRun:
-    with hostile_server(attack.behaviour) as (udp, tcp):
-        argv = ["server", "--udp", f"127.0.0.1:{udp}", "--tcp", f"127.0.0.1:{tcp}", *SERVER_CLAIMS]
-        return run_suite([*argv, "--select", *attack.select], workdir / f"server-{attack.behaviour}")
+def _attack_server(start: StartListening, attack: Attack, workdir: Path) -> SuiteRun:
+    command = [sys.executable, str(HOSTILE_SERVER), "--behaviour", attack.behaviour, "--lifetime", str(HARD_LIMIT)]
+    with start(command) as where:
+        argv = ["server", "--udp", "{}:{}".format(*where["udp"]), "--tcp", "{}:{}".format(*where["tcp"])]
+        return run_suite([*argv, *SERVER_CLAIMS, "--select", *attack.select], workdir / f"server-{attack.behaviour}")
 
 
 def _assert_bounded(run: SuiteRun, attack: Attack, expected_checks: int) -> None:
@@ -231,21 +206,21 @@ CLIENT_ATTACKS = [
 ]
 
 
-def _attack_client(attack: Attack, workdir: Path) -> SuiteRun:
+def _attack_client(_start: StartListening, attack: Attack, workdir: Path) -> SuiteRun:
     template = f"{shlex.quote(sys.executable)} {shlex.quote(str(HOSTILE_CLIENT))} --behaviour {attack.behaviour}"
     argv = ["client", "--command", f"{template} {{url}} {{op}} {{payload_hex}}", *CLIENT_CLAIMS]
     return run_suite([*argv, "--select", *attack.select], workdir / f"client-{attack.behaviour}")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], SuiteRun]:
+def runs(tmp_path_factory: pytest.TempPathFactory, start_listening: StartListening) -> dict[tuple[str, str], SuiteRun]:
     """Every attack, server and client, a few at once (most of a run is waiting)."""
     workdir = tmp_path_factory.mktemp("hostile")
     jobs = [("server", a, _attack_server) for a in SERVER_ATTACKS] + [
         ("client", a, _attack_client) for a in CLIENT_ATTACKS
     ]
     with ThreadPoolExecutor(PARALLEL) as pool:
-        done = pool.map(lambda job: job[2](job[1], workdir), jobs)
+        done = pool.map(lambda job: job[2](start_listening, job[1], workdir), jobs)
         return {(side, attack.behaviour): run for (side, attack, _), run in zip(jobs, done, strict=True)}
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 import importlib.util
 import io
 import secrets
-import selectors
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +32,9 @@ TOY_PATH = Path(__file__).parent / "broken_servers" / "toy_secure_server.py"
 KEY_ID = 9
 TIMEOUT_SCALE = 2.0
 PARALLEL = 4
+#: The root conftest's ``start_listening`` (tests cannot import conftest.py): what a started toy listens on.
+Listening = dict[str, tuple[str, int]]
+StartListening = Callable[..., AbstractContextManager[Listening]]
 
 
 def _load_toy() -> ModuleType:
@@ -77,36 +78,19 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     return Files(key_file, secret, cert, cert_key, ca_file)
 
 
-@contextmanager
-def toy_server(files: Files, breakage: Any) -> Iterator[dict[str, tuple[str, int]]]:
-    """Start a toy process; yield its sudp and tls addresses; kill it."""
+def toy_server(start: StartListening, files: Files, breakage: Any) -> AbstractContextManager[Listening]:
+    """Start a toy process (the root conftest's ``start_listening``); it yields its sudp and tls addresses."""
     command = [sys.executable, str(TOY_PATH), "--key-file", str(files.key_file)]
     command += ["--cert", str(files.cert), "--cert-key", str(files.cert_key)]
     if breakage is not None:
         command += ["--break", breakage.flag]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, bufsize=0)
-    try:
-        assert process.stdout is not None
-        found: dict[str, tuple[str, int]] = {}
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while len(found) < 2:
-                assert selector.select(20), "the toy did not start"
-                _, kind, where = process.stdout.readline().decode().split()
-                host, port = where.rsplit(":", 1)
-                found[kind] = (host, int(port))
-        yield found
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    return start(command, stop="kill")  # it serves until killed
 
 
-def grade(files: Files, breakage: Any) -> RunReport:
+def grade(start: StartListening, files: Files, breakage: Any) -> RunReport:
     """Grade the toy: the breakage's checks, or every secure check for the correct toy."""
     checks = ("sudp/", "tls/") if breakage is None else breakage.proof.checks
-    with toy_server(files, breakage) as where:
+    with toy_server(start, files, breakage) as where:
         env = ServerEnv(
             None,
             None,
@@ -122,9 +106,9 @@ CASES = [None, *toy.Breakage]
 
 
 @pytest.fixture(scope="module")
-def reports(files: Files) -> dict[str, RunReport]:
+def reports(files: Files, start_listening: StartListening) -> dict[str, RunReport]:
     with ThreadPoolExecutor(PARALLEL) as pool:
-        graded = list(pool.map(lambda b: grade(files, b), CASES))
+        graded = list(pool.map(lambda b: grade(start_listening, files, b), CASES))
     return {("correct" if b is None else b.flag): r for b, r in zip(CASES, graded, strict=True)}
 
 

@@ -14,12 +14,10 @@ import dataclasses
 import importlib.util
 import io
 import json
-import selectors
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -32,11 +30,14 @@ from rrp_conformance.cli import main
 from rrp_conformance.outcomes import ExitCode, Outcome
 from rrp_conformance.registry import Selection
 from rrp_conformance.reports import RunReport, render_junit, to_json
-from rrp_conformance.server.env import Address, ServerClaims, ServerEnv
+from rrp_conformance.server.env import ServerClaims, ServerEnv
 from rrp_conformance.server.suite import grade_server
 from rrp_conformance.suite import SuiteOptions
 
 TOY_PATH = Path(__file__).parent / "broken_servers" / "toy_server.py"
+#: The root conftest's ``start_listening`` (tests cannot import conftest.py): what a started toy listens on.
+Listening = dict[str, tuple[str, int]]
+StartListening = Callable[..., AbstractContextManager[Listening]]
 
 
 def _load_toy() -> ModuleType:
@@ -99,51 +100,31 @@ TIMEOUT_SCALE = 2.0
 PARALLEL = 4
 
 
-@contextmanager
-def toy_server(breakage: Any, *, wildcard: bool, ipv6: bool = False) -> Iterator[tuple[Address, Address]]:
-    """Start a toy server process; yield the addresses to grade; stop it (closing its stdin ends it)."""
+def toy_server(
+    start: StartListening, breakage: Any, *, wildcard: bool, ipv6: bool = False
+) -> AbstractContextManager[Listening]:
+    """Start a toy server process (the root conftest's ``start_listening``); it yields its udp and tcp addresses."""
     host = "::1" if ipv6 else "127.0.0.1"
     command = [sys.executable, str(TOY_PATH), "--udp-host", "0.0.0.0" if wildcard else host]
     if breakage:
         command += ["--breakage", breakage.flag]
-    # Unbuffered, so that select() on the pipe and readline() agree on what has arrived.
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-    try:
-        assert process.stdout is not None
-        found: dict[str, int] = {}
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while len(found) < 2:
-                assert selector.select(20), "the toy server did not start"
-                _, kind, where = process.stdout.readline().decode().split()
-                found[kind] = int(where.rsplit(":", 1)[1])
-        yield (host, found["udp"]), (host, found["tcp"])
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    return start(command)
 
 
-def grade(c: Case, *, strict: bool = False, select: tuple[str, ...] | None = None) -> RunReport:
+def grade(start: StartListening, c: Case, *, strict: bool = False, select: tuple[str, ...] | None = None) -> RunReport:
     """Run the suite against the case's toy server (``select``: instead of the checks its proof runs)."""
     proof = c.proof
-    with toy_server(c.breakage, wildcard=proof.wildcard, ipv6=c.ipv6) as (udp, tcp):
-        env = ServerEnv(udp, tcp, claims_for(c.breakage))
+    with toy_server(start, c.breakage, wildcard=proof.wildcard, ipv6=c.ipv6) as where:
+        env = ServerEnv(where["udp"], where["tcp"], claims_for(c.breakage))
         selection = Selection(proof.runs if select is None else select, proof.leaves_out)
         options = SuiteOptions(strict=strict, selection=selection, timeout_scale=TIMEOUT_SCALE, report_dir=None)
         return grade_server(env, options, stream=io.StringIO())
 
 
-def _grade_if_it_starts(c: Case) -> RunReport | None:
+def _grade_if_it_starts(start: StartListening, c: Case) -> RunReport | None:
     """``grade``, or ``None`` when an IPv6 toy cannot start (no ::1: its test is skipped by its marker)."""
     try:
-        return grade(c)
+        return grade(start, c)
     except (AssertionError, ValueError):
         if c.ipv6:
             return None
@@ -151,9 +132,9 @@ def _grade_if_it_starts(c: Case) -> RunReport | None:
 
 
 @pytest.fixture(scope="module")
-def reports() -> dict[str, RunReport | None]:
+def reports(start_listening: StartListening) -> dict[str, RunReport | None]:
     with ThreadPoolExecutor(PARALLEL) as pool:
-        graded = list(pool.map(_grade_if_it_starts, CASES))
+        graded = list(pool.map(lambda c: _grade_if_it_starts(start_listening, c), CASES))
     return {c.name: r for c, r in zip(CASES, graded, strict=True)}
 
 
@@ -226,8 +207,10 @@ def test_every_broken_requirement_is_proven_by_some_toy() -> None:
     assert {"TCP-SRV-5", "TCP-SRV-10", "TCP-SRV-11", "TCP-SRV-12", "SRV-14", "UDP-SRV-6", "UDP-SRV-5"} <= proven
 
 
-def test_strict_turns_a_broken_should_into_a_fail() -> None:
-    strict = grade(Case(toy.Breakage.NO_PER_SOURCE_LIMIT), strict=True, select=("tcp/per-source-limit",))
+def test_strict_turns_a_broken_should_into_a_fail(start_listening: StartListening) -> None:
+    strict = grade(
+        start_listening, Case(toy.Breakage.NO_PER_SOURCE_LIMIT), strict=True, select=("tcp/per-source-limit",)
+    )
     assert _requirements(strict, Outcome.FAIL) == {"TCP-SRV-12"}
     assert strict.exit_code == 1
 
@@ -243,9 +226,11 @@ def test_the_dead_target_is_reported_once_as_the_cause(reports: dict[str, RunRep
     assert after and all(r.outcome is Outcome.SKIPPED and "udp-short-0" in r.skip_reason for r in after)
 
 
-def test_expect_fail_reports_a_known_failure_without_failing_the_run(tmp_path: Path) -> None:
-    with toy_server(toy.Breakage.NO_IDLE_TIMEOUT, wildcard=False) as (_udp, tcp):
-        argv = ["server", "--tcp", f"127.0.0.1:{tcp[1]}", "--idle-timeout", str(SETTINGS.idle_timeout)]
+def test_expect_fail_reports_a_known_failure_without_failing_the_run(
+    start_listening: StartListening, tmp_path: Path
+) -> None:
+    with toy_server(start_listening, toy.Breakage.NO_IDLE_TIMEOUT, wildcard=False) as where:
+        argv = ["server", "--tcp", f"127.0.0.1:{where['tcp'][1]}", "--idle-timeout", str(SETTINGS.idle_timeout)]
         argv += ["--timeout-scale", str(TIMEOUT_SCALE)]
         argv += ["--select", "tcp/idle-timeout", "--expect-fail", "TCP-SRV-6", "--report-dir", str(tmp_path)]
         assert main(argv) == ExitCode.OK
@@ -273,9 +258,11 @@ def test_the_memory_budget_check_passes_the_reference(tmp_path: Path) -> None:
     [(None, "--memory-budget"), (SETTINGS.max_connections * SETTINGS.tcp_max_payload, "connection limit")],
     ids=["unclaimed", "more-than-the-connections-hold"],
 )
-def test_the_memory_budget_check_skips_a_budget_it_cannot_fill_saying_why(budget: int | None, why: str) -> None:
-    with toy_server(None, wildcard=False) as (udp, tcp):
-        env = ServerEnv(udp, tcp, dataclasses.replace(CLAIMS, memory_budget=budget))
+def test_the_memory_budget_check_skips_a_budget_it_cannot_fill_saying_why(
+    start_listening: StartListening, budget: int | None, why: str
+) -> None:
+    with toy_server(start_listening, None, wildcard=False) as where:
+        env = ServerEnv(where["udp"], where["tcp"], dataclasses.replace(CLAIMS, memory_budget=budget))
         options = SuiteOptions(
             selection=Selection(("tcp/memory-budget",)), timeout_scale=TIMEOUT_SCALE, report_dir=None
         )
@@ -284,15 +271,17 @@ def test_the_memory_budget_check_skips_a_budget_it_cannot_fill_saying_why(budget
     assert result.outcome is Outcome.SKIPPED and why in result.skip_reason
 
 
-def test_a_target_whose_budget_refuses_one_of_the_held_requests_is_judged_past_its_budget() -> None:
+def test_a_target_whose_budget_refuses_one_of_the_held_requests_is_judged_past_its_budget(
+    start_listening: StartListening,
+) -> None:
     """Claimed one request above what the toy holds, the last held request is answered BUSY: the target said it
     was past its budget, so the check judges the probe rather than skipping."""
     claims = dataclasses.replace(CLAIMS, memory_budget=SETTINGS.memory_budget + SETTINGS.tcp_max_payload)
-    with toy_server(None, wildcard=False) as (udp, tcp):
+    with toy_server(start_listening, None, wildcard=False) as where:
         options = SuiteOptions(
             selection=Selection(("tcp/memory-budget",)), timeout_scale=TIMEOUT_SCALE, report_dir=None
         )
-        report = grade_server(ServerEnv(udp, tcp, claims), options, stream=io.StringIO())
+        report = grade_server(ServerEnv(where["udp"], where["tcp"], claims), options, stream=io.StringIO())
     result = next(r for r in report.results if r.name == "tcp/memory-budget")
     assert result.outcome is Outcome.PASS, _explain(report)
     assert any("held requests were answered BUSY" in note for note in result.notes), result.notes

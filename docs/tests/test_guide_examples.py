@@ -11,13 +11,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import selectors
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -43,6 +42,8 @@ SECURE_PROFILES = ("sudp/", "tls/")
 EXEMPT_SKIPS = {"tcp/memory-budget": "is not above"}
 #: The server's second UDP address: one socket per local address (UDP-SRV-6), graded with --alt-address.
 ALT_ADDRESS = "127.0.0.2"
+#: The root conftest's ``start_listening`` (tests cannot import conftest.py): what a started server listens on.
+StartListening = Callable[..., AbstractContextManager[dict[str, tuple[str, int]]]]
 
 
 def _shown() -> set[tuple[str, str]]:
@@ -73,32 +74,6 @@ def _load_server() -> ModuleType:
     return module
 
 
-@contextmanager
-def _running_server() -> Iterator[tuple[str, str]]:
-    """Start the guide's server on 127.0.0.1 (and UDP on 127.0.0.2 too); yield its UDP and TCP addresses."""
-    command = [sys.executable, str(SERVER), "--also-udp", ALT_ADDRESS]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-    try:
-        assert process.stdout is not None
-        found: dict[str, str] = {}
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while len(found) < 2:
-                assert selector.select(20), "the guide's server did not start"
-                _, kind, where = process.stdout.readline().decode().split()
-                found[kind] = where
-        yield found["udp"], found["tcp"]
-    finally:
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.close()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-
-
 def _suite(argv: list[str], report_dir: Path) -> tuple[int, dict[str, Any], str]:
     """Run ``rrp-conformance ARGV`` as a user does: its exit status, its results.json and its output."""
     command = [str(Path(sys.executable).with_name("rrp-conformance")), *argv, "--timeout-scale", TIMEOUT_SCALE]
@@ -106,9 +81,11 @@ def _suite(argv: list[str], report_dir: Path) -> tuple[int, dict[str, Any], str]
     return done.returncode, json.loads((report_dir / "results.json").read_text()), done.stdout + done.stderr
 
 
-def _grade_server(report_dir: Path) -> tuple[int, dict[str, Any], str]:
+def _grade_server(start: StartListening, report_dir: Path) -> tuple[int, dict[str, Any], str]:
+    """Start the guide's server on 127.0.0.1 (and UDP on 127.0.0.2 too) and grade it strictly."""
     settings = _load_server().Settings()
-    with _running_server() as (udp, tcp):
+    with start([sys.executable, str(SERVER), "--also-udp", ALT_ADDRESS]) as where:
+        udp, tcp = ("{}:{}".format(*where[kind]) for kind in ("udp", "tcp"))
         claims = [
             "--request-deadline", str(settings.request_deadline),
             "--idle-timeout", str(settings.idle_timeout),
@@ -134,10 +111,12 @@ def _grade_client(report_dir: Path) -> tuple[int, dict[str, Any], str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, dict[str, Any], str]]:
+def graded(
+    tmp_path_factory: pytest.TempPathFactory, start_listening: StartListening
+) -> dict[str, tuple[int, dict[str, Any], str]]:
     """Both gradings, at once: they share nothing but the machine."""
     with ThreadPoolExecutor(2) as pool:
-        server = pool.submit(_grade_server, tmp_path_factory.mktemp("guide-server"))
+        server = pool.submit(_grade_server, start_listening, tmp_path_factory.mktemp("guide-server"))
         client = pool.submit(_grade_client, tmp_path_factory.mktemp("guide-client"))
         return {"server": server.result(), "client": client.result()}
 

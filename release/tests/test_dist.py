@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,8 @@ PYZ_NAME = "rrp-conformance.pyz"
 BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
 #: A few checks that read the shipped vectors and talk over both transports: enough to prove the install.
 SMOKE_CHECKS = ["udp/vector", "tcp/noop", "udp/echo"]
+#: The root conftest's ``start_listening`` (tests cannot import conftest.py): what a started server listens on.
+StartListening = Callable[..., AbstractContextManager[dict[str, tuple[str, int]]]]
 
 
 def _clean_environment() -> dict[str, str]:
@@ -70,31 +71,12 @@ def _run(argv: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complet
 
 
 @contextmanager
-def _serving(rrp: Path, cwd: Path) -> Iterator[dict[str, str]]:
-    """``rrp serve`` on free loopback ports; yields {"udp": "HOST:PORT", "tcp": "HOST:PORT"}."""
-    server = subprocess.Popen(
-        [str(rrp), "serve", "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"],
-        cwd=cwd,
-        env={**_clean_environment(), "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        bufsize=0,  # unbuffered bytes: select() and readline() must agree on what has arrived
-    )
-    try:
-        assert server.stdout is not None
-        found: dict[str, str] = {}
-        with selectors.DefaultSelector() as selector:
-            selector.register(server.stdout, selectors.EVENT_READ)
-            while len(found) < 2:
-                assert selector.select(60), "rrp serve printed no listening lines"
-                _, transport, address = server.stdout.readline().decode().split()
-                found[transport] = address
-        yield found
-    finally:
-        server.terminate()
-        server.wait(10)
-        if server.stdout is not None:
-            server.stdout.close()
+def _serving(start: StartListening, rrp: Path, cwd: Path) -> Iterator[dict[str, str]]:
+    """``rrp serve`` on free loopback ports (the root conftest's ``start_listening``); yields {"udp": "HOST:PORT"}."""
+    command = [str(rrp), "serve", "--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"]
+    environment = {**_clean_environment(), "PYTHONUNBUFFERED": "1"}
+    with start(command, stop="terminate", start_timeout=60, cwd=cwd, env=environment) as where:
+        yield {kind: f"{host}:{port}" for kind, (host, port) in where.items()}
 
 
 def test_every_wheel_and_its_dependencies_are_built(dist: Path) -> None:
@@ -132,8 +114,10 @@ def test_the_installed_commands_report_their_versions(venv_bin: Path, tmp_path: 
         assert done.stdout == f"{command} 1.0.0 (rrp-spec 1.0.0, protocol RRP/1)\n"
 
 
-def test_the_installed_reference_serves_and_calls(venv_bin: Path, tmp_path: Path) -> None:
-    with _serving(venv_bin / "rrp", tmp_path) as at:
+def test_the_installed_reference_serves_and_calls(
+    start_listening: StartListening, venv_bin: Path, tmp_path: Path
+) -> None:
+    with _serving(start_listening, venv_bin / "rrp", tmp_path) as at:
         echo = _run([str(venv_bin / "rrp"), "call", f"udp://{at['udp']}", "echo", "hello"], tmp_path, 30)
         assert (echo.returncode, echo.stdout) == (0, "hello\n"), echo.stderr
         count = _run([str(venv_bin / "rrp"), "call", f"tcp://{at['tcp']}", "increment"], tmp_path, 30)
@@ -148,14 +132,16 @@ def test_the_installed_suite_grades_the_installed_reference(venv_bin: Path, tmp_
     _assert_vector_checks_passed(reports)
 
 
-def test_the_zipapp_grades_a_server_with_nothing_installed(dist: Path, venv_bin: Path, tmp_path: Path) -> None:
+def test_the_zipapp_grades_a_server_with_nothing_installed(
+    start_listening: StartListening, dist: Path, venv_bin: Path, tmp_path: Path
+) -> None:
     pyz = dist / PYZ_NAME
     nothing_installed = [BASE_PYTHON, "-I", "-S"]  # no site-packages: the suite, spec and construct are in the file
     assert _run([*nothing_installed, "-c", "import construct"], tmp_path).returncode != 0
     version = _run([*nothing_installed, str(pyz), "--version"], tmp_path)
     assert version.stdout == "rrp-conformance 1.0.0 (rrp-spec 1.0.0, protocol RRP/1)\n", version.stderr
     reports = tmp_path / "reports"
-    with _serving(venv_bin / "rrp", tmp_path) as at:
+    with _serving(start_listening, venv_bin / "rrp", tmp_path) as at:
         argv = [*nothing_installed, str(pyz), "server", "--udp", at["udp"], "--tcp", at["tcp"]]
         done = _run([*argv, "--timeout-scale", "2", "--report-dir", str(reports), "--select", *SMOKE_CHECKS], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
