@@ -15,9 +15,9 @@ import importlib.util
 import io
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -100,15 +100,16 @@ TIMEOUT_SCALE = 2.0
 PARALLEL = 4
 
 
-def toy_server(
-    start: StartListening, breakage: Any, *, wildcard: bool, ipv6: bool = False
-) -> AbstractContextManager[Listening]:
-    """Start a toy server process (the root conftest's ``start_listening``); it yields its udp and tcp addresses."""
+@contextmanager
+def toy_server(start: StartListening, breakage: Any, *, wildcard: bool, ipv6: bool = False) -> Iterator[Listening]:
+    """Start a toy server process (the root conftest's ``start_listening``); yield its udp and tcp addresses."""
     host = "::1" if ipv6 else "127.0.0.1"
     command = [sys.executable, str(TOY_PATH), "--udp-host", "0.0.0.0" if wildcard else host]
     if breakage:
         command += ["--breakage", breakage.flag]
-    return start(command)
+    with start(command) as where:
+        # A toy on the wildcard address prints 0.0.0.0: the suite sends to the loopback address instead.
+        yield {kind: (host, port) for kind, (_, port) in where.items()}
 
 
 def grade(start: StartListening, c: Case, *, strict: bool = False, select: tuple[str, ...] | None = None) -> RunReport:
