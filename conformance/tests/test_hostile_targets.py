@@ -74,7 +74,8 @@ class Attack:
     says: str = ""
 
 
-#: Checks that wait for a drop, a close or an idle timeout, read a reply, or exchange several times on one socket.
+#: Checks that wait for a drop, a close or an idle timeout, read a reply, exchange several times on one socket, or
+#: flood one connection while timing another.
 SERVER_CHECKS = (
     "udp/noop",
     "udp/increment",
@@ -87,6 +88,7 @@ SERVER_CHECKS = (
     "tcp/vector/reserved-flag-bit-1",
     "tcp/pipelined",
     "tcp/idle-timeout",
+    "tcp/fast-neighbour",
 )
 SERVER_ATTACKS = [
     Attack("endless-stream", SERVER_CHECKS, 90, floods=True, says="arrived while the suite waited for a close"),

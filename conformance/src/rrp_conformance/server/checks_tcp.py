@@ -617,9 +617,9 @@ def judge_fast_neighbour(
     answered = [p for p in probes if p.ending is Ending.MESSAGE]
     if flood_answered <= FAST_WORK or not answered:  # then no round trip of B's could span more than FAST_WORK
         ctx.skip(
-            f"the target answered {flood_answered} of A's requests and {len(answered)} of B's while A flooded "
-            f"(at most {FAST_WORK} of A's can tell nothing): too slow on both to tell how it shares its work; "
-            "a larger --timeout-scale floods for longer"
+            f"the target answered {flood_answered} of A's requests and {len(answered)} of B's while A flooded: "
+            f"with at most {FAST_WORK} of A's answered, no rule can tell how it shares its work (a larger "
+            "--timeout-scale floods for longer)"
         )
     slow = sum(p.took > bound for p in answered)
     if slow:
