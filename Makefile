@@ -64,8 +64,12 @@ check-vectors: $(STAMP) ## fail when the checked-in test vectors are stale
 	$(BIN)/python -m rrp_spec.vectors --check
 	$(BIN)/python -m rrp_spec.secure_vectors --check
 
-test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, stale vectors, pytest
-	$(BIN)/pytest
+# pytest in 2 processes (pytest-xdist), a test module per process at a time: most of the slow modules wait on
+# sockets and child processes, so two of them share 2 cores well. The root conftest.py runs the slowest first.
+PYTEST_WORKERS ?= 2
+
+test: lint typecheck check-vectors ## everything CI runs: ruff, mypy --strict, stale vectors, pytest (PYTEST_WORKERS=2)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Conformance: with no variables, start the reference server, grade it and stop it; with UDP/TCP, grade yours.
 # make reports every failure as status 2; ./rrp-conformance runs the same suite and passes its status through.

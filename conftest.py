@@ -6,7 +6,9 @@ machine where no socket can bind ``::1`` (containers often have IPv6 switched of
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import selectors
 import socket
 import subprocess
@@ -33,6 +35,47 @@ def ipv6_loopback() -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_ipv6_loopback: skip where ::1 cannot be bound")
+
+
+#: Test modules that take longest (most of it waiting on sockets and processes), run first so that under
+#: ``pytest -n 2 --dist loadfile`` (make test) neither worker is left with one of them at the end.
+_SLOW_FIRST = (
+    "conformance/tests/test_client_suite.py",
+    "conformance/tests/test_server_suite_proof.py",
+    "conformance/tests/test_hostile_targets.py",
+    "wireshark/tests/test_conformance_capture.py",
+    "conformance/tests/test_server_cli.py",
+    "conformance/tests/test_secure_client_proof.py",
+    "docs/tests/test_guide_examples.py",
+    "bench/tests/test_end_to_end.py",
+    "release/tests/test_dist.py",
+    "conformance/tests/test_secure_suite_proof.py",
+    "robustness/tests/test_soak.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the slowest modules first (a stable sort: every other test keeps its place)."""
+    rank = {module: number for number, module in enumerate(_SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(config.rootpath).as_posix(), len(rank)))
+
+
+@pytest.fixture(scope="session")
+def run_lock(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], AbstractContextManager[Path]]:
+    """``with run_lock(NAME) as shared:``: one xdist worker at a time; ``shared`` is a folder every worker sees.
+
+    For what a session must make once however many workers run it (a built site, C tools built into build/).
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder, above the workers'
+
+    @contextmanager
+    def lock(name: str) -> Iterator[Path]:
+        with (shared / f"{name}.lock").open("w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            yield shared
+
+    return lock
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

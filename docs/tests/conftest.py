@@ -1,7 +1,9 @@
-"""One strict build of the site per test session, shared by every test that reads it."""
+"""One strict build of the site per test run (whatever its workers), shared by every test that reads it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
-    """The site built strictly from the repository's mkdocs.yml into a temporary directory."""
-    site_dir = tmp_path_factory.mktemp("site")
-    result = build_site(REPO / "mkdocs.yml", site_dir)
-    assert result.returncode == 0, f"the strict build failed:\n{result.stderr}"
+def site(run_lock: Callable[[str], AbstractContextManager[Path]]) -> BuiltSite:
+    """The site built strictly from the repository's mkdocs.yml into a temporary directory, once per run."""
+    with run_lock("site") as shared:
+        site_dir, built = shared / "site", shared / "site.built"
+        if not built.exists():  # not yet built by another worker (pytest -n) of this run
+            result = build_site(REPO / "mkdocs.yml", site_dir)
+            assert result.returncode == 0, f"the strict build failed:\n{result.stderr}"
+            built.touch()
     return BuiltSite(site_dir)
