@@ -561,6 +561,8 @@ class ToyServer:
                 stream.wait_for_request()
                 if (greedy or per_read) and not stream.has_turn:
                     stream.buffer_whole_request()  # a selector loop frames what has arrived: a slow peer holds no turn
+                    if per_read:
+                        stream.buffer_what_is_waiting(READ_PER_TURN)  # a whole read, whatever the kernel's buffer
                     self.turn.take()  # as a single-threaded loop would take this connection's event
                     stream.has_turn = True
                 self.one_request(stream)
@@ -697,6 +699,14 @@ class _Stream:
         """Read until the buffer holds the next request whole."""
         while not self.holds_whole_request():
             self.buffer += self._recv(self._timeout())
+
+    def buffer_what_is_waiting(self, most: int) -> None:
+        """Read what the socket holds right now, up to ``most`` bytes buffered in all."""
+        while len(self.buffer) < most and self.readable():
+            chunk = self.conn.recv(most - len(self.buffer))
+            if not chunk:
+                return
+            self.buffer += chunk
 
     def readable(self) -> bool:
         """Whether the socket has bytes waiting (or an end) right now."""
