@@ -959,6 +959,12 @@ def _slot_reclaim_spread(ctx: CheckContext[ServerEnv]) -> None:
     _fresh_client_at_the_limit(ctx, 1, "TCP-SRV-16")
 
 
+#: Times, and seconds apart, that filling the slots retries a connection the target turned away while it may still
+#: be closing the previous check's connections.
+RECLAIM_RETRIES = 5
+RECLAIM_PAUSE = 0.2
+
+
 def _fresh_client_at_the_limit(ctx: CheckContext[ServerEnv], per_network: int, requirement: str) -> None:
     """Fill the claimed global limit with ``per_network`` connections from each of as many networks as that takes
     (one source per /24, each connection proven served), then expect a fresh client from the default source's
@@ -970,11 +976,18 @@ def _fresh_client_at_the_limit(ctx: CheckContext[ServerEnv], per_network: int, r
     if sources is None:
         ctx.skip("the target is not on IPv4 loopback, so the suite cannot hold slots from other networks")
     held: list[TcpChannel] = []
+    retries = RECLAIM_RETRIES
     try:
         for i in range(n):
-            outcome, channel = _attempt(ctx, sources[i // per_network], f"held#{i + 1}")
-            if channel is not None:
-                held.append(channel)
+            while True:
+                outcome, channel = _attempt(ctx, sources[i // per_network], f"held#{i + 1}")
+                if channel is not None:
+                    held.append(channel)
+                if outcome == "served" or not retries:
+                    break
+                # The previous check's connections may still be closing at the target: their slots come back soon.
+                retries -= 1
+                time.sleep(ctx.timing.scaled(RECLAIM_PAUSE))
             if outcome != "served":
                 ctx.skip(f"connection {i + 1} of the claimed {n} was {outcome} (see tcp/connection-limit)")
         ctx.log.event("slots", f"{n} connections held from {networks} networks ({per_network} each at most)")
