@@ -16,7 +16,7 @@ import pytest
 from rrp_robustness.soak.attacks import Closed, ConnectionRecord, server_end_closed
 from rrp_robustness.soak.floods import FloodResult
 from rrp_robustness.soak.honest import Exchange
-from rrp_robustness.soak.plan import SLOWLORIS_CONNECTIONS, Attack, SoakPlan, build_plan
+from rrp_robustness.soak.plan import PRESSURE_ATTACKS, SLOWLORIS_CONNECTIONS, Attack, SoakPlan, build_plan
 from rrp_robustness.soak.pressure import CacheFloodResult
 from rrp_robustness.soak.server import RssSample
 from rrp_robustness.soak.verdict import (
@@ -52,14 +52,9 @@ def test_a_short_plan_scales_down() -> None:
 def _pressure_exchanges(plan: SoakPlan) -> list[Exchange]:
     """Honest exchanges inside each second-round phase: served, fast, fresh where it matters."""
     exchanges = []
-    for attack in (
-        Attack.SLOT_HOLD,
-        Attack.SLOT_HOLD_NEIGHBOURS,
-        Attack.SLOT_HOLD_SPREAD,
-        Attack.PIPELINED_MALFORMED,
-        Attack.MEMORY_HOLD,
-        Attack.LOG_STALL,
-    ):
+    for attack in PRESSURE_ATTACKS:
+        if attack is Attack.CACHE_FLOOD:
+            continue  # judged by its trials, not by honest exchanges
         phase = plan.phase_of(attack)
         for share in (0.5, 0.9):  # during the log stall's flood and after it; late in the slot hold
             at = phase.start + share * (phase.end - phase.start)

@@ -49,6 +49,18 @@ class Attack(StrEnum):
     LOG_STALL = "log-stall"
 
 
+#: The attacks of the second hardening round (:mod:`.pressure`): each phase of one lasts until it is done.
+PRESSURE_ATTACKS = (
+    Attack.CACHE_FLOOD,
+    Attack.SLOT_HOLD,
+    Attack.SLOT_HOLD_NEIGHBOURS,
+    Attack.SLOT_HOLD_SPREAD,
+    Attack.PIPELINED_MALFORMED,
+    Attack.MEMORY_HOLD,
+    Attack.LOG_STALL,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     """One stretch of the run and the attacks that start with it."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from .attacks import TcpAttacks
 from .floods import FloodResult, flood, increment_storm
 from .honest import Exchange
-from .plan import DEFAULT_SOAK_SECONDS, LOG_STALL_FLOOD_SHARE, Attack, Phase, SoakPlan, build_plan
+from .plan import DEFAULT_SOAK_SECONDS, LOG_STALL_FLOOD_SHARE, PRESSURE_ATTACKS, Attack, Phase, SoakPlan, build_plan
 from .pressure import (
     NEIGHBOUR_SOURCES,
     SPREAD_SOURCES,
@@ -113,17 +113,6 @@ async def _pressure(attack: Attack, server: ServerProcess, plan: SoakPlan, resul
             server.resume_stderr()
 
 
-_PRESSURE = (
-    Attack.CACHE_FLOOD,
-    Attack.SLOT_HOLD,
-    Attack.SLOT_HOLD_NEIGHBOURS,
-    Attack.SLOT_HOLD_SPREAD,
-    Attack.PIPELINED_MALFORMED,
-    Attack.MEMORY_HOLD,
-    Attack.LOG_STALL,
-)
-
-
 async def _run_attacks(server: ServerProcess, plan: SoakPlan, t0: float) -> AttackResults:
     """Run every phase's attacks. A phase lasts its planned length, or longer while one of its pressure attacks
     still runs (a pipelining attack sends all of its million requests, however long the server takes): the next
@@ -147,7 +136,7 @@ async def _run_attacks(server: ServerProcess, plan: SoakPlan, t0: float) -> Atta
         pressure: list[asyncio.Task[None]] = []
         for attack in phase.attacks:
             started[str(attack)] = round(time.monotonic() - t0, 3)
-            if attack in _PRESSURE:
+            if attack in PRESSURE_ATTACKS:
                 pressure.append(asyncio.create_task(_pressure(attack, server, plan, results)))
             elif attack in _FLOODS or attack is Attack.INCREMENT_STORM:
                 length = 0.8 * (phase.end - phase.start)
