@@ -44,7 +44,7 @@ def test_endpoints_on_loopback_parse_and_print_back() -> None:
 
 
 def test_attack_sources_never_include_the_honest_clients_address() -> None:
-    assert [source_for(i, 32) for i in (0, 31, 32, 999)] == ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.33"]
+    assert [source_for(i, 32) for i in (0, 31, 32, 999)] == ["127.0.2.2", "127.0.2.2", "127.0.3.2", "127.0.33.2"]
 
 
 def test_naive_reply_echoes_id_operation_and_payload() -> None:

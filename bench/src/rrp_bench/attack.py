@@ -3,8 +3,9 @@
 Each connection sends the first half of a request header and then nothing, so the server holds it while it
 waits for the rest; when the server closes one (its request deadline, a connection limit), it is opened
 again, so the count stays near ``--count`` for as long as the attack runs. Connections come from several
-loopback source addresses (127.0.0.2, 127.0.0.3, ...), ``--per-source`` from each, so a per-source limit
-does not simply refuse them all; ``--per-source`` at or above ``--count`` puts them all on one source.
+loopback source addresses, each in a /24 of its own (127.0.2.2, 127.0.3.2, ...), ``--per-source`` from each,
+so that neither a per-source nor a per-network limit simply refuses them all, and none shares the honest
+client's 127.0.0.0/24; ``--per-source`` at or above ``--count`` puts them all on one source.
 
 Runs as its own process (the runner pins it beside the load generator): it prints ``stalled N`` once the
 connections are open, keeps them so until standard input closes or it is terminated, and stops by itself
@@ -32,15 +33,16 @@ STALL_BYTES = pack_request(Op.ECHO, 1)[: HEADER_SIZE // 2]
 REOPEN_INTERVAL = 0.2
 #: Most connections one attacker process holds (each is a file descriptor).
 MAX_ATTACK_COUNT = 20000
-#: Source addresses available from 127.0.0.2 without leaving 127.0.0.0/24.
+#: Source addresses available, one per /24, from 127.0.2.2 up to 127.0.251.2.
 MAX_SOURCES = 250
-#: First source address; the attacker never uses 127.0.0.1, the honest client's.
-FIRST_SOURCE = ipaddress.IPv4Address("127.0.0.2")
+#: First source address: outside the honest client's 127.0.0.0/24, which a server rightly limits as one network
+#: (TCP-SRV-12); each further source is in a /24 of its own, so that the attack is a distributed slowloris.
+FIRST_SOURCE = ipaddress.IPv4Address("127.0.2.2")
 
 
 def source_for(index: int, per_source: int) -> str:
     """The source address of connection ``index`` when each source opens ``per_source`` connections."""
-    return str(FIRST_SOURCE + index // per_source)
+    return str(FIRST_SOURCE + 256 * (index // per_source))
 
 
 class StalledConnections:

@@ -322,8 +322,9 @@ def attack_table(results: BenchResults) -> str:
     lines = [
         f"{options.attack_count} stalled TCP connections (each sent half a header, then nothing) against "
         f"{BY_NAME[options.attack_config].describe()} honest load. *spread*: {options.attack_per_source} "
-        "connections per source address from 127.0.0.2 up, reopened when closed (a distributed slowloris: what "
-        "the per-source limit admits); *one-source*: all from 127.0.0.2, not reopened (what the per-source "
+        "connections per source address, each address in a /24 of its own from 127.0.2.2 up, none in the honest "
+        "client's, reopened when closed (a distributed slowloris: what the per-source and per-network limits "
+        "admit); *one-source*: all from 127.0.2.2, not reopened (what the per-source "
         "limit refuses). Ratios per round against *none*, medians. The attacker runs on the load generator's "
         "core: server CPU per reply tells what the attack costs the server itself.",
         "",
