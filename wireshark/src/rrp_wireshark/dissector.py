@@ -103,33 +103,40 @@ def _field(key: str, abbreviation: str, call: str, *arguments: str, protocol: st
     return DissectorField(key, full, constructor, json.loads(arguments[-1]))
 
 
+def _flag_bits(layout: tuple[FieldLayout, ...], protocol: str) -> tuple[DissectorField, DissectorField]:
+    """The REPLY bit and the reserved bits of ``protocol``'s flags byte (the same in RRP/1 and RRP/1-S)."""
+    flags = next(f for f in layout if f.name == "flags")
+    reply = _field(
+        "flags_reply",
+        "flags.reply",
+        "bool",
+        _lua_string(Flag.REPLY.name),
+        str(8 * flags.size),
+        "nil",
+        f"0x{int(Flag.REPLY):02x}",
+        _lua_string("set in replies, clear in requests"),
+        protocol=protocol,
+    )
+    reserved = _field(
+        "flags_reserved",
+        "flags.reserved",
+        "uint8",
+        _lua_string("Reserved bits"),
+        "base.HEX",
+        "nil",
+        f"0x{RESERVED_FLAG_BITS:02x}",
+        _lua_string("reserved, MUST be 0"),
+        protocol=protocol,
+    )
+    return reply, reserved
+
+
 def dissector_fields() -> tuple[DissectorField, ...]:
     """Every field the dissector shows: the header's, the flag bits, the payload, and the matching fields."""
-    flags = next(f for f in HEADER_LAYOUT if f.name == "flags")
-    flag_bits = 8 * flags.size
     payload_doc = next(s for s in MESSAGE_STRUCT.subcons if s.name == "payload").docs
     return (
         *(_header_field(f) for f in HEADER_LAYOUT),
-        _field(
-            "flags_reply",
-            "flags.reply",
-            "bool",
-            _lua_string(Flag.REPLY.name),
-            str(flag_bits),
-            "nil",
-            f"0x{int(Flag.REPLY):02x}",
-            _lua_string("set in replies, clear in requests"),
-        ),
-        _field(
-            "flags_reserved",
-            "flags.reserved",
-            "uint8",
-            _lua_string("Reserved bits"),
-            "base.HEX",
-            "nil",
-            f"0x{RESERVED_FLAG_BITS:02x}",
-            _lua_string("reserved, MUST be 0"),
-        ),
+        *_flag_bits(HEADER_LAYOUT, PROTOCOL),
         _field("payload", "payload", "bytes", _lua_string("Payload"), "base.NONE", _lua_string(payload_doc)),
         _field(
             "counter",
@@ -190,32 +197,10 @@ def dissector_fields() -> tuple[DissectorField, ...]:
 
 def secure_fields() -> tuple[DissectorField, ...]:
     """Every field of the RRP/1-S dissector: the clear header's, its flag bits, and the protected part."""
-    flags = next(f for f in SECURE_HEADER_LAYOUT if f.name == "flags")
     on = {"protocol": SECURE_PROTOCOL}
     return (
         *(_header_field(f, SECURE_PROTOCOL) for f in SECURE_HEADER_LAYOUT),
-        _field(
-            "flags_reply",
-            "flags.reply",
-            "bool",
-            _lua_string(Flag.REPLY.name),
-            str(8 * flags.size),
-            "nil",
-            f"0x{int(Flag.REPLY):02x}",
-            _lua_string("set in replies, clear in requests"),
-            **on,
-        ),
-        _field(
-            "flags_reserved",
-            "flags.reserved",
-            "uint8",
-            _lua_string("Reserved bits"),
-            "base.HEX",
-            "nil",
-            f"0x{RESERVED_FLAG_BITS:02x}",
-            _lua_string("reserved, MUST be 0"),
-            **on,
-        ),
+        *_flag_bits(SECURE_HEADER_LAYOUT, SECURE_PROTOCOL),
         _field(
             "sequence_time",
             "sequence.time",
